@@ -1,0 +1,383 @@
+"""The supervisor: spawns one child per key on demand, restarts, watches and passivates them.
+
+Failure rules (also in ``docs/architecture.md``):
+
+* **Crash** (``receive`` raises for a tell, ``on_start`` raises, a background task raises):
+  the incarnation ends; after a backoff a fresh actor is built on the *same* mailbox. The
+  message being handled is put back at the head and retried once; if it crashes again it is
+  dead-lettered (an asker gets :class:`ActorCrashedError`).
+* **Hang**: a message handled for ``stall_timeout`` without progress (a handled message or a
+  heartbeat) is cancelled; that counts as a crash with :class:`ActorStalledError`.
+* **Intensity**: more than ``max_restarts`` within ``within`` seconds marks the child failed:
+  its queued messages are dead-lettered and new ones are refused with
+  :class:`ActorFailedError` until ``failed_cooldown`` has passed.
+* **Overflow**: never a drop; the sender gets :class:`MailboxFullError` or waits.
+* **Stop**: at shutdown, children drain for ``drain_timeout``; then they are cancelled and
+  whatever is still queued is dead-lettered as ``SHUTDOWN`` (askers get
+  :class:`ActorStoppedError`).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable, Hashable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import anyio
+import attrs
+from anyio.abc import TaskGroup
+from loguru import logger
+
+from actors._cell import Cell
+from actors.actor import Actor
+from actors.context import ActorContext
+from actors.deadletter import DeadLetter, DeadLetterReason, log_dead_letter
+from actors.envelope import Envelope
+from actors.exceptions import (
+    ActorCrashedError,
+    ActorFailedError,
+    ActorStalledError,
+    ActorStoppedError,
+    SupervisorClosedError,
+)
+from actors.mailbox import Mailbox
+from actors.policy import SupervisorConfig
+from actors.ref import ActorRef
+from actors.status import ChildState, SupervisorStatistics, SupervisorStatus
+
+K = TypeVar("K", bound=Hashable)
+
+
+class _Phase(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    DRAINING = "draining"
+    CLOSED = "closed"
+
+
+class _End(enum.Enum):
+    STOPPED = "stopped"
+    PASSIVATED = "passivated"
+
+
+@attrs.define(eq=False)
+class _Counters:
+    spawned: int = 0
+    delivered: int = 0
+    restarts: int = 0
+    stalls: int = 0
+    passivations: int = 0
+    failures: int = 0
+    dead_letters: int = 0
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+@attrs.define(eq=False)
+class Supervisor(Generic[K]):
+    """Owns every child actor; use as ``async with Supervisor(factory) as sup:``.
+
+    Args:
+        factory: builds a fresh actor for a key (called on spawn and on every restart).
+        config: mailbox, watchdog, passivation and restart settings.
+        on_dead_letter: called (synchronously, must not block) for every dead letter.
+        rng: the jitter source (seed it for reproducible tests).
+    """
+
+    _factory: Callable[[K], Actor[Any]]
+    _config: SupervisorConfig = attrs.field(factory=SupervisorConfig)
+    _on_dead_letter: Callable[[DeadLetter], None] = log_dead_letter
+    _rng: random.Random = attrs.field(factory=random.Random)
+    _cells: dict[K, Cell] = attrs.field(factory=dict, init=False)
+    _phase: _Phase = attrs.field(default=_Phase.NEW, init=False)
+    _task_group: TaskGroup | None = attrs.field(default=None, init=False)
+    _running_tasks: int = attrs.field(default=0, init=False)
+    _all_stopped: anyio.Event | None = attrs.field(default=None, init=False)
+    _counters: _Counters = attrs.field(factory=_Counters, init=False)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Supervisor[K]:
+        if self._phase is not _Phase.NEW:
+            raise SupervisorClosedError("a supervisor can be entered once")
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        self._phase = _Phase.RUNNING
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        if exc is None:
+            try:
+                await self.aclose()
+            except BaseException as error:
+                self._cancel_all()
+                await self._task_group.__aexit__(type(error), error, error.__traceback__)
+                raise
+        else:
+            self._cancel_all()
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            self._hand_back()
+
+    async def aclose(self) -> None:
+        """Stop accepting messages, let children drain for ``drain_timeout``, then cancel them."""
+        if self._phase is not _Phase.RUNNING:
+            return
+        self._phase = _Phase.DRAINING
+        if self._running_tasks:
+            self._all_stopped = anyio.Event()
+            for cell in self._cells.values():
+                cell.mailbox.nudge()
+            with anyio.move_on_after(self._config.drain_timeout):
+                await self._all_stopped.wait()
+        self._cancel_all()
+
+    def _cancel_all(self) -> None:
+        self._phase = _Phase.CLOSED
+        assert self._task_group is not None
+        self._task_group.cancel_scope.cancel()
+
+    def _hand_back(self) -> None:
+        for cell in self._cells.values():
+            for envelope in cell.mailbox.close():
+                self._dead_letter(cell.key, envelope, DeadLetterReason.SHUTDOWN, "shutdown")
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def ref_for(self, key: K) -> ActorRef[K]:
+        """Return the ref for ``key``; the child is spawned by the first message sent to it."""
+        return ActorRef(key, self)
+
+    def deliver_nowait(self, key: K, envelope: Envelope) -> None:
+        """Route ``envelope`` to the child for ``key`` (spawning it), raising instead of waiting."""
+        self._cell_for(key).mailbox.put_nowait(envelope)
+        self._counters.delivered += 1
+
+    async def deliver(self, key: K, envelope: Envelope) -> None:
+        """Route ``envelope`` to the child for ``key`` (spawning it), waiting for room."""
+        await self._cell_for(key).mailbox.put(envelope)
+        self._counters.delivered += 1
+
+    def broadcast(self, message: object, *, control: bool = False) -> int:
+        """Send ``message`` to every live, non-failed child; return how many got it.
+
+        A child whose lane is full is skipped with a log line (it is busy, not starved).
+        """
+        sent = 0
+        for key, cell in list(self._cells.items()):
+            if cell.state is ChildState.FAILED:
+                continue
+            try:
+                cell.mailbox.put_nowait(Envelope(message, anyio.current_time(), control=control))
+            except Exception as error:  # noqa: BLE001 - full or closed; reported, not raised
+                logger.warning("broadcast to actor {key!r} skipped: {error}", key=key, error=error)
+            else:
+                sent += 1
+        self._counters.delivered += sent
+        return sent
+
+    def _cell_for(self, key: K) -> Cell:
+        if self._phase is not _Phase.RUNNING:
+            raise SupervisorClosedError(f"supervisor is {self._phase.value}; not accepting")
+        cell = self._cells.get(key)
+        if cell is None:
+            return self._spawn(key)
+        failed_until = cell.failed_until
+        if failed_until is not None:
+            now = anyio.current_time()
+            if now < failed_until:
+                raise ActorFailedError(key, failed_until - now)
+            return self._spawn(key)
+        return cell
+
+    def _spawn(self, key: K) -> Cell:
+        assert self._task_group is not None
+        config = self._config
+        mailbox = Mailbox(key, config.mailbox_capacity, config.control_capacity, config.overflow)
+        cell = Cell(key, mailbox, config.stall_timeout, anyio.current_time())
+        self._cells[key] = cell
+        self._counters.spawned += 1
+        self._running_tasks += 1
+        self._task_group.start_soon(self._supervise, cell)
+        return cell
+
+    # -- supervision -----------------------------------------------------------------------
+
+    async def _supervise(self, cell: Cell) -> None:
+        try:
+            while True:
+                end = await self._incarnate(cell)
+                if not isinstance(end, BaseException):
+                    return
+                delay = self._after_crash(cell, end)
+                if delay is None:
+                    return
+                cell.backing_off()
+                await anyio.sleep(delay)
+        finally:
+            self._running_tasks -= 1
+            if not self._running_tasks and self._all_stopped is not None:
+                self._all_stopped.set()
+
+    async def _incarnate(self, cell: Cell) -> _End | Exception:
+        key: K = cell.key  # type: ignore[assignment]
+        try:
+            actor = self._factory(key)
+            cell.start(actor)
+            async with anyio.create_task_group() as task_group:
+                ctx = ActorContext(cell, task_group, self.ref_for(key))
+                await actor.on_start(ctx)
+                end = await self._serve(cell, actor, ctx)
+                task_group.cancel_scope.cancel()
+        except Exception as error:  # noqa: BLE001 - every crash is supervised, then logged
+            return error
+        with anyio.CancelScope(shield=True):
+            try:
+                await actor.on_stop(ctx)
+            except Exception as error:  # noqa: BLE001 - the actor is gone either way
+                logger.warning("actor {key!r} on_stop failed: {error!r}", key=key, error=error)
+        return end
+
+    async def _serve(self, cell: Cell, actor: Actor[Any], ctx: ActorContext[Any]) -> _End:
+        mailbox = cell.mailbox
+        idle_ttl = self._config.idle_ttl
+        while True:
+            envelope = mailbox.get_nowait()
+            if envelope is None:
+                if self._phase is not _Phase.RUNNING and cell.quiescent():
+                    mailbox.close()  # leftovers: none, it is quiescent
+                    return _End.STOPPED
+                cell.idle()
+                if idle_ttl is None or self._phase is not _Phase.RUNNING:
+                    envelope = await mailbox.get()
+                    if envelope is None:
+                        continue
+                else:
+                    with anyio.move_on_after(idle_ttl) as idle_scope:
+                        envelope = await mailbox.get()
+                    if envelope is None:
+                        if idle_scope.cancelled_caught and cell.quiescent():
+                            self._passivate(cell)
+                            return _End.PASSIVATED
+                        continue
+            await self._handle(cell, actor, ctx, envelope)
+
+    async def _handle(
+        self, cell: Cell, actor: Actor[Any], ctx: ActorContext[Any], envelope: Envelope
+    ) -> None:
+        now = anyio.current_time()
+        with anyio.CancelScope(deadline=now + self._config.stall_timeout) as watchdog:
+            cell.begin(envelope, now, watchdog)
+            reply = envelope.reply
+            try:
+                result = await actor.receive(envelope.message, ctx)
+            except Exception as error:
+                if reply is None:
+                    raise
+                reply.set_error(error)  # an ask's failure is the asker's, not a crash
+            else:
+                if reply is not None:
+                    reply.set_value(result)
+        if watchdog.cancelled_caught:
+            raise ActorStalledError(cell.key, self._config.stall_timeout)
+        cell.finish(anyio.current_time())
+
+    def _after_crash(self, cell: Cell, error: Exception) -> float | None:
+        """Retry or dead-letter the message in hand; return the backoff, or None if failed."""
+        cause = _root_cause(error)
+        now = anyio.current_time()
+        self._counters.restarts += 1
+        if isinstance(cause, ActorStalledError):
+            self._counters.stalls += 1
+        envelope = cell.take_handling()
+        logger.warning(
+            "actor {key!r} crashed{while_}: {cause!r}",
+            key=cell.key,
+            while_=f" handling {type(envelope.message).__name__}" if envelope else "",
+            cause=cause,
+        )
+        if envelope is not None:
+            if envelope.attempts == 0:
+                cell.mailbox.push_front(attrs.evolve(envelope, attempts=1))
+            else:
+                detail = f"crashed the actor twice: {type(cause).__name__}"
+                self._dead_letter(cell.key, envelope, DeadLetterReason.CRASHED, detail)
+        policy = self._config.restart
+        in_window = cell.record_restart(now, policy.within)
+        if in_window <= policy.max_restarts:
+            return policy.delay(in_window, self._rng)
+        self._counters.failures += 1
+        cell.fail(now + policy.failed_cooldown)
+        logger.error(
+            "actor {key!r} restarted {n} times within {w}s: marked failed for {c}s",
+            key=cell.key,
+            n=in_window,
+            w=policy.within,
+            c=policy.failed_cooldown,
+        )
+        for queued in cell.mailbox.close():
+            self._dead_letter(cell.key, queued, DeadLetterReason.FAILED, "actor failed")
+        return None
+
+    def _passivate(self, cell: Cell) -> None:
+        cell.mailbox.close()  # empty: checked by quiescent() with no await since
+        del self._cells[cell.key]  # type: ignore[arg-type]
+        self._counters.passivations += 1
+
+    def _dead_letter(
+        self, key: Hashable, envelope: Envelope, reason: DeadLetterReason, detail: str
+    ) -> None:
+        self._counters.dead_letters += 1
+        if envelope.reply is not None:
+            error: Exception = (
+                ActorStoppedError(f"actor {key!r} stopped: {detail}")
+                if reason is DeadLetterReason.SHUTDOWN
+                else ActorCrashedError(f"actor {key!r}: {detail}")
+            )
+            envelope.reply.set_error(error)
+            return
+        try:
+            self._on_dead_letter(DeadLetter(key, envelope.message, reason, detail))
+        except Exception as error:  # noqa: BLE001 - a broken handler must not kill supervision
+            logger.exception("dead-letter handler failed for actor {key!r}: {e}", key=key, e=error)
+
+    # -- inspection ------------------------------------------------------------------------
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cells
+
+    def status(self) -> SupervisorStatus:
+        """Return a frozen snapshot of every live child and the counters."""
+        now = anyio.current_time()
+        return SupervisorStatus(
+            children=tuple(cell.status(now) for cell in self._cells.values()),
+            statistics=self.statistics(),
+        )
+
+    def statistics(self) -> SupervisorStatistics:
+        """Return the counters since start."""
+        counters = self._counters
+        return SupervisorStatistics(
+            live=len(self._cells),
+            spawned=counters.spawned,
+            delivered=counters.delivered,
+            restarts=counters.restarts,
+            stalls=counters.stalls,
+            passivations=counters.passivations,
+            failures=counters.failures,
+            dead_letters=counters.dead_letters,
+        )

@@ -1,0 +1,1 @@
+"""Threadgate gateway: Telegram (aiogram), store, admin server, config, CLI, wiring."""

@@ -1,0 +1,1 @@
+"""Threadgate providers: LLM clients and the credential pool."""
