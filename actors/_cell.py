@@ -6,6 +6,7 @@ Only the child's own supervision task changes it (state, handling, restarts), ex
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Hashable
 from typing import Any
@@ -33,9 +34,10 @@ class Cell:
     _window: deque[float] | None = None
     _handling: Envelope | None = None
     _handling_since: float = 0.0
-    _stall_scope: anyio.CancelScope | None = None
+    _watchdog: anyio.CancelScope | None = None
     _background: int = 0
     _failed_until: float | None = None
+    _active: bool = False
 
     @property
     def key(self) -> Hashable:
@@ -53,51 +55,93 @@ class Cell:
     def failed_until(self) -> float | None:
         return self._failed_until
 
+    @property
+    def actor(self) -> Actor[Any] | None:
+        """The current incarnation; ``None`` before the first start and while backing off."""
+        return self._actor
+
+    @property
+    def active(self) -> bool:
+        """Whether an activation task is running for this child."""
+        return self._active
+
+    def activate(self) -> bool:
+        """Mark the child active; return ``False`` if it already was."""
+        if self._active:
+            return False
+        self._active = True
+        return True
+
+    def deactivate(self, now: float) -> None:
+        """The activation task ended: dormant (no task) until the next message."""
+        self._active = False
+        self._watchdog = None
+        if self._state is not ChildState.FAILED:
+            self._state = ChildState.IDLE
+            self._last_progress = max(self._last_progress, now)
+
+    def dormant_for(self, now: float) -> float:
+        """Seconds this child has been dormant and passivatable; 0 if it is not."""
+        if self._active or self._state is not ChildState.IDLE or len(self._mailbox):
+            return 0.0
+        if self._actor is not None and not self._actor.can_passivate():
+            return 0.0
+        return now - self._last_progress
+
     def start(self, actor: Actor[Any]) -> None:
         """A new incarnation begins."""
         self._actor = actor
         self._state = ChildState.STARTING
         self._background = 0
 
+    def watch(self, scope: anyio.CancelScope) -> None:
+        """Use ``scope`` (the activation's) as the watchdog: its deadline cancels a hung handler."""
+        self._watchdog = scope
+
     def idle(self) -> None:
+        """Waiting for mail while background work runs: no handler to watch."""
         self._state = ChildState.IDLE
+        if self._watchdog is not None:
+            self._watchdog.deadline = math.inf
 
     def backing_off(self) -> None:
         self._state = ChildState.BACKING_OFF
         self._actor = None
 
     def quiescent(self) -> bool:
-        """Empty mailbox, no background work, and the actor agrees to stop."""
-        return (
-            not len(self._mailbox)
-            and not self._background
-            and self._actor is not None
-            and self._actor.can_passivate()
-        )
+        """Empty mailbox and no background work: the activation may end."""
+        return not len(self._mailbox) and not self._background
 
-    def begin(self, envelope: Envelope, now: float, scope: anyio.CancelScope) -> None:
-        """Start handling ``envelope`` under the watchdog ``scope``."""
+    def begin(self, envelope: Envelope, now: float) -> None:
+        """Start handling ``envelope``; starting the next message is progress too."""
         self._state = ChildState.BUSY
         self._handling = envelope
         self._handling_since = now
-        self._stall_scope = scope
-
-    def finish(self, now: float) -> None:
-        """The current message was handled: that is progress."""
-        self._handling = None
-        self._stall_scope = None
         self._last_progress = now
+        self._arm(now)
+
+    def finish(self) -> None:
+        """The current message was handled."""
+        self._handling = None
 
     def take_handling(self) -> Envelope | None:
         """Return (and forget) the message that was being handled when the incarnation ended."""
-        envelope, self._handling, self._stall_scope = self._handling, None, None
+        envelope, self._handling, self._watchdog = self._handling, None, None
         return envelope
 
     def progress(self, now: float) -> None:
         """A heartbeat: push the watchdog deadline of the current message forward."""
         self._last_progress = now
-        if self._stall_scope is not None:
-            self._stall_scope.deadline = now + self._stall_timeout
+        if self._handling is not None:
+            self._arm(now)
+
+    def _arm(self, now: float) -> None:
+        # The deadline is moved coarsely (to 1.5x ahead, once it is less than 1x ahead), so a
+        # busy actor touches its timer about twice per stall period instead of per message.
+        # A hung handler is thus cancelled between 1x and 1.5x stall_timeout after progress.
+        scope = self._watchdog
+        if scope is not None and not now + self._stall_timeout <= scope.deadline < math.inf:
+            scope.deadline = now + 1.5 * self._stall_timeout
 
     def background_started(self) -> None:
         self._background += 1

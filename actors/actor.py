@@ -22,6 +22,8 @@ class Actor(Generic[M]):
       For an *ask*, the exception goes to the asker and the actor lives on.
     * Background tasks (``ctx.start_soon``) belong to the incarnation: they are cancelled when
       it stops, and an exception in one crashes it.
+    * Between messages an idle actor is *dormant*: the instance is kept but no task runs
+      for it. A context is valid only during the call it is passed to.
     * Keep durable state in a store port, never only in the instance: restarts and
       passivation build a fresh instance.
     """
@@ -33,7 +35,7 @@ class Actor(Generic[M]):
         """Handle one message; the return value answers an ``ask``."""
         raise NotImplementedError
 
-    async def on_stop(self, ctx: ActorContext[Any]) -> None:
+    async def on_stop(self) -> None:
         """Called once the incarnation is stopped for good (passivation or shutdown).
 
         By then the actor is unreachable and a successor may already be running: do not

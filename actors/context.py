@@ -23,6 +23,7 @@ class ActorContext(Generic[K]):
     _cell: Cell
     _task_group: TaskGroup
     _ref: ActorRef[K]
+    _wake: Callable[[Cell], None]
 
     @property
     def key(self) -> K:
@@ -44,7 +45,8 @@ class ActorContext(Generic[K]):
             MailboxFullError: the lane is full.
             MailboxClosedError: the actor stopped for good.
         """
-        self._cell.mailbox.put_nowait(Envelope(message, anyio.current_time(), control=control))
+        self._cell.mailbox.put_nowait(Envelope(message, control=control))
+        self._wake(self._cell)
 
     def heartbeat(self) -> None:
         """Report progress, so the watchdog does not take a slow handler for a hung one."""

@@ -45,8 +45,6 @@ class Envelope:
 
     message: object
     """The message itself (an ``@attrs.frozen`` record)."""
-    enqueued_at: float
-    """``anyio.current_time()`` when it was first enqueued."""
     control: bool = False
     """Whether it travels in the priority lane."""
     reply: Reply | None = None

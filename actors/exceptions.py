@@ -66,7 +66,7 @@ class ActorStoppedError(ActorError):
 
 
 class AgentError(ActorError):
-    """Root of the errors an agent runner (a port) raises to tell the thread actor how a run ended."""
+    """Root of the errors an agent runner (a port) raises to say how a run ended."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

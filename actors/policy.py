@@ -41,7 +41,7 @@ class RestartPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Return the backoff before restart number ``attempt`` (1-based) within the window."""
-        base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, attempt - 1))
+        base = min(self.backoff_max, self.backoff_initial * 2.0 ** max(0, attempt - 1))
         return base * rng.uniform(1 - self.jitter, 1 + self.jitter)
 
 

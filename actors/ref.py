@@ -44,15 +44,11 @@ class ActorRef(Generic[K]):
             ActorFailedError: the actor is marked failed.
             SupervisorClosedError: the supervisor is not running.
         """
-        self._router.deliver_nowait(
-            self.key, Envelope(message, anyio.current_time(), control=control)
-        )
+        self._router.deliver_nowait(self.key, Envelope(message, control=control))
 
     async def send(self, message: object, *, control: bool = False) -> None:
         """Enqueue ``message``, waiting for room (under ``OverflowPolicy.WAIT``)."""
-        await self._router.deliver(
-            self.key, Envelope(message, anyio.current_time(), control=control)
-        )
+        await self._router.deliver(self.key, Envelope(message, control=control))
 
     async def ask(self, message: object, *, timeout: float, control: bool = False) -> object:
         """Send ``message`` and wait for the actor's answer.
@@ -66,7 +62,7 @@ class ActorRef(Generic[K]):
             ActorStoppedError: the actor stopped for good before handling it.
         """
         reply = Reply()
-        envelope = Envelope(message, anyio.current_time(), control=control, reply=reply)
+        envelope = Envelope(message, control=control, reply=reply)
         with anyio.move_on_after(timeout):
             await self._router.deliver(self.key, envelope)
             return await reply.wait()

@@ -6,12 +6,16 @@ Failure rules (also in ``docs/architecture.md``):
   the incarnation ends; after a backoff a fresh actor is built on the *same* mailbox. The
   message being handled is put back at the head and retried once; if it crashes again it is
   dead-lettered (an asker gets :class:`ActorCrashedError`).
-* **Hang**: a message handled for ``stall_timeout`` without progress (a handled message or a
-  heartbeat) is cancelled; that counts as a crash with :class:`ActorStalledError`.
+* **Hang**: a message handled for ``stall_timeout`` without progress (a heartbeat) is
+  cancelled, with its incarnation's background tasks, between 1x and 1.5x ``stall_timeout``
+  (the check interval is half the timeout); that counts as a crash with
+  :class:`ActorStalledError`.
 * **Intensity**: more than ``max_restarts`` within ``within`` seconds marks the child failed:
   its queued messages are dead-lettered and new ones are refused with
   :class:`ActorFailedError` until ``failed_cooldown`` has passed.
 * **Overflow**: never a drop; the sender gets :class:`MailboxFullError` or waits.
+* **Idle**: a child with nothing to do has no task (dormant); after ``idle_ttl`` dormant it is
+  passivated (forgotten), and the next message builds a fresh actor from the store port.
 * **Stop**: at shutdown, children drain for ``drain_timeout``; then they are cancelled and
   whatever is still queued is dead-lettered as ``SHUTDOWN`` (askers get
   :class:`ActorStoppedError`).
@@ -55,11 +59,6 @@ class _Phase(enum.Enum):
     RUNNING = "running"
     DRAINING = "draining"
     CLOSED = "closed"
-
-
-class _End(enum.Enum):
-    STOPPED = "stopped"
-    PASSIVATED = "passivated"
 
 
 @attrs.define(eq=False)
@@ -110,6 +109,8 @@ class Supervisor(Generic[K]):
         await task_group.__aenter__()
         self._task_group = task_group
         self._phase = _Phase.RUNNING
+        if self._config.idle_ttl is not None:
+            task_group.start_soon(self._sweep, self._config.idle_ttl)
         return self
 
     async def __aexit__(
@@ -138,12 +139,13 @@ class Supervisor(Generic[K]):
         if self._phase is not _Phase.RUNNING:
             return
         self._phase = _Phase.DRAINING
-        if self._running_tasks:
-            self._all_stopped = anyio.Event()
-            for cell in self._cells.values():
-                cell.mailbox.nudge()
-            with anyio.move_on_after(self._config.drain_timeout):
+        with anyio.move_on_after(self._config.drain_timeout):
+            if self._running_tasks:
+                self._all_stopped = anyio.Event()
                 await self._all_stopped.wait()
+            for cell in list(self._cells.values()):
+                if not cell.active and cell.actor is not None:
+                    await self._stop_actor(cell.key, cell.actor)
         self._cancel_all()
 
     def _cancel_all(self) -> None:
@@ -164,13 +166,17 @@ class Supervisor(Generic[K]):
 
     def deliver_nowait(self, key: K, envelope: Envelope) -> None:
         """Route ``envelope`` to the child for ``key`` (spawning it), raising instead of waiting."""
-        self._cell_for(key).mailbox.put_nowait(envelope)
+        cell = self._cell_for(key)
+        cell.mailbox.put_nowait(envelope)
         self._counters.delivered += 1
+        self._wake(cell)
 
     async def deliver(self, key: K, envelope: Envelope) -> None:
         """Route ``envelope`` to the child for ``key`` (spawning it), waiting for room."""
-        await self._cell_for(key).mailbox.put(envelope)
+        cell = self._cell_for(key)
+        await cell.mailbox.put(envelope)
         self._counters.delivered += 1
+        self._wake(cell)
 
     def broadcast(self, message: object, *, control: bool = False) -> int:
         """Send ``message`` to every live, non-failed child; return how many got it.
@@ -182,11 +188,12 @@ class Supervisor(Generic[K]):
             if cell.state is ChildState.FAILED:
                 continue
             try:
-                cell.mailbox.put_nowait(Envelope(message, anyio.current_time(), control=control))
+                cell.mailbox.put_nowait(Envelope(message, control=control))
             except Exception as error:  # noqa: BLE001 - full or closed; reported, not raised
                 logger.warning("broadcast to actor {key!r} skipped: {error}", key=key, error=error)
             else:
                 sent += 1
+                self._wake(cell)
         self._counters.delivered += sent
         return sent
 
@@ -205,96 +212,123 @@ class Supervisor(Generic[K]):
         return cell
 
     def _spawn(self, key: K) -> Cell:
-        assert self._task_group is not None
         config = self._config
         mailbox = Mailbox(key, config.mailbox_capacity, config.control_capacity, config.overflow)
         cell = Cell(key, mailbox, config.stall_timeout, anyio.current_time())
         self._cells[key] = cell
         self._counters.spawned += 1
-        self._running_tasks += 1
-        self._task_group.start_soon(self._supervise, cell)
         return cell
+
+    def _wake(self, cell: Cell) -> None:
+        """Start an activation task for a dormant child that has mail."""
+        if cell.activate():
+            assert self._task_group is not None
+            self._running_tasks += 1
+            self._task_group.start_soon(self._activation, cell)
 
     # -- supervision -----------------------------------------------------------------------
 
-    async def _supervise(self, cell: Cell) -> None:
+    async def _activation(self, cell: Cell) -> None:
+        """Serve ``cell`` until it is quiescent (then it goes dormant) or fails."""
         try:
             while True:
-                end = await self._incarnate(cell)
-                if not isinstance(end, BaseException):
+                error = await self._serve_incarnation(cell)
+                if error is None:
                     return
-                delay = self._after_crash(cell, end)
+                delay = self._after_crash(cell, error)
                 if delay is None:
                     return
                 cell.backing_off()
                 await anyio.sleep(delay)
         finally:
+            cell.deactivate(anyio.current_time())
             self._running_tasks -= 1
-            if not self._running_tasks and self._all_stopped is not None:
+            if len(cell.mailbox) and self._phase is not _Phase.CLOSED:
+                self._wake(cell)  # mail that came while the task group was closing
+            elif not self._running_tasks and self._all_stopped is not None:
                 self._all_stopped.set()
 
-    async def _incarnate(self, cell: Cell) -> _End | Exception:
+    async def _serve_incarnation(self, cell: Cell) -> Exception | None:
         key: K = cell.key  # type: ignore[assignment]
         try:
-            actor = self._factory(key)
-            cell.start(actor)
+            actor = cell.actor
+            fresh = actor is None
+            if actor is None:
+                actor = self._factory(key)
+                cell.start(actor)
             async with anyio.create_task_group() as task_group:
-                ctx = ActorContext(cell, task_group, self.ref_for(key))
-                await actor.on_start(ctx)
-                end = await self._serve(cell, actor, ctx)
-                task_group.cancel_scope.cancel()
+                cell.watch(task_group.cancel_scope)
+                ctx = ActorContext(cell, task_group, self.ref_for(key), self._wake)
+                if fresh:
+                    await actor.on_start(ctx)
+                await self._serve(cell, actor, ctx)
         except Exception as error:  # noqa: BLE001 - every crash is supervised, then logged
             return error
-        with anyio.CancelScope(shield=True):
-            try:
-                await actor.on_stop(ctx)
-            except Exception as error:  # noqa: BLE001 - the actor is gone either way
-                logger.warning("actor {key!r} on_stop failed: {error!r}", key=key, error=error)
-        return end
+        if task_group.cancel_scope.cancelled_caught:
+            # Only the watchdog deadline cancels this scope: a handler hung past stall_timeout.
+            return ActorStalledError(key, self._config.stall_timeout)
+        return None
 
-    async def _serve(self, cell: Cell, actor: Actor[Any], ctx: ActorContext[Any]) -> _End:
+    async def _serve(self, cell: Cell, actor: Actor[Any], ctx: ActorContext[Any]) -> None:
         mailbox = cell.mailbox
-        idle_ttl = self._config.idle_ttl
         while True:
             envelope = mailbox.get_nowait()
             if envelope is None:
-                if self._phase is not _Phase.RUNNING and cell.quiescent():
-                    mailbox.close()  # leftovers: none, it is quiescent
-                    return _End.STOPPED
-                cell.idle()
-                if idle_ttl is None or self._phase is not _Phase.RUNNING:
-                    envelope = await mailbox.get()
-                    if envelope is None:
-                        continue
-                else:
-                    with anyio.move_on_after(idle_ttl) as idle_scope:
-                        envelope = await mailbox.get()
-                    if envelope is None:
-                        if idle_scope.cancelled_caught and cell.quiescent():
-                            self._passivate(cell)
-                            return _End.PASSIVATED
-                        continue
+                if cell.quiescent():
+                    return
+                cell.idle()  # background work runs; wait for its report or for mail
+                envelope = await mailbox.get()
+                if envelope is None:
+                    continue
             await self._handle(cell, actor, ctx, envelope)
 
     async def _handle(
         self, cell: Cell, actor: Actor[Any], ctx: ActorContext[Any], envelope: Envelope
     ) -> None:
-        now = anyio.current_time()
-        with anyio.CancelScope(deadline=now + self._config.stall_timeout) as watchdog:
-            cell.begin(envelope, now, watchdog)
-            reply = envelope.reply
+        cell.begin(envelope, anyio.current_time())
+        reply = envelope.reply
+        try:
+            result = await actor.receive(envelope.message, ctx)
+        except Exception as error:
+            if reply is None:
+                raise
+            reply.set_error(error)  # an ask's failure is the asker's, not a crash
+        else:
+            if reply is not None:
+                reply.set_value(result)
+        cell.finish()
+
+    async def _sweep(self, idle_ttl: float) -> None:
+        """Passivate children dormant for ``idle_ttl``; forget failed ones past their cooldown."""
+        while True:
+            await anyio.sleep(idle_ttl / 4)
+            now = anyio.current_time()
+            stopped: list[tuple[K, Actor[Any]]] = []
+            for key, cell in list(self._cells.items()):
+                failed_until = cell.failed_until
+                if failed_until is not None:
+                    if now >= failed_until:
+                        del self._cells[key]
+                    continue
+                actor = cell.actor
+                if actor is not None and cell.dormant_for(now) >= idle_ttl:
+                    cell.mailbox.close()  # empty: checked by dormant_for()
+                    del self._cells[key]
+                    stopped.append((key, actor))
+            if len(stopped) > len(self._cells):
+                self._cells = dict(self._cells)  # a dict never shrinks by deletion alone
+            self._counters.passivations += len(stopped)
+            for key, actor in stopped:
+                await self._stop_actor(key, actor)
+
+    async def _stop_actor(self, key: Hashable, actor: Actor[Any]) -> None:
+        if type(actor).on_stop is Actor.on_stop:
+            return  # nothing to run: skip the scopes (a sweep may stop 100,000 actors)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.drain_timeout):
             try:
-                result = await actor.receive(envelope.message, ctx)
-            except Exception as error:
-                if reply is None:
-                    raise
-                reply.set_error(error)  # an ask's failure is the asker's, not a crash
-            else:
-                if reply is not None:
-                    reply.set_value(result)
-        if watchdog.cancelled_caught:
-            raise ActorStalledError(cell.key, self._config.stall_timeout)
-        cell.finish(anyio.current_time())
+                await actor.on_stop()
+            except Exception as error:  # noqa: BLE001 - the actor is gone either way
+                logger.warning("actor {key!r} on_stop failed: {error!r}", key=key, error=error)
 
     def _after_crash(self, cell: Cell, error: Exception) -> float | None:
         """Retry or dead-letter the message in hand; return the backoff, or None if failed."""
@@ -332,11 +366,6 @@ class Supervisor(Generic[K]):
         for queued in cell.mailbox.close():
             self._dead_letter(cell.key, queued, DeadLetterReason.FAILED, "actor failed")
         return None
-
-    def _passivate(self, cell: Cell) -> None:
-        cell.mailbox.close()  # empty: checked by quiescent() with no await since
-        del self._cells[cell.key]  # type: ignore[arg-type]
-        self._counters.passivations += 1
 
     def _dead_letter(
         self, key: Hashable, envelope: Envelope, reason: DeadLetterReason, detail: str

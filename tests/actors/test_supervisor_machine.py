@@ -1,0 +1,114 @@
+"""Property test of the supervisor: random sends, crashes, hangs, passivation and restarts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from actors import (
+    ActorFailedError,
+    ChildState,
+    DeadLetter,
+    RestartPolicy,
+    Supervisor,
+    SupervisorConfig,
+)
+from tests.actors.clocked_loop import STEP, ClockedLoop
+from tests.actors.scripted import Done, Journal, Kind, Scripted, Work
+from tests.strategies import actor_keys, time_steps, work_kinds
+
+STALL = 1.0
+CONFIG = SupervisorConfig(
+    stall_timeout=STALL,
+    idle_ttl=3.0,
+    drain_timeout=1.0,
+    restart=RestartPolicy(
+        max_restarts=4, within=10.0, backoff_initial=0.1, backoff_max=1.0, failed_cooldown=4.0
+    ),
+)
+
+
+class SupervisorMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = ClockedLoop()
+        self.journal = Journal()
+        self.letters: list[DeadLetter] = []
+        self.supervisor: Supervisor[Hashable] = Supervisor(
+            lambda key: Scripted(key, self.journal), CONFIG, on_dead_letter=self.letters.append
+        )
+        self._context = self.loop.portal.wrap_async_context_manager(self.supervisor)
+        self._context.__enter__()
+        self.sent: dict[int, Hashable] = {}
+        self.refused: set[int] = set()
+
+    def _send(self, key: Hashable, work: Work) -> None:
+        self.sent[work.id] = key
+        try:
+            self.loop.call(self.supervisor.ref_for(key).send_nowait, work)
+        except ActorFailedError:
+            self.refused.add(work.id)
+
+    @rule(key=actor_keys, kind=work_kinds)
+    def send(self, key: str, kind: Kind) -> None:
+        self._send(key, Work(len(self.sent), kind, duration=0.5))
+
+    @rule(seconds=time_steps)
+    def advance(self, seconds: float) -> None:
+        self.loop.advance(seconds)
+
+    @rule(key=actor_keys)
+    def a_clean_child_is_not_delayed_by_the_others(self, key: str) -> None:
+        children = {c.key: c for c in self.loop.call(self.supervisor.status).children}
+        child = children.get(key)
+        clean = child is None or (
+            child.state is ChildState.IDLE and not child.mailbox_depth and not child.background_tasks
+        )
+        if not clean:
+            return
+        work = Work(len(self.sent))
+        self._send(key, work)  # no time passes: only runnable tasks run
+        assert (key, work.id) in self.journal.handled
+
+    def _outcomes(self) -> Counter[int]:
+        outcomes: Counter[int] = Counter(i for _, i in self.journal.handled)
+        outcomes.update(
+            d.message.id for d in self.letters if isinstance(d.message, Work | Done)
+        )
+        outcomes.update(self.refused)
+        return outcomes
+
+    @invariant()
+    def no_message_is_handled_twice_or_tried_more_than_twice(self) -> None:
+        assert all(n <= 1 for n in self._outcomes().values())
+        assert all(n <= 2 for n in self.journal.attempts.values())
+
+    @invariant()
+    def a_hung_child_is_cancelled_within_the_bound(self) -> None:
+        for child in self.loop.call(self.supervisor.status).children:
+            if child.current_message_age is not None:
+                assert child.current_message_age <= 1.5 * STALL + STEP
+
+    def teardown(self) -> None:
+        try:
+            # Long enough for every hang (two stalls), backoff and failed cooldown to play out.
+            self.loop.advance(4 * STALL + 2 * CONFIG.restart.failed_cooldown)
+            self._context.__exit__(None, None, None)
+            outcomes: Counter[int] = self._outcomes()
+            missing = set(self.sent) - set(outcomes)
+            assert not missing, f"messages without an outcome: {sorted(missing)}"
+        finally:
+            self.loop.close()
+
+
+TestSupervisorMachine = SupervisorMachine.TestCase
+TestSupervisorMachine.settings = settings(
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
