@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable
-from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -66,7 +65,9 @@ class SupervisorMachine(RuleBasedStateMachine):
         children = {c.key: c for c in self.loop.call(self.supervisor.status).children}
         child = children.get(key)
         clean = child is None or (
-            child.state is ChildState.IDLE and not child.mailbox_depth and not child.background_tasks
+            child.state is ChildState.IDLE
+            and not child.mailbox_depth
+            and not child.background_tasks
         )
         if not clean:
             return
@@ -76,9 +77,7 @@ class SupervisorMachine(RuleBasedStateMachine):
 
     def _outcomes(self) -> Counter[int]:
         outcomes: Counter[int] = Counter(i for _, i in self.journal.handled)
-        outcomes.update(
-            d.message.id for d in self.letters if isinstance(d.message, Work | Done)
-        )
+        outcomes.update(d.message.id for d in self.letters if isinstance(d.message, Work | Done))
         outcomes.update(self.refused)
         return outcomes
 
