@@ -35,6 +35,7 @@ from anyio.abc import TaskGroup
 from loguru import logger
 
 from actors._cell import Cell
+from actors._errors import root_cause
 from actors.actor import Actor
 from actors.context import ActorContext
 from actors.deadletter import DeadLetter, DeadLetterReason, log_dead_letter
@@ -70,12 +71,6 @@ class _Counters:
     passivations: int = 0
     failures: int = 0
     dead_letters: int = 0
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        error = error.exceptions[0]
-    return error
 
 
 @attrs.define(eq=False)
@@ -332,7 +327,7 @@ class Supervisor(Generic[K]):
 
     def _after_crash(self, cell: Cell, error: Exception) -> float | None:
         """Retry or dead-letter the message in hand; return the backoff, or None if failed."""
-        cause = _root_cause(error)
+        cause = root_cause(error)
         now = anyio.current_time()
         self._counters.restarts += 1
         if isinstance(cause, ActorStalledError):

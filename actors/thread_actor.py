@@ -1,0 +1,467 @@
+"""The thread actor: alone owns one chat thread's session, run and queue.
+
+Everything that can happen to a thread is a message handled here, one at a time, in order
+(see ``thread_messages``). There is no map of running agents for anyone else to leave stale:
+a report from a run that is no longer the current one is ignored here, the one place that
+knows which run is current.
+
+Rules:
+
+* At most one run at a time (``thread_run``). Commands act at once; they are never queued
+  behind a run.
+* State is saved (``ThreadStore.save``) before anything is said or started, so a crash
+  loses nothing: the next incarnation reloads it and retries interrupted inputs.
+* Every user message ends in exactly one final outcome, recorded in the store, and the user
+  is told (answer, error reply, reset notice, stop notice). ``PARKED`` comes first while no
+  key is usable; the user is told once per message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import anyio
+import attrs
+from loguru import logger
+
+from actors.actor import Actor
+from actors.context import ActorContext
+from actors.ports import AgentRunner, Outbox, RunRequest, ThreadStore
+from actors.thread_messages import (
+    Command,
+    CredentialsAvailable,
+    FailureKind,
+    RetryTick,
+    RunFailed,
+    RunFinished,
+    StatusQuery,
+    UserMessage,
+)
+from actors.thread_records import (
+    Outcome,
+    PendingInput,
+    ThreadKey,
+    ThreadPhase,
+    ThreadRecord,
+    ThreadStatus,
+)
+from actors.thread_run import Run
+from actors.thread_settings import BusyPolicy, ThreadSettings
+
+HELP = (
+    "Send a message and the agent answers here.\n"
+    "/new or /reset: start a new session\n"
+    "/stop: stop the current answer and drop queued messages\n"
+    "/retry: run the last input again\n"
+    "/status: what this thread is doing"
+)
+
+_FAILURE_TEXT = {
+    FailureKind.CANCELLED: "⚠️ The answer was cancelled ({detail}).",
+    FailureKind.STALLED: "⌛ The agent stopped responding ({detail}); the answer was cancelled.",
+    FailureKind.TIMED_OUT: "⌛ The answer took too long ({detail}) and was cancelled.",
+    FailureKind.UNAVAILABLE: "⚠️ The model provider is unavailable ({detail}). Try again later.",
+    FailureKind.REJECTED: "⚠️ The model provider refused the request ({detail}).",
+    FailureKind.ERROR: "⚠️ Something went wrong ({detail}). Try again or /new.",
+}
+
+
+def new_session_id() -> str:
+    """A fresh, unguessable session id."""
+    return uuid.uuid4().hex
+
+
+def about(seconds: float) -> str:
+    """``seconds`` for humans: 'about 5 minutes'."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} seconds"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {seconds / 3600:.1f} hours"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+@attrs.define(eq=False)
+class ThreadActor(Actor[object]):
+    """One chat thread. Build one per key (the supervisor's factory)."""
+
+    _key: ThreadKey
+    _agent: AgentRunner
+    _outbox: Outbox
+    _store: ThreadStore
+    _settings: ThreadSettings = attrs.field(factory=ThreadSettings)
+    _session_id: str = attrs.field(default="", init=False)
+    _generation: int = attrs.field(default=0, init=False)
+    _run_seq: int = attrs.field(default=0, init=False)
+    _run: Run | None = attrs.field(default=None, init=False)
+    _previous: Run | None = attrs.field(default=None, init=False)
+    _queued: list[PendingInput] = attrs.field(factory=list, init=False)
+    _queue_noticed: bool = attrs.field(default=False, init=False)
+    _parked: bool = attrs.field(default=False, init=False)
+    _park_epoch: int = attrs.field(default=0, init=False)
+    _timer: anyio.CancelScope | None = attrs.field(default=None, init=False)
+    _last_inputs: tuple[str, ...] = attrs.field(default=(), init=False)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def on_start(self, ctx: ActorContext[Any]) -> None:
+        record = await self._store.load(self._key)
+        if record is None:
+            record = ThreadRecord(session_id=new_session_id())
+        self._session_id = record.session_id
+        self._generation = record.generation
+        self._run_seq = record.run_seq
+        self._queued = list(record.queued)
+        self._parked = record.parked
+        self._last_inputs = record.last_inputs
+        interrupted = [attrs.evolve(p, attempts=p.attempts + 1) for p in record.in_flight]
+        given_up = [p for p in interrupted if p.attempts >= self._settings.max_attempts]
+        retried = [p for p in interrupted if p.attempts < self._settings.max_attempts]
+        self._queued[:0] = retried
+        await self._save()
+        if interrupted:
+            logger.warning(
+                "thread {key}: run interrupted by a restart; retrying {n}, giving up on {m}",
+                key=self._key,
+                n=len(retried),
+                m=len(given_up),
+            )
+        await self._conclude(given_up, Outcome.ERROR_REPLIED, "interrupted by restarts")
+        if given_up:
+            await self._notice("⚠️ Your message could not be answered: the agent kept failing.")
+        if retried:
+            await self._notice("⚠️ I restarted after an internal error; retrying your message.")
+        await self._start_next(ctx)
+
+    def can_passivate(self) -> bool:
+        return self._run is None and not self._queued and not self._parked
+
+    def describe(self) -> Mapping[str, object]:
+        status = self.status()
+        return {
+            "phase": status.phase.value,
+            "generation": status.generation,
+            "queued": status.queued,
+            "run_age": "-" if status.run_age is None else f"{status.run_age:.1f}s",
+        }
+
+    def status(self) -> ThreadStatus:
+        """Return a snapshot of this thread."""
+        phase = ThreadPhase.IDLE
+        if self._run is not None:
+            phase = ThreadPhase.RUNNING
+        elif self._parked:
+            phase = ThreadPhase.PARKED
+        return ThreadStatus(
+            key=self._key,
+            phase=phase,
+            session_id=self._session_id,
+            generation=self._generation,
+            queued=len(self._queued),
+            run_age=(None if self._run is None else anyio.current_time() - self._run.started_at),
+        )
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
+        match message:
+            case UserMessage():
+                await self._on_user(message, ctx)
+            case Command():
+                await self._on_command(message, ctx)
+            case RunFinished() | RunFailed() if self._is_stale(message):
+                logger.info(
+                    "thread {key}: ignored the report of stale run {id} (generation {gen})",
+                    key=self._key,
+                    id=message.run_id,
+                    gen=message.generation,
+                )
+            case RunFinished():
+                await self._on_finished(ctx)
+            case RunFailed():
+                await self._on_failed(message, ctx)
+            case CredentialsAvailable() | RetryTick() if self._parked:
+                if isinstance(message, RetryTick) and message.epoch != self._park_epoch:
+                    return None
+                await self._unpark(ctx)
+            case CredentialsAvailable() | RetryTick():
+                pass  # not parked: nothing waits for credentials
+            case StatusQuery():
+                return self.status()
+            case _:
+                logger.error(
+                    "thread {key}: unknown message {kind} ignored",
+                    key=self._key,
+                    kind=type(message).__name__,
+                )
+        return None
+
+    async def _on_user(self, message: UserMessage, ctx: ActorContext[Any]) -> None:
+        pending = PendingInput(message.message_id, message.text)
+        if self._run is not None and self._settings.busy_policy is BusyPolicy.INTERRUPT:
+            carried = self._run.inputs
+            self._cancel_run("interrupted by a new message")
+            self._queued[:0] = carried
+            self._queued.append(pending)
+            await self._start_next(ctx)
+        elif len(self._queued) >= self._settings.max_queued:
+            await self._conclude([pending], Outcome.ERROR_REPLIED, "queue full")
+            await self._notice(
+                f"⏳ {plural(len(self._queued), 'message')} already waiting; this one was not "
+                "queued. Wait for the answer, or /stop.",
+                reply_to=message.message_id,
+            )
+        elif self._run is not None:
+            self._queued.append(pending)
+            await self._save()
+            if not self._queue_noticed:
+                self._queue_noticed = True
+                await self._notice(
+                    "⏳ Still working on the previous message; I'll answer this next.",
+                    reply_to=message.message_id,
+                )
+        elif self._parked:
+            self._queued.append(pending)
+            await self._save()
+            await self._conclude([pending], Outcome.PARKED, "waiting for credentials")
+            await self._notice(
+                "🔑 No API key is usable right now. Your message is saved and will be "
+                "answered automatically when one is back.",
+                reply_to=message.message_id,
+            )
+        else:
+            self._queued.append(pending)
+            await self._start_next(ctx)
+
+    async def _on_command(self, command: Command, ctx: ActorContext[Any]) -> None:
+        name = command.name
+        if name in self._settings.reset_commands:
+            await self._reset(command, ctx)
+        elif name == "stop":
+            await self._stop(command)
+        elif name == "status":
+            await self._answer(command, self._status_text())
+        elif name in ("help", "start"):
+            await self._answer(command, HELP)
+        elif name == "retry":
+            if self._run is not None:
+                await self._answer(command, "A run is in progress; /stop it first.")
+            elif not self._last_inputs:
+                await self._answer(command, "Nothing to retry yet.")
+            else:
+                text = "\n\n".join(self._last_inputs)
+                await self._on_user(UserMessage(command.message_id, text, command.user_id), ctx)
+        else:  # not ours: the agent may know it (skills)
+            text = f"/{name} {command.args}".strip()
+            await self._on_user(UserMessage(command.message_id, text, command.user_id), ctx)
+
+    async def _reset(self, command: Command, ctx: ActorContext[Any]) -> None:
+        dropped = self._drop_all("reset")
+        self._generation += 1
+        self._session_id = new_session_id()
+        self._last_inputs = ()
+        await self._save()
+        logger.info(
+            "thread {key}: reset by /{cmd} to generation {gen}; {n} input(s) discarded",
+            key=self._key,
+            cmd=command.name,
+            gen=self._generation,
+            n=len(dropped),
+        )
+        await self._conclude(dropped, Outcome.DISCARDED_BY_RESET, f"/{command.name}")
+        text = "🆕 New session started."
+        if dropped:
+            text += f" {plural(len(dropped), 'earlier message')} discarded unanswered."
+        if command.args:  # a reset skill with input: it is the new session's first message
+            await self._notice(text, reply_to=command.message_id)
+            message = UserMessage(command.message_id, command.args, command.user_id)
+            await self._on_user(message, ctx)
+        else:
+            await self._answer(command, text)
+
+    async def _stop(self, command: Command) -> None:
+        dropped = self._drop_all("stopped")
+        await self._save()
+        await self._conclude(dropped, Outcome.STOPPED, "/stop")
+        if dropped:
+            await self._answer(command, f"⏹ Stopped; {plural(len(dropped), 'message')} dropped.")
+        else:
+            await self._answer(command, "Nothing to stop.")
+
+    async def _on_finished(self, ctx: ActorContext[Any]) -> None:
+        run = self._take_run()
+        await self._save()
+        logger.info("thread {key}: run {id} answered", key=self._key, id=run.id)
+        await self._conclude(run.inputs, Outcome.ANSWERED, "")
+        await self._start_next(ctx)
+
+    async def _on_failed(self, report: RunFailed, ctx: ActorContext[Any]) -> None:
+        run = self._take_run()
+        logger.warning(
+            "thread {key}: run {id} failed: {kind} ({detail})",
+            key=self._key,
+            id=run.id,
+            kind=report.kind.value,
+            detail=report.detail,
+        )
+        if report.kind is FailureKind.EXHAUSTED:
+            await self._park(run.inputs, report, ctx)
+            return
+        await self._save()
+        await self._conclude(run.inputs, Outcome.ERROR_REPLIED, report.kind.value)
+        text = _FAILURE_TEXT[report.kind].format(detail=report.detail)
+        await self._notice(text, reply_to=run.inputs[-1].message_id)
+        await self._start_next(ctx)
+
+    # -- parking ---------------------------------------------------------------------------
+
+    async def _park(
+        self, inputs: Iterable[PendingInput], report: RunFailed, ctx: ActorContext[Any]
+    ) -> None:
+        self._queued[:0] = inputs
+        told = [p for p in self._queued if p.parked]
+        untold = [p for p in self._queued if not p.parked]
+        self._queued = [attrs.evolve(p, parked=True) for p in self._queued]
+        self._parked = True
+        self._park_epoch += 1
+        delay = report.retry_after or self._settings.default_retry_after
+        self._start_timer(self._park_epoch, delay, ctx)
+        await self._save()
+        logger.warning(
+            "thread {key}: parked {n} input(s), credentials exhausted; retry in {d:.0f}s",
+            key=self._key,
+            n=len(self._queued),
+            d=delay,
+        )
+        await self._conclude(untold, Outcome.PARKED, report.detail)
+        if untold:
+            await self._notice(
+                "🔑 All API keys are used up right now. Your message is saved and will be "
+                f"answered automatically when a key is back, expected in {about(delay)}.",
+                reply_to=untold[-1].message_id,
+            )
+        elif told:
+            logger.info("thread {key}: still parked; users were already told", key=self._key)
+
+    async def _unpark(self, ctx: ActorContext[Any]) -> None:
+        self._parked = False
+        self._cancel_timer()
+        logger.info("thread {key}: credentials may be back; retrying", key=self._key)
+        await self._save()
+        await self._start_next(ctx)
+
+    def _start_timer(self, epoch: int, delay: float, ctx: ActorContext[Any]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        scope = self._timer = anyio.CancelScope()
+
+        async def tick() -> None:
+            with scope:
+                await anyio.sleep(delay)
+                ctx.tell_self(RetryTick(epoch))
+
+        ctx.start_soon(tick)
+
+    def _cancel_timer(self) -> None:
+        """Stop the retry timer; a tick it already sent is stale by its epoch."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._park_epoch += 1
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _is_stale(self, report: RunFinished | RunFailed) -> bool:
+        return self._run is None or report.run_id != self._run.id
+
+    async def _start_next(self, ctx: ActorContext[Any]) -> None:
+        """Start a run with everything queued, if the thread is free to; save either way."""
+        if self._run is not None or self._parked or not self._queued:
+            await self._save()
+            return
+        inputs, self._queued = tuple(self._queued), []
+        self._run_seq += 1
+        run = Run(self._run_seq, self._generation, inputs, anyio.current_time())
+        previous, self._run, self._previous = self._previous, run, run
+        self._queue_noticed = False
+        self._last_inputs = tuple(p.text for p in inputs)
+        await self._save()
+        request = RunRequest(self._key, self._session_id, self._generation, self._last_inputs)
+        logger.info(
+            "thread {key}: run {id} started with {n} input(s), generation {gen}",
+            key=self._key,
+            id=run.id,
+            n=len(inputs),
+            gen=self._generation,
+        )
+        ctx.start_soon(
+            run.execute, request, self._agent, self._outbox, self._settings, ctx, previous
+        )
+
+    def _take_run(self) -> Run:
+        run, self._run = self._run, None
+        assert run is not None, "checked by _is_stale"
+        return run
+
+    def _cancel_run(self, why: str) -> None:
+        if self._run is not None:
+            logger.info(
+                "thread {key}: run {id} cancelled: {why}", key=self._key, id=self._run.id, why=why
+            )
+            self._run.cancel()
+            self._run = None
+
+    def _drop_all(self, why: str) -> list[PendingInput]:
+        """Cancel the run, unpark, and return every input the thread held."""
+        dropped = list(self._run.inputs) if self._run is not None else []
+        self._cancel_run(why)
+        dropped += self._queued
+        self._queued = []
+        if self._parked:
+            self._parked = False
+            self._cancel_timer()
+        return dropped
+
+    # -- ports -----------------------------------------------------------------------------
+
+    async def _save(self) -> None:
+        record = ThreadRecord(
+            session_id=self._session_id,
+            generation=self._generation,
+            run_seq=self._run_seq,
+            in_flight=self._run.inputs if self._run is not None else (),
+            queued=tuple(self._queued),
+            parked=self._parked,
+            last_inputs=self._last_inputs,
+        )
+        await self._store.save(self._key, record)
+
+    async def _conclude(
+        self, inputs: Iterable[PendingInput], outcome: Outcome, detail: str
+    ) -> None:
+        for pending in inputs:
+            await self._store.record_outcome(self._key, pending.message_id, outcome, detail)
+
+    async def _notice(self, text: str, *, reply_to: int | None = None) -> None:
+        await self._outbox.notice(self._key, text, reply_to=reply_to)
+
+    async def _answer(self, command: Command, text: str) -> None:
+        """Reply to a command; that reply is the command message's outcome."""
+        await self._store.record_outcome(
+            self._key, command.message_id, Outcome.ANSWERED, f"/{command.name}"
+        )
+        await self._notice(text, reply_to=command.message_id)
+
+    def _status_text(self) -> str:
+        status = self.status()
+        parts = [f"Thread {status.key}: {status.phase.value}"]
+        if status.run_age is not None:
+            parts.append(f"answering for {status.run_age:.0f}s")
+        parts.append(f"{plural(status.queued, 'message')} queued")
+        parts.append(f"session {status.session_id[:8]} (generation {status.generation})")
+        return ", ".join(parts) + "."

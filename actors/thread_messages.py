@@ -1,0 +1,96 @@
+"""The thread actor's protocol: every message it handles, one at a time, in order."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+@attrs.frozen
+class UserMessage:
+    """Text a user sent to the thread."""
+
+    message_id: int
+    """Telegram message id."""
+    text: str
+    """The text, as sent."""
+    user_id: int | None = None
+    """Who sent it."""
+
+
+@attrs.frozen
+class Command:
+    """A bot command (``/name args``), already parsed: no slash, no ``@botname``, lower case."""
+
+    name: str
+    """Command name, e.g. ``new``, ``stop``, ``cc``."""
+    args: str
+    """Everything after the name, stripped."""
+    message_id: int
+    """Telegram message id of the command."""
+    user_id: int | None = None
+    """Who sent it."""
+
+
+class FailureKind(enum.Enum):
+    """Why a run ended without an answer."""
+
+    CANCELLED = "cancelled"
+    """The thread cancelled it (stop, reset, interrupt, shutdown)."""
+    STALLED = "stalled"
+    """No output for ``stall_timeout``."""
+    TIMED_OUT = "timed-out"
+    """Longer than ``run_timeout``."""
+    EXHAUSTED = "exhausted"
+    """No API key is usable."""
+    UNAVAILABLE = "unavailable"
+    """The provider failed after retries."""
+    REJECTED = "rejected"
+    """The provider refused the request."""
+    ERROR = "error"
+    """Anything else (a bug in an agent): logged with its traceback."""
+
+
+@attrs.frozen
+class RunFinished:
+    """A run reports that it delivered its answer."""
+
+    run_id: int
+    """Which run (stale if not the thread's current one)."""
+    generation: int
+    """The session generation it ran in."""
+
+
+@attrs.frozen
+class RunFailed:
+    """A run reports that it ended without an answer (also sent when it is cancelled)."""
+
+    run_id: int
+    """Which run (stale if not the thread's current one)."""
+    generation: int
+    """The session generation it ran in."""
+    kind: FailureKind
+    """Why."""
+    detail: str = ""
+    """A short reason for the user (no secrets)."""
+    retry_after: float | None = None
+    """For ``EXHAUSTED``: seconds until a key is expected back, if known."""
+
+
+@attrs.frozen
+class CredentialsAvailable:
+    """Broadcast by the gateway when a key of the pool is usable again."""
+
+
+@attrs.frozen
+class RetryTick:
+    """The parked thread's own timer: time to try again."""
+
+    epoch: int
+    """Which parking it belongs to (ticks of an earlier parking are stale)."""
+
+
+@attrs.frozen
+class StatusQuery:
+    """Asked (``ref.ask``) for a ``ThreadStatus``; the thread answers without replying in chat."""

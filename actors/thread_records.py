@@ -1,0 +1,100 @@
+"""Data the thread actor keeps and reports: its key, durable record, inputs and outcomes."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+@attrs.frozen(order=True)
+class ThreadKey:
+    """A chat thread: a DM, a group, or one forum topic (the General topic is its own)."""
+
+    chat_id: int
+    """Telegram chat id."""
+    thread_id: int | None = None
+    """``message_thread_id`` of the forum topic; ``None`` outside forums."""
+
+    def __str__(self) -> str:
+        return f"{self.chat_id}" if self.thread_id is None else f"{self.chat_id}:{self.thread_id}"
+
+
+@attrs.frozen
+class PendingInput:
+    """A user message the thread accepted and has not answered yet."""
+
+    message_id: int
+    """Telegram message id (what replies answer, and what the outcome is recorded for)."""
+    text: str
+    """What the user wrote."""
+    attempts: int = 0
+    """Runs it was part of that ended without an answer to it (restarts, not user actions)."""
+    parked: bool = False
+    """Whether the user was told it waits for credentials (told once, however often it waits)."""
+
+
+class Outcome(enum.Enum):
+    """How a user message ended. Each message gets exactly one final outcome."""
+
+    ANSWERED = "answered"
+    """The agent's answer was delivered."""
+    ERROR_REPLIED = "error-replied"
+    """The run failed; the user got a reply saying why."""
+    DISCARDED_BY_RESET = "discarded-by-reset"
+    """A reset dropped it; the user got one notice with the count."""
+    STOPPED = "stopped"
+    """``/stop`` ended it; the user got a notice."""
+    PARKED = "parked"
+    """Not final: no API key is usable; it is retried when one is back."""
+
+    @property
+    def final(self) -> bool:
+        """Whether no other outcome can follow."""
+        return self is not Outcome.PARKED
+
+
+@attrs.frozen
+class ThreadRecord:
+    """What a thread actor persists after every change, so a restart loses nothing."""
+
+    session_id: str
+    """The current session (a reset starts a new one)."""
+    generation: int = 0
+    """Bumped by every reset; never decreases."""
+    run_seq: int = 0
+    """Id of the last run started; reports of other runs are stale."""
+    in_flight: tuple[PendingInput, ...] = ()
+    """Inputs of the run that was active when this was saved."""
+    queued: tuple[PendingInput, ...] = ()
+    """Inputs waiting for the next turn (or for a usable key, when parked)."""
+    parked: bool = False
+    """Waiting for credentials (the user was told)."""
+    last_inputs: tuple[str, ...] = ()
+    """Texts of the last completed turn, for ``/retry``."""
+
+
+class ThreadPhase(enum.Enum):
+    """What a thread is doing."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PARKED = "parked"
+
+
+@attrs.frozen
+class ThreadStatus:
+    """One thread at one moment (the answer to a ``StatusQuery``)."""
+
+    key: ThreadKey
+    """The thread."""
+    phase: ThreadPhase
+    """Idle, running or parked."""
+    session_id: str
+    """The current session."""
+    generation: int
+    """Resets so far."""
+    queued: int
+    """Inputs waiting for the next turn."""
+    run_age: float | None
+    """Seconds the current run has been going; ``None`` when none is."""

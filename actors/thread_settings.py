@@ -1,0 +1,38 @@
+"""How a thread actor behaves: busy policy, reset commands, run timeouts."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+
+class BusyPolicy(enum.Enum):
+    """What a user message does while a run is active."""
+
+    QUEUE = "queue"
+    """Queued (acknowledged once per run); all queued messages form the next turn."""
+    INTERRUPT = "interrupt"
+    """Cancels the run and starts a new turn with it."""
+
+
+@attrs.frozen
+class ThreadSettings:
+    """Settings shared by every thread actor."""
+
+    busy_policy: BusyPolicy = BusyPolicy.QUEUE
+    """What a user message does while a run is active."""
+    reset_commands: frozenset[str] = frozenset({"new", "reset"})
+    """Commands that start a new session, plus configured reset skills such as ``cc``."""
+    stall_timeout: float = 120.0
+    """A run with no output (or heartbeat) for this long is cancelled."""
+    run_timeout: float = 900.0
+    """A run longer than this is cancelled."""
+    default_retry_after: float = 300.0
+    """When exhausted credentials say nothing of when a key is back, retry after this."""
+    max_queued: int = 50
+    """Inputs queued per thread at most; beyond it the user is told to wait."""
+    max_attempts: int = 2
+    """Runs an input may be part of when they end by a restart; then it is error-replied."""
+    finalize_timeout: float = 10.0
+    """How long finishing or aborting a streamed reply may take."""
