@@ -104,6 +104,10 @@ class Run:
         except Exception as error:  # noqa: BLE001 - every way a run ends is reported
             report = self._classify(request, error)
         finally:
+            if self._scope.cancel_called:
+                # Cancelled by its thread, even if the agent completed before noticing: the
+                # thread has already told the user, so the answer must not land as complete.
+                report = self._failed(FailureKind.CANCELLED, "cancelled")
             with anyio.CancelScope(shield=True):
                 if stream is not None:
                     report = await self._finalize(stream, report, settings.finalize_timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from actors.thread_records import ThreadKey
 from tests.actors.scripted import Kind
 
 #: A handful of keys, so that children collide, crash and recover while others work.
@@ -16,3 +17,14 @@ work_kinds = st.sampled_from(
 
 #: Time steps, in seconds: below, around and far above every timeout in the configs used.
 time_steps = st.sampled_from([0.05, 0.2, 0.5, 1.0, 2.0, 6.0])
+
+#: Threads of one forum (topics 1-3) and a DM.
+thread_keys = st.sampled_from(
+    [ThreadKey(-100, 1), ThreadKey(-100, 2), ThreadKey(-100, 3), ThreadKey(7)]
+)
+
+#: What the scripted agent does with a message (see ``ScriptedAgent``).
+agent_behaviours = st.sampled_from(["", "", "#slow:3", "#slow:12", "#hang", "#fail", "#bug"])
+
+#: Commands a user may send; ``cc`` is configured as a reset skill.
+thread_commands = st.sampled_from(["new", "cc", "stop", "status", "retry", "help"])

@@ -36,11 +36,13 @@ class ClockedLoop:
         """Await ``func(*args)`` on the loop, then let every task run until blocked."""
         return self.portal.call(self._await_and_settle, func, *args)  # type: ignore[no-any-return]
 
-    def advance(self, seconds: float) -> None:
+    def advance(self, seconds: float, step: float = STEP) -> None:
         """Let ``seconds`` of simulated time pass, in steps, running every task in between."""
-        self.portal.call(self._advance, seconds)
+        self.portal.call(self._advance, seconds, step)
 
     def close(self) -> None:
+        """Cancel whatever still runs on the loop, and stop it."""
+        self.portal.call(self.portal.stop, True)
         self._stack.close()
 
     async def _run_and_settle(self, func: Callable[..., T], *args: Any) -> T:
@@ -53,9 +55,9 @@ class ClockedLoop:
         await trio.testing.wait_all_tasks_blocked()
         return result
 
-    async def _advance(self, seconds: float) -> None:
+    async def _advance(self, seconds: float, step: float) -> None:
         end = self.clock.current_time() + seconds
         await trio.testing.wait_all_tasks_blocked()
         while self.clock.current_time() < end:
-            self.clock.jump(min(STEP, end - self.clock.current_time()))
+            self.clock.jump(min(step, end - self.clock.current_time()))
             await trio.testing.wait_all_tasks_blocked()
