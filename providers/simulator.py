@@ -1,0 +1,150 @@
+"""A local OpenAI-compatible server: the demo's scripted model, and the tests' fake provider.
+
+It speaks real HTTP on loopback. Each request is answered by the next scripted ``Reply`` for
+its API key, else by the default behaviour (a short streamed answer that quotes the user).
+A reply can stream slowly, hang, drop the connection, send malformed SSE, or answer an error
+status (401, 402, 429 with or without ``Retry-After``, 500).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+
+@attrs.frozen
+class Reply:
+    """How the simulator answers one request."""
+
+    text: str = ""
+    """The answer (streamed word by word); empty: the default answer."""
+    status: int = 200
+    """HTTP status; not 200 answers with an OpenAI-style error body."""
+    error_code: str = ""
+    """``error.code`` in the error body (e.g. ``insufficient_quota``)."""
+    retry_after: str | None = None
+    """``Retry-After`` header value, if any."""
+    chunk_delay: float = 0.0
+    """Seconds between streamed chunks."""
+    hang: bool = False
+    """Accept the request and never answer."""
+    drop_after: int | None = None
+    """Drop the connection after this many chunks."""
+    malformed: bool = False
+    """Send a broken SSE event after the first chunk."""
+
+
+def default_answer(messages: list[dict[str, str]]) -> str:
+    """What the scripted model says when nothing else was scripted."""
+    last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+    turns = sum(1 for m in messages if m.get("role") == "user")
+    return f"You said: {last.strip()[:400]} (turn {turns} of this session)"
+
+
+@attrs.define(eq=False)
+class LLMSimulator:
+    """The server. ``script()`` queues replies per API key; ``requests`` records every call."""
+
+    default: Callable[[list[dict[str, str]]], Reply] = lambda messages: Reply(
+        default_answer(messages)
+    )
+    requests: list[tuple[str, dict[str, Any]]] = attrs.Factory(list)
+    _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
+    _runner: web.AppRunner | None = None
+    base_url: str = ""
+
+    def script(self, key: str, *replies: Reply) -> None:
+        """Answer the next requests made with ``key`` with ``replies``, in order."""
+        self._scripts[key].extend(replies)
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Start serving; return the base URL (``http://host:port/v1``)."""
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0][1]
+        self.base_url = f"http://{host}:{bound}/v1"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @contextmanager
+    def serving_in_thread(self) -> Iterator[LLMSimulator]:
+        """Serve from a thread with its own asyncio loop (for tests on any backend)."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="llm-simulator", daemon=True)
+        thread.start()
+        ready.wait(10)
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response(
+            {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
+        )
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        auth = request.headers.get("Authorization", "")
+        key = auth.removeprefix("Bearer ").strip()
+        self.requests.append((key, body))
+        script = self._scripts.get(key)
+        reply = script.popleft() if script else self.default(body.get("messages", []))
+        if reply.hang:
+            await asyncio.sleep(3600)
+        if reply.status != 200:
+            headers = {"Retry-After": reply.retry_after} if reply.retry_after else {}
+            error = {"message": f"simulated HTTP {reply.status}", "code": reply.error_code or None}
+            return web.json_response({"error": error}, status=reply.status, headers=headers)
+        text = reply.text or default_answer(body.get("messages", []))
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": text}
+            return web.json_response({"choices": [{"index": 0, "message": message}]})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        words = text.split(" ")
+        for index, word in enumerate(words):
+            if reply.drop_after is not None and index >= reply.drop_after:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            if reply.malformed and index == 1:
+                await response.write(b"data: {not json\n\n")
+                return response
+            chunk = word if index == 0 else " " + word
+            event = {"choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+            if reply.chunk_delay:
+                await asyncio.sleep(reply.chunk_delay)
+        final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+        await response.write_eof()
+        return response

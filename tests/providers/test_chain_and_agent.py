@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from actors.exceptions import (
+    AgentRejectedError,
+    AgentUnavailableError,
+    CredentialsExhaustedError,
+)
+from actors.ports import RunRequest
+from actors.thread_records import ThreadKey
+from providers.chain import FallbackChain, ProviderEntry
+from providers.chat_agent import ChatAgent, Turn
+from providers.exceptions import PoolExhaustedError, StreamBrokenError
+from providers.openai_client import ChatClient
+from providers.pool import CredentialPool, KeyState
+from providers.secrets import ApiKey
+from tests.fakes.llm import LLMSimulator, Reply
+
+pytestmark = pytest.mark.anyio
+A = [ApiKey("a0", "sk-a0-secret-000"), ApiKey("a1", "sk-a1-secret-111")]
+B = [ApiKey("b0", "sk-b0-secret-222")]
+
+
+@pytest.fixture
+def anyio_backend(network_backend: Any) -> Any:
+    return network_backend
+
+
+@attrs.define
+class Harness:
+    server: LLMSimulator
+    chain: FallbackChain
+    pools: tuple[CredentialPool, CredentialPool]
+    chunks: list[str] = attrs.Factory(list)
+
+    async def emit(self, text: str) -> None:
+        self.chunks.append(text)
+
+
+@pytest.fixture
+async def harness(llm_server: LLMSimulator) -> AsyncIterator[Harness]:
+    async with httpx.AsyncClient() as http:
+        client = ChatClient(llm_server.base_url, http, read_timeout=2)
+        pools = (CredentialPool("a", A), CredentialPool("b", B))
+        chain = FallbackChain(
+            (
+                ProviderEntry("a/m1", pools[0], client, "m1"),
+                ProviderEntry("b/m2", pools[1], client, "m2"),
+            ),
+            backoff=0.01,
+        )
+        yield Harness(llm_server, chain, pools)
+
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+async def test_key_failures_move_to_the_next_key_at_once(harness: Harness) -> None:
+    harness.server.script(A[0].secret, Reply(status=402))
+    text = await harness.chain.stream(MESSAGES, harness.emit)
+    assert text.startswith("You said: hi")
+    assert [k for k, _ in harness.server.requests] == [A[0].secret, A[1].secret]
+    assert harness.pools[0].status().keys[0].state is KeyState.COOLING
+
+
+async def test_server_errors_are_retried_without_blaming_keys(harness: Harness) -> None:
+    harness.server.script(A[0].secret, Reply(status=500), Reply(status=503))
+    await harness.chain.stream(MESSAGES, harness.emit)
+    assert len(harness.server.requests) == 3
+    assert all(k.state is KeyState.USABLE for k in harness.pools[0].status().keys)
+
+
+async def test_a_broken_stream_is_not_retried_after_output(harness: Harness) -> None:
+    harness.server.script(A[0].secret, Reply("one two three four", drop_after=2))
+    with pytest.raises(StreamBrokenError):
+        await harness.chain.stream(MESSAGES, harness.emit)
+    assert harness.chunks == ["one", " two"]
+    assert len(harness.server.requests) == 1
+
+
+async def test_exhausted_pool_falls_back_to_the_next_provider(harness: Harness) -> None:
+    for key in A:
+        harness.server.script(key.secret, Reply(status=429, retry_after="30"))
+    await harness.chain.stream(MESSAGES, harness.emit)
+    assert [(k, b["model"]) for k, b in harness.server.requests][-1] == (B[0].secret, "m2")
+
+
+async def test_everything_exhausted_names_the_earliest_return(harness: Harness) -> None:
+    harness.server.script(A[0].secret, Reply(status=402))
+    harness.server.script(A[1].secret, Reply(status=429, retry_after="40"))
+    harness.server.script(B[0].secret, Reply(status=429, retry_after="20"))
+    with pytest.raises(PoolExhaustedError) as info:
+        await harness.chain.stream(MESSAGES, harness.emit)
+    assert info.value.retry_after == pytest.approx(20, abs=1)
+
+
+@attrs.define
+class MemoryHistory:
+    sessions: dict[str, list[Turn]] = attrs.Factory(dict)
+
+    async def turns(self, session_id: str) -> Sequence[Turn]:
+        return list(self.sessions.get(session_id, []))
+
+    async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
+        self.sessions.setdefault(session_id, []).extend(turns)
+
+
+@attrs.define
+class Sink:
+    chunks: list[str] = attrs.Factory(list)
+
+    async def emit(self, text: str) -> None:
+        self.chunks.append(text)
+
+    def heartbeat(self) -> None:
+        pass
+
+
+def request(*inputs: str) -> RunRequest:
+    return RunRequest(ThreadKey(1), "s1", 0, inputs)
+
+
+async def test_agent_records_finished_turns_and_sends_history(harness: Harness) -> None:
+    history = MemoryHistory()
+    agent = ChatAgent(harness.chain, history, system_prompt="Be brief.")
+    await agent.run(request("first"), Sink())
+    await agent.run(request("second", "third"), Sink())
+    _, body = harness.server.requests[-1]
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
+    assert body["messages"][-1]["content"] == "second\n\nthird"
+    assert history.sessions["s1"][-1].content.endswith("(turn 2 of this session)")
+
+
+async def test_agent_failure_records_the_input_with_a_marker(harness: Harness) -> None:
+    history = MemoryHistory()
+    agent = ChatAgent(harness.chain, history)
+    harness.server.script(A[0].secret, Reply("partial answer here", drop_after=1))
+    with pytest.raises(AgentUnavailableError):
+        await agent.run(request("hi"), Sink())
+    assert history.sessions["s1"] == [
+        Turn("user", "hi"),
+        Turn("assistant", "[no answer: StreamBrokenError]"),
+    ]
+
+
+async def test_agent_maps_exhaustion_and_rejection(harness: Harness) -> None:
+    agent = ChatAgent(harness.chain, MemoryHistory())
+    harness.server.script(A[0].secret, Reply(status=400))
+    with pytest.raises(AgentRejectedError):
+        await agent.run(request("hi"), Sink())
+    for key in (*A, *B):
+        harness.server.script(key.secret, Reply(status=402))
+    with pytest.raises(CredentialsExhaustedError) as info:
+        await agent.run(request("hi"), Sink())
+    assert info.value.retry_after == pytest.approx(3600, abs=1)
+    assert "sk-" not in str(info.value)
