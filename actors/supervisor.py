@@ -381,6 +381,11 @@ class Supervisor(Generic[K]):
 
     # -- inspection ------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        """Whether the supervisor accepts messages (entered, not closing)."""
+        return self._phase is _Phase.RUNNING
+
     def __contains__(self, key: object) -> bool:
         return key in self._cells
 

@@ -75,8 +75,10 @@ def new_session_id() -> str:
 
 def about(seconds: float) -> str:
     """``seconds`` for humans: 'about 5 minutes'."""
+    if seconds < 1.5:
+        return "a moment"
     if seconds < 90:
-        return f"about {max(1, round(seconds))} seconds"
+        return f"about {round(seconds)} seconds"
     if seconds < 90 * 60:
         return f"about {round(seconds / 60)} minutes"
     return f"about {seconds / 3600:.1f} hours"

@@ -1,0 +1,228 @@
+"""Wiring: config -> store, providers, outbox, thread supervisor, poller, admin endpoint."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import anyio
+import attrs
+import httpx
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from anyio.abc import TaskGroup
+from loguru import logger
+
+from actors import (
+    ActorFailedError,
+    DeadLetter,
+    DeadLetterReason,
+    MailboxFullError,
+    RestartPolicy,
+    Supervisor,
+    SupervisorConfig,
+)
+from actors.status import SupervisorStatus
+from actors.thread_actor import ThreadActor, about
+from actors.thread_messages import Command, CredentialsAvailable, UserMessage
+from actors.thread_records import Outcome, ThreadKey
+from actors.thread_settings import BusyPolicy, ThreadSettings
+from gateway.admin import AdminServer
+from gateway.chat_sender import ChatSender, GlobalPace
+from gateway.config import Config
+from gateway.metrics import Metrics
+from gateway.outbox import TelegramOutbox
+from gateway.poller import Poller
+from gateway.routing import Ignored, Routed, from_payload
+from gateway.store import Store
+from providers.chain import FallbackChain, ProviderEntry
+from providers.chat_agent import ChatAgent
+from providers.openai_client import ChatClient
+from providers.pool import CredentialPool, PoolStatus, Strategy
+from providers.secrets import ApiKey
+
+
+def thread_settings(config: Config) -> ThreadSettings:
+    return ThreadSettings(
+        busy_policy=BusyPolicy(config.threads.busy_policy),
+        reset_commands=frozenset({"new", "reset", *config.threads.reset_skills}),
+        stall_timeout=config.threads.stall_timeout,
+        run_timeout=config.threads.run_timeout,
+    )
+
+
+@attrs.define(eq=False)
+class Gateway:
+    """The running gateway: what the admin endpoint and the demo look at."""
+
+    config: Config
+    store: Store
+    metrics: Metrics
+    pools: list[CredentialPool]
+    threads: Supervisor[ThreadKey]
+    outbox: TelegramOutbox
+    _task_group: TaskGroup
+    poller: Poller | None = None
+
+    def thread_status(self) -> SupervisorStatus:
+        return self.threads.status()
+
+    def pool_status(self) -> list[PoolStatus]:
+        return [pool.status() for pool in self.pools]
+
+    async def deliver(self, routed: Routed) -> None:
+        await self.deliver_message(routed.key, routed.message)
+
+    async def deliver_message(self, key: ThreadKey, message: UserMessage | Command) -> None:
+        """Hand a message to its thread; tell the user if the thread cannot take it."""
+        try:
+            await self.threads.ref_for(key).send(message)
+        except ActorFailedError as error:
+            await self._refuse(
+                key,
+                message,
+                "⚠️ This conversation is recovering from repeated internal errors; "
+                f"try again in {about(error.retry_after)}.",
+            )
+        except MailboxFullError:
+            await self._refuse(key, message, "⏳ Too many messages at once; wait a moment.")
+
+    async def reply_ignored(self, ignored: Ignored) -> None:
+        if ignored.key is not None:
+            await self.outbox.notice(ignored.key, ignored.reply, reply_to=ignored.message_id)
+
+    async def _refuse(self, key: ThreadKey, message: UserMessage | Command, text: str) -> None:
+        logger.warning(
+            "thread {key} refused message {id}: {text}", key=key, id=message.message_id, text=text
+        )
+        await self.store.record_outcome(key, message.message_id, Outcome.ERROR_REPLIED, "refused")
+        await self.outbox.notice(key, text, reply_to=message.message_id)
+
+    def on_dead_letter(self, letter: DeadLetter) -> None:
+        """A message the runtime gave up on: tell the user (never silent)."""
+        message = letter.message
+        if not isinstance(message, UserMessage | Command) or not isinstance(letter.key, ThreadKey):
+            logger.warning(
+                "dead letter {kind} for {key}: {detail}",
+                kind=type(message).__name__,
+                key=letter.key,
+                detail=letter.detail,
+            )
+            return
+        if letter.reason is DeadLetterReason.SHUTDOWN:
+            logger.info(
+                "message {id} in {key} left for the next start",
+                id=message.message_id,
+                key=letter.key,
+            )
+            return  # still unanswered in the inbox: replayed at the next start
+        self._task_group.start_soon(
+            self._refuse,
+            letter.key,
+            message,
+            "⚠️ Sorry, this message could not be handled (internal error). Please send it again.",
+        )
+
+    async def replay(self) -> int:
+        """Deliver inbox messages that never reached their thread's record (after a crash)."""
+        replayed = 0
+        for entry in await self.store.unanswered():
+            record = await self.store.load(entry.key)
+            held = {p.message_id for p in (record.in_flight + record.queued)} if record else set()
+            if entry.message_id in held:
+                continue  # the thread actor has it and resumes it itself
+            await self.deliver_message(entry.key, from_payload(entry.payload))
+            replayed += 1
+        if replayed:
+            logger.info("replayed {n} unanswered message(s) from the inbox", n=replayed)
+        return replayed
+
+
+def make_bot(config: Config) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(config.telegram.api_base))
+    return Bot(config.telegram.token, session=session)
+
+
+@contextlib.asynccontextmanager
+async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[Gateway]:
+    """Start everything; yield the running gateway; stop everything on exit.
+
+    Shutdown order: stop polling and the pool's timer, let the threads drain (their last
+    notices go to the senders), then let the senders drain, then close the store.
+    """
+    store = Store(Path(config.data_dir) / "threadgate.sqlite3")
+    metrics = Metrics()
+    keys = [ApiKey(f"key-{i}", secret) for i, secret in enumerate(config.llm.api_keys, 1)]
+    if not keys:
+        keys = [ApiKey("no-key", "")]  # local models (Ollama, llama.cpp) need none
+    pool = CredentialPool(
+        "llm", keys, Strategy(config.llm.strategy), config.llm.quota_cooldown, store=store
+    )
+    pool.restore()
+    bot = bot or make_bot(config)
+    try:
+        async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:
+            client = ChatClient(config.llm.base_url, http, read_timeout=config.llm.read_timeout)
+            entry = ProviderEntry(f"llm/{config.llm.model}", pool, client, config.llm.model)
+            agent = ChatAgent(
+                FallbackChain((entry,)), store, config.llm.system_prompt, config.llm.context_budget
+            )
+            pace = GlobalPace()
+            senders: Supervisor[int] = Supervisor(
+                lambda chat_id: ChatSender(chat_id, bot, pace, metrics),
+                SupervisorConfig(stall_timeout=600, idle_ttl=300, drain_timeout=5),
+            )
+            async with senders:
+                outbox = TelegramOutbox(senders, metrics)
+                settings = thread_settings(config)
+                dead_letters: list[Callable[[DeadLetter], None]] = []
+                threads: Supervisor[ThreadKey] = Supervisor(
+                    lambda key: ThreadActor(key, agent, outbox, store, settings),
+                    SupervisorConfig(
+                        stall_timeout=60,
+                        idle_ttl=config.threads.idle_ttl,
+                        drain_timeout=5,
+                        restart=RestartPolicy(max_restarts=5, within=60, failed_cooldown=60),
+                    ),
+                    on_dead_letter=lambda letter: dead_letters[0](letter),
+                )
+                async with threads:
+                    gateway = Gateway(config, store, metrics, [pool], threads, outbox, tg)
+                    dead_letters.append(gateway.on_dead_letter)
+                    gateway.poller = Poller(
+                        bot, store, config.telegram, gateway.deliver, gateway.reply_ignored, metrics
+                    )
+                    metrics.watch(gateway.thread_status, gateway.pool_status)
+                    admin = AdminServer(gateway)
+                    await admin.start()
+                    try:
+                        await gateway.replay()
+                        async with anyio.create_task_group() as background:
+                            background.start_soon(pool.run, _broadcaster(threads))
+                            background.start_soon(gateway.poller.run)
+                            try:
+                                yield gateway
+                            finally:
+                                background.cancel_scope.cancel()
+                    finally:
+                        with anyio.CancelScope(shield=True):
+                            await admin.stop()
+    finally:
+        await bot.session.close()
+        store.close()
+
+
+def _broadcaster(threads: Supervisor[ThreadKey]) -> Callable[[], None]:
+    def wake_parked() -> None:
+        count = threads.broadcast(CredentialsAvailable(), control=True)
+        logger.info("credentials available: woke {n} thread(s)", n=count)
+
+    return wake_parked
+
+
+async def serve(config: Config) -> None:
+    """Run until cancelled (Ctrl-C)."""
+    async with open_gateway(config):
+        await anyio.sleep_forever()

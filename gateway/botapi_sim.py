@@ -1,0 +1,254 @@
+"""A local Telegram Bot API simulator: the demo's Telegram, and the tests' fake Bot API.
+
+It speaks the real Bot API over HTTP on loopback, so the real aiogram ``Bot`` talks to it
+through ``TelegramAPIServer.from_base``. Users are simulated with :meth:`BotAPISimulator.say`;
+whatever the bot sends or edits is recorded (and reported to listeners). It can answer 429
+with ``retry_after`` every N sends (flood control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+BOT_ID = 7000001
+BOT_USERNAME = "threadgate_demo_bot"
+
+
+@attrs.define
+class SentMessage:
+    """A message the bot sent, with its edits."""
+
+    chat_id: int
+    thread_id: int | None
+    message_id: int
+    text: str
+    reply_to: int | None
+    edits: int = 0
+
+
+@attrs.define(eq=False)
+class BotAPISimulator:
+    """The server. ``say()`` makes a user write; ``sent`` is what the bot wrote."""
+
+    flood_every: int = 0
+    """Answer every Nth send with HTTP 429 (0: never)."""
+    flood_retry_after: int = 1
+    """The ``retry_after`` of those answers."""
+    sent: list[SentMessage] = attrs.Factory(list)
+    actions: list[tuple[int, str]] = attrs.Factory(list)
+    listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
+    floods: int = 0
+    base_url: str = ""
+    _updates: list[dict[str, Any]] = attrs.Factory(list)
+    _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    _message_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1000))
+    _sends: int = 0
+    _confirmed: int = 0
+    _arrived: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _runner: web.AppRunner | None = None
+
+    # -- users -----------------------------------------------------------------------------
+
+    def say(
+        self,
+        text: str,
+        *,
+        chat_id: int = -1001,
+        topic: int | None = None,
+        user_id: int = 42,
+        forum: bool = True,
+        caption: bool = False,
+    ) -> int:
+        """A user writes ``text``; return its message id. Thread-safe."""
+        message_id = next(self._message_ids)
+        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        if chat_id < 0:
+            chat.update(title="Demo forum", is_forum=forum)
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+        }
+        message["caption" if caption else "text"] = text
+        if forum and topic is not None and topic != 1:
+            message.update(message_thread_id=topic, is_topic_message=True)
+        self._push({"message": message})
+        return message_id
+
+    def push_raw(self, update: dict[str, Any]) -> None:
+        """Queue any update body (for odd-input tests). Thread-safe."""
+        self._push(update)
+
+    def _push(self, body: dict[str, Any]) -> None:
+        update = {"update_id": next(self._update_ids), **body}
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._deliver, update)
+        else:
+            self._deliver(update)
+
+    def _deliver(self, update: dict[str, Any]) -> None:
+        self._updates.append(update)
+        if self._arrived is not None:
+            self._arrived.set()
+
+    @property
+    def confirmed(self) -> int:
+        """The highest update id the bot confirmed (via ``getUpdates`` offset)."""
+        return self._confirmed
+
+    def texts(self, chat_id: int, topic: int | None = None) -> list[str]:
+        """The bot's messages in a thread, as they read now."""
+        return [m.text for m in self.sent if (m.chat_id, m.thread_id) == (chat_id, topic)]
+
+    # -- server ----------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._loop = asyncio.get_running_loop()
+        self._arrived = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        self.base_url = f"http://{host}:{self._runner.addresses[0][1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @contextmanager
+    def serving_in_thread(self) -> Iterator[BotAPISimulator]:
+        """Serve from a thread with its own asyncio loop."""
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self.start())
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=serve, name="botapi-simulator", daemon=True)
+        thread.start()
+        ready.wait(10)
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params: dict[str, Any] = dict(await request.post())
+        if not params and request.can_read_body:
+            try:
+                params = await request.json()
+            except ValueError:
+                params = {}
+        handler = getattr(self, f"_api_{method.lower()}", None)
+        if handler is None:
+            return self._ok(True)  # setMyCommands, deleteWebhook, ...: accepted
+        result: web.Response = await handler(params)
+        return result
+
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(code: int, description: str, **parameters: Any) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=code)
+
+    async def _api_getme(self, params: dict[str, Any]) -> web.Response:
+        user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
+        return self._ok(user)
+
+    async def _api_getupdates(self, params: dict[str, Any]) -> web.Response:
+        offset = int(params.get("offset") or 0)
+        timeout = min(float(params.get("timeout") or 0), 5.0)
+        if offset:
+            self._confirmed = max(self._confirmed, offset - 1)
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates and timeout and self._arrived is not None:
+            self._arrived.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+        return self._ok(self._updates[:100])
+
+    async def _api_sendmessage(self, params: dict[str, Any]) -> web.Response:
+        self._sends += 1
+        if self.flood_every and self._sends % self.flood_every == 0:
+            self.floods += 1
+            retry = self.flood_retry_after
+            return self._error(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+        text = str(params.get("text", ""))
+        if not text.strip():
+            return self._error(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            return self._error(400, "Bad Request: message is too long")
+        thread = params.get("message_thread_id")
+        reply = params.get("reply_parameters")
+        reply_to = json.loads(reply).get("message_id") if isinstance(reply, str) else None
+        chat_id = int(params["chat_id"])
+        sent = SentMessage(
+            chat_id, int(thread) if thread else None, next(self._message_ids), text, reply_to
+        )
+        self.sent.append(sent)
+        self._notify("sent", sent)
+        return self._ok(self._message_json(sent))
+
+    async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+        message_id = int(params["message_id"])
+        text = str(params.get("text", ""))
+        for sent in self.sent:
+            if sent.message_id == message_id:
+                if sent.text == text:
+                    return self._error(400, "Bad Request: message is not modified")
+                if len(text) > 4096:
+                    return self._error(400, "Bad Request: MESSAGE_TOO_LONG")
+                sent.text, sent.edits = text, sent.edits + 1
+                self._notify("edited", sent)
+                return self._ok(self._message_json(sent))
+        return self._error(400, "Bad Request: message to edit not found")
+
+    async def _api_sendchataction(self, params: dict[str, Any]) -> web.Response:
+        self.actions.append((int(params["chat_id"]), str(params.get("action"))))
+        return self._ok(True)
+
+    def _notify(self, event: str, sent: SentMessage) -> None:
+        for listener in self.listeners:
+            listener(event, sent)
+
+    @staticmethod
+    def _message_json(sent: SentMessage) -> dict[str, Any]:
+        chat = {"id": sent.chat_id, "type": "private" if sent.chat_id > 0 else "supergroup"}
+        body: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "text": sent.text,
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate"},
+        }
+        if sent.thread_id is not None:
+            body.update(message_thread_id=sent.thread_id, is_topic_message=True)
+        return body

@@ -1,0 +1,222 @@
+"""The chat sender actor: one per chat, sends and edits that chat's messages in order.
+
+Rules: per-chat pacing (1 send/s, 20 sends/min in groups, 1 edit/s) and a global pace
+(~30/s); ``TelegramRetryAfter`` is waited out and retried; a send whose outcome is unknown
+(network error after the request left) is not retried, so nothing is sent twice; edits are
+idempotent and retried; "message is not modified" is harmless. Every failure is logged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import anyio
+import attrs
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import ReplyParameters
+from loguru import logger
+
+from actors.actor import Actor
+from actors.context import ActorContext
+from actors.thread_records import ThreadKey
+from gateway.metrics import Metrics
+from gateway.routing import GENERAL_TOPIC
+
+LIMIT = 4096
+
+
+@attrs.frozen
+class Send:
+    """Send ``text`` (split at 4096 characters); ask returns the last message id or None."""
+
+    key: ThreadKey
+    """Where."""
+    text: str
+    """What."""
+    reply_to: int | None = None
+    """The message it answers."""
+
+
+@attrs.frozen
+class Edit:
+    """Replace the text of a message the bot sent; ask returns whether it worked."""
+
+    key: ThreadKey
+    """Where."""
+    message_id: int
+    """Which message."""
+    text: str
+    """The new text (at most 4096 characters)."""
+
+
+@attrs.frozen
+class Typing:
+    """Show "typing…" in the thread."""
+
+    key: ThreadKey
+    """Where."""
+
+
+def split(text: str, limit: int = LIMIT) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit``, at paragraph, line or word boundaries."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = split_point(text, limit)
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
+    if text.strip():
+        pieces.append(text)
+    return pieces
+
+
+def split_point(text: str, limit: int) -> int:
+    """Where to cut ``text`` so the first piece is at most ``limit`` (a nice boundary if any)."""
+    window = text[:limit]
+    for separator in ("\n\n", "\n", " "):
+        at = window.rfind(separator)
+        if at > limit // 2:
+            return at + len(separator)
+    return limit
+
+
+@attrs.define(eq=False)
+class GlobalPace:
+    """Spaces all of the bot's requests (about 30 per second)."""
+
+    _interval: float = 1 / 30
+    _next: float = 0.0
+
+    async def wait(self) -> None:
+        now = anyio.current_time()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        if slot > now:
+            await anyio.sleep(slot - now)
+
+
+def thread_kwargs(key: ThreadKey) -> dict[str, Any]:
+    if key.thread_id is None or key.thread_id == GENERAL_TOPIC:
+        return {}  # the General topic takes no message_thread_id
+    return {"message_thread_id": key.thread_id}
+
+
+@attrs.define(eq=False)
+class ChatSender(Actor[object]):
+    """Sends to one chat."""
+
+    _chat_id: int
+    _bot: Bot
+    _pace: GlobalPace
+    _metrics: Metrics
+    _sends: deque[float] = attrs.field(factory=deque, init=False)
+    _last_edit: float = attrs.field(default=-math.inf, init=False)
+
+    async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
+        if isinstance(message, Send):
+            return await self._send(message, ctx)
+        if isinstance(message, Edit):
+            return await self._edit(message, ctx)
+        if isinstance(message, Typing):
+            try:
+                await self._bot.send_chat_action(
+                    self._chat_id, "typing", **thread_kwargs(message.key)
+                )
+            except Exception as error:  # noqa: BLE001 - cosmetic; logged
+                logger.debug("typing in {key} failed: {e!r}", key=message.key, e=error)
+            return None
+        logger.error("chat sender {chat}: unknown message {m!r}", chat=self._chat_id, m=message)
+        return None
+
+    async def _send(self, send: Send, ctx: ActorContext[Any]) -> int | None:
+        last: int | None = None
+        for index, piece in enumerate(split(send.text)):
+            await self._pace_send(ctx)
+            reply = send.reply_to if index == 0 else None
+            parameters = (
+                ReplyParameters(message_id=reply, allow_sending_without_reply=True)
+                if reply is not None
+                else None
+            )
+            while True:
+                try:
+                    sent = await self._bot.send_message(
+                        self._chat_id, piece, reply_parameters=parameters, **thread_kwargs(send.key)
+                    )
+                except TelegramRetryAfter as error:
+                    await self._wait_flood(error, ctx)
+                    continue
+                except (TelegramNetworkError, TelegramServerError) as error:
+                    logger.error(
+                        "send to {key} failed, outcome unknown, not retried: {e}",
+                        key=send.key,
+                        e=error,
+                    )
+                    return last
+                except (TelegramBadRequest, TelegramForbiddenError) as error:
+                    logger.error("send to {key} refused: {e}", key=send.key, e=error)
+                    return last
+                break
+            self._metrics.messages_out.inc()
+            last = sent.message_id
+        return last
+
+    async def _edit(self, edit: Edit, ctx: ActorContext[Any]) -> bool:
+        wait = self._last_edit + 1.0 - anyio.current_time()
+        if wait > 0:
+            await anyio.sleep(wait)
+        for attempt in range(3):
+            await self._pace.wait()
+            try:
+                await self._bot.edit_message_text(
+                    text=edit.text, chat_id=self._chat_id, message_id=edit.message_id
+                )
+            except TelegramRetryAfter as error:
+                await self._wait_flood(error, ctx)
+            except TelegramBadRequest as error:
+                if "not modified" in str(error):
+                    return True
+                logger.error("edit in {key} refused: {e}", key=edit.key, e=error)
+                return False
+            except (TelegramNetworkError, TelegramServerError) as error:
+                logger.warning(
+                    "edit in {key} failed (try {n}): {e}", key=edit.key, n=attempt + 1, e=error
+                )
+                await anyio.sleep(0.5 * (attempt + 1))
+            else:
+                self._last_edit = anyio.current_time()
+                return True
+        logger.error("edit in {key} gave up", key=edit.key)
+        return False
+
+    async def _pace_send(self, ctx: ActorContext[Any]) -> None:
+        group = self._chat_id < 0
+        now = anyio.current_time()
+        while self._sends and self._sends[0] <= now - 60:
+            self._sends.popleft()
+        waits = [self._sends[-1] + 1.0 - now] if self._sends else []
+        if group and len(self._sends) >= 20:
+            waits.append(self._sends[0] + 60 - now)
+        wait = max(waits, default=0.0)
+        if wait > 0:
+            ctx.heartbeat()
+            await anyio.sleep(wait)
+        await self._pace.wait()
+        self._sends.append(anyio.current_time())
+
+    async def _wait_flood(self, error: TelegramRetryAfter, ctx: ActorContext[Any]) -> None:
+        self._metrics.telegram_429.inc()
+        logger.warning(
+            "flood control in chat {chat}: waiting {s}s", chat=self._chat_id, s=error.retry_after
+        )
+        ctx.heartbeat()
+        await anyio.sleep(error.retry_after)
+        ctx.heartbeat()

@@ -1,0 +1,210 @@
+"""Configuration: a TOML file plus environment overrides, into attrs classes.
+
+Every error names the key and says what is wrong; unknown keys are errors. Secrets (the bot
+token, API keys, the admin token) are redacted wherever the config is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from gateway.exceptions import ConfigInvalidError
+
+REDACTED = "[redacted]"
+
+
+@attrs.frozen
+class TelegramConfig:
+    """The bot."""
+
+    token: str = attrs.field(default="", repr=False)
+    """Bot token from @BotFather; empty runs the local demo."""
+    api_base: str = "https://api.telegram.org"
+    """Bot API base URL (a local Bot API server, or the demo's simulator)."""
+    allowed_users: tuple[int, ...] = ()
+    """User ids allowed to talk to the agent; empty allows everyone."""
+    allowed_chats: tuple[int, ...] = ()
+    """Chat ids allowed; empty allows every chat."""
+    admin_users: tuple[int, ...] = ()
+    """User ids that may see every thread with /status all."""
+    poll_timeout: int = 25
+    """Long-polling timeout, seconds."""
+
+
+@attrs.frozen
+class LLMConfig:
+    """The model behind the built-in chat agent."""
+
+    base_url: str = "https://api.openai.com/v1"
+    """OpenAI-compatible endpoint."""
+    model: str = "gpt-4o-mini"
+    """Model name."""
+    api_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """API keys of the pool (labels are ``key-1``, ``key-2``, ...)."""
+    strategy: str = "fill_first"
+    """fill_first, round_robin, least_used or random."""
+    quota_cooldown: float = 3600.0
+    """Seconds a key rests after HTTP 402 when the provider names no reset time."""
+    read_timeout: float = 60.0
+    """Seconds without bytes before a request or stream counts as stalled."""
+    system_prompt: str = "You are a helpful assistant in a Telegram chat."
+    """System prompt of the built-in chat agent."""
+    context_budget: int = 24_000
+    """Characters of session history sent with each turn."""
+
+
+@attrs.frozen
+class ThreadsConfig:
+    """How every thread behaves."""
+
+    busy_policy: str = "queue"
+    """queue or interrupt."""
+    reset_skills: tuple[str, ...] = ()
+    """Extra commands that reset the session (e.g. cc), besides /new and /reset."""
+    stall_timeout: float = 120.0
+    """A run with no output this long is cancelled."""
+    run_timeout: float = 900.0
+    """A run longer than this is cancelled."""
+    idle_ttl: float = 600.0
+    """Seconds before an idle thread actor is passivated."""
+
+
+@attrs.frozen
+class AdminConfig:
+    """The admin endpoint (status, health, metrics)."""
+
+    addr: str = "127.0.0.1:8787"
+    """host:port to listen on."""
+    token: str = attrs.field(default="", repr=False)
+    """Bearer token required when not listening on loopback."""
+
+
+@attrs.frozen
+class Config:
+    """Everything."""
+
+    telegram: TelegramConfig = TelegramConfig()
+    llm: LLMConfig = LLMConfig()
+    threads: ThreadsConfig = ThreadsConfig()
+    admin: AdminConfig = AdminConfig()
+    data_dir: str = "./data"
+    """Where the SQLite file lives."""
+
+
+#: Environment variables and the config keys they set.
+ENVIRONMENT = {
+    "TELEGRAM_BOT_TOKEN": "telegram.token",
+    "THREADGATE_TELEGRAM_API_BASE": "telegram.api_base",
+    "THREADGATE_ALLOWED_USERS": "telegram.allowed_users",
+    "THREADGATE_ALLOWED_CHATS": "telegram.allowed_chats",
+    "THREADGATE_ADMIN_USERS": "telegram.admin_users",
+    "THREADGATE_LLM_BASE_URL": "llm.base_url",
+    "THREADGATE_LLM_MODEL": "llm.model",
+    "THREADGATE_LLM_API_KEYS": "llm.api_keys",
+    "THREADGATE_LLM_STRATEGY": "llm.strategy",
+    "THREADGATE_SYSTEM_PROMPT": "llm.system_prompt",
+    "THREADGATE_BUSY_POLICY": "threads.busy_policy",
+    "THREADGATE_RESET_SKILLS": "threads.reset_skills",
+    "THREADGATE_ADMIN_ADDR": "admin.addr",
+    "THREADGATE_ADMIN_TOKEN": "admin.token",
+    "THREADGATE_DATA_DIR": "data_dir",
+}
+SECRET_KEYS = frozenset({"telegram.token", "llm.api_keys", "admin.token"})
+_CHOICES = {
+    "llm.strategy": ("fill_first", "round_robin", "least_used", "random"),
+    "threads.busy_policy": ("queue", "interrupt"),
+}
+
+
+def load(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (TOML; missing is fine when it is the default) and apply ``env``."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if file.exists():
+            try:
+                raw = tomllib.loads(file.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as error:
+                raise ConfigInvalidError(str(file), f"not valid TOML: {error}") from None
+    for variable, dotted in ENVIRONMENT.items():
+        if env.get(variable, "") != "":
+            section, _, name = dotted.rpartition(".")
+            target = raw.setdefault(section, {}) if section else raw
+            target[name] = env[variable]
+    config: Config = _build(Config, raw, "")
+    return config
+
+
+def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigInvalidError(prefix.rstrip("."), "must be a table")
+    fields = {f.name: f for f in attrs.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigInvalidError(prefix + unknown[0], f"unknown key (known: {', '.join(fields)})")
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        field = fields[name]
+        dotted = prefix + name
+        if attrs.has(field.type if isinstance(field.type, type) else type(field.default)):
+            values[name] = _build(type(field.default), value, dotted + ".")
+        else:
+            values[name] = _coerce(dotted, value, field.default)
+    return cls(**values)
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, tuple):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            items = [str(i).strip() for i in items if str(i).strip()]
+            return (
+                tuple(int(i) for i in items) if key.endswith(("_users", "_chats")) else tuple(items)
+            )
+        if isinstance(default, bool):
+            raise ConfigInvalidError(key, "booleans are not configurable here")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            result = float(value)
+            if result <= 0:
+                raise ConfigInvalidError(key, f"must be > 0, got {value!r}")
+            return result
+        text = str(value).strip()
+        if key in _CHOICES and text not in _CHOICES[key]:
+            raise ConfigInvalidError(
+                key, f"must be one of {', '.join(_CHOICES[key])}, got {text!r}"
+            )
+        if key == "admin.addr":
+            host, _, port = text.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigInvalidError(key, f"must be host:port, got {text!r}")
+        return text
+    except (TypeError, ValueError):
+        shown = REDACTED if key in SECRET_KEYS else repr(value)
+        raise ConfigInvalidError(key, f"cannot read {shown} as {type(default).__name__}") from None
+
+
+def redacted(config: Config) -> dict[str, Any]:
+    """The effective config as plain data, secrets replaced (for ``check-config``)."""
+
+    def walk(obj: Any, prefix: str) -> Any:
+        if attrs.has(type(obj)):
+            return {
+                f.name: walk(getattr(obj, f.name), prefix + f.name + ".")
+                for f in attrs.fields(type(obj))
+            }
+        key = prefix.rstrip(".")
+        if key in SECRET_KEYS and obj:
+            return [REDACTED] * len(obj) if isinstance(obj, tuple) else REDACTED
+        return list(obj) if isinstance(obj, tuple) else obj
+
+    result: dict[str, Any] = walk(config, "")
+    return result

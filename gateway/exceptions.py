@@ -1,0 +1,24 @@
+"""Every error the gateway raises, rooted in :class:`GatewayError`."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Root of every error raised by ``gateway``."""
+
+
+class ConfigInvalidError(GatewayError):
+    """Raised when a config key is unknown or its value is wrong; names the key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"config {key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class StoreUnavailableError(GatewayError):
+    """Raised when the SQLite store cannot be opened or written."""
+
+
+class AdminUnreachableError(GatewayError):
+    """Raised when the CLI cannot reach a running gateway's admin endpoint."""

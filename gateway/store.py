@@ -1,0 +1,256 @@
+"""The SQLite store: durable inbox, thread records, outcomes, session histories, pool state.
+
+One file (WAL mode). Async methods run their SQL in a worker thread, one statement batch at a
+time (an ``anyio.Lock`` serializes them); the credential pool's small synchronous writes use a
+second connection on the event loop's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from actors.thread_records import Outcome, PendingInput, ThreadKey, ThreadRecord
+from gateway.exceptions import StoreUnavailableError
+from providers.chat_agent import Turn
+from providers.pool import SavedKeyState
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    update_id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    thread_key TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    outcome TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS inbox_message ON inbox (chat_id, message_id);
+CREATE TABLE IF NOT EXISTS outcomes (
+    thread_key TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS threads (thread_key TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, thread_key TEXT NOT NULL, created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
+CREATE TABLE IF NOT EXISTS pool_state (
+    pool TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (pool, label)
+);
+"""
+
+
+def key_text(key: ThreadKey) -> str:
+    return str(key)
+
+
+def record_to_json(record: ThreadRecord) -> str:
+    return json.dumps(attrs.asdict(record))
+
+
+def record_from_json(text: str) -> ThreadRecord:
+    data = json.loads(text)
+    for field in ("in_flight", "queued"):
+        data[field] = tuple(PendingInput(**p) for p in data[field])
+    data["last_inputs"] = tuple(data["last_inputs"])
+    return ThreadRecord(**data)
+
+
+@attrs.frozen
+class InboxEntry:
+    """An update written to the inbox, with the routed message it became."""
+
+    update_id: int
+    """Telegram's update id (the dedup key)."""
+    key: ThreadKey
+    """Its thread."""
+    message_id: int
+    """The message's id in its chat."""
+    payload: dict[str, Any]
+    """The routed message as plain data (see ``gateway.routing``)."""
+
+
+class Store:
+    """Implements the thread actor's ``ThreadStore``, the chat agent's ``SessionHistory`` and
+    the credential pool's ``PoolStateStore``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._connect()
+            self._db.executescript(SCHEMA)
+            self._sync = self._connect()
+        except (OSError, sqlite3.Error) as error:
+            raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
+        self._lock = anyio.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    def close(self) -> None:
+        self._db.close()
+        self._sync.close()
+
+    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        async with self._lock:
+            return await anyio.to_thread.run_sync(func, self._db)
+
+    # -- inbox ---------------------------------------------------------------------------
+
+    async def accept(self, entry: InboxEntry) -> bool:
+        """Write an update to the inbox; ``False`` if it was already there (a redelivery)."""
+
+        def write(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO inbox (update_id, chat_id, thread_key, message_id,"
+                " payload, received_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.update_id,
+                    entry.key.chat_id,
+                    key_text(entry.key),
+                    entry.message_id,
+                    json.dumps(entry.payload),
+                    time.time(),
+                ),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(write)
+
+    async def unanswered(self) -> list[InboxEntry]:
+        """Inbox entries without a final outcome, oldest first (replayed at start)."""
+
+        def read(db: sqlite3.Connection) -> list[InboxEntry]:
+            rows = db.execute(
+                "SELECT update_id, chat_id, thread_key, message_id, payload FROM inbox"
+                " WHERE outcome IS NULL ORDER BY update_id"
+            ).fetchall()
+            entries = []
+            for update_id, chat_id, thread_key, message_id, payload in rows:
+                _, _, thread = thread_key.partition(":")
+                key = ThreadKey(chat_id, int(thread) if thread else None)
+                entries.append(InboxEntry(update_id, key, message_id, json.loads(payload)))
+            return entries
+
+        return await self._run(read)
+
+    async def last_update_id(self) -> int | None:
+        def read(db: sqlite3.Connection) -> int | None:
+            row = db.execute("SELECT MAX(update_id) FROM inbox").fetchone()
+            return None if row is None or row[0] is None else int(row[0])
+
+        return await self._run(read)
+
+    # -- ThreadStore -----------------------------------------------------------------------
+
+    async def load(self, key: ThreadKey) -> ThreadRecord | None:
+        def read(db: sqlite3.Connection) -> ThreadRecord | None:
+            row = db.execute(
+                "SELECT record FROM threads WHERE thread_key = ?", (key_text(key),)
+            ).fetchone()
+            return None if row is None else record_from_json(row[0])
+
+        return await self._run(read)
+
+    async def save(self, key: ThreadKey, record: ThreadRecord) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO threads (thread_key, record) VALUES (?, ?) ON CONFLICT (thread_key)"
+                " DO UPDATE SET record = excluded.record",
+                (key_text(key), record_to_json(record)),
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)"
+                " VALUES (?, ?, ?)",
+                (record.session_id, key_text(key), time.time()),
+            )
+
+        await self._run(write)
+
+    async def record_outcome(
+        self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
+    ) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key_text(key), message_id, outcome.value, detail, time.time()),
+            )
+            if outcome.final:
+                db.execute(
+                    "UPDATE inbox SET outcome = ?, detail = ? WHERE chat_id = ? AND message_id = ?",
+                    (outcome.value, detail, key.chat_id, message_id),
+                )
+
+        await self._run(write)
+
+    async def outcomes(self, key: ThreadKey) -> list[tuple[int, str]]:
+        """Every recorded outcome of a thread, in order (for tests and operators)."""
+
+        def read(db: sqlite3.Connection) -> list[tuple[int, str]]:
+            rows = db.execute(
+                "SELECT message_id, outcome FROM outcomes WHERE thread_key = ? ORDER BY rowid",
+                (key_text(key),),
+            ).fetchall()
+            return [(int(m), str(o)) for m, o in rows]
+
+        return await self._run(read)
+
+    # -- SessionHistory --------------------------------------------------------------------
+
+    async def turns(self, session_id: str) -> Sequence[Turn]:
+        def read(db: sqlite3.Connection) -> list[Turn]:
+            rows = db.execute(
+                "SELECT role, content FROM turns WHERE session_id = ? ORDER BY id", (session_id,)
+            ).fetchall()
+            return [Turn(role, content) for role, content in rows]
+
+        return await self._run(read)
+
+    async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT INTO turns (session_id, role, content) VALUES (?, ?, ?)",
+                [(session_id, t.role, t.content) for t in turns],
+            )
+
+        await self._run(write)
+
+    # -- PoolStateStore (synchronous, small) -----------------------------------------------
+
+    def load_pool(self, name: str) -> Sequence[SavedKeyState]:
+        rows = self._sync.execute("SELECT state FROM pool_state WHERE pool = ?", (name,))
+        return [SavedKeyState(**json.loads(state)) for (state,) in rows.fetchall()]
+
+    def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
+        self._sync.executemany(
+            "INSERT INTO pool_state (pool, label, state) VALUES (?, ?, ?)"
+            " ON CONFLICT (pool, label) DO UPDATE SET state = excluded.state",
+            [(name, s.label, json.dumps(attrs.asdict(s))) for s in states],
+        )
