@@ -65,6 +65,7 @@ class Gateway:
     outbox: TelegramOutbox
     _task_group: TaskGroup
     poller: Poller | None = None
+    admin_url: str = ""
 
     def thread_status(self) -> SupervisorStatus:
         return self.threads.status()
@@ -197,6 +198,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                     metrics.watch(gateway.thread_status, gateway.pool_status)
                     admin = AdminServer(gateway)
                     await admin.start()
+                    gateway.admin_url = admin.url
                     try:
                         await gateway.replay()
                         async with anyio.create_task_group() as background:

@@ -57,6 +57,7 @@ class BotAPISimulator:
     _arrived: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
+    _lock: threading.Lock = attrs.Factory(threading.Lock)
 
     # -- users -----------------------------------------------------------------------------
 
@@ -92,16 +93,22 @@ class BotAPISimulator:
         self._push(update)
 
     def _push(self, body: dict[str, Any]) -> None:
-        update = {"update_id": next(self._update_ids), **body}
+        # Queued at once (so callers can rely on it), announced to the server's loop after.
+        with self._lock:
+            self._updates.append({"update_id": next(self._update_ids), **body})
         if self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._deliver, update)
+            self._loop.call_soon_threadsafe(self._announce)
         else:
-            self._deliver(update)
+            self._announce()
 
-    def _deliver(self, update: dict[str, Any]) -> None:
-        self._updates.append(update)
+    def _announce(self) -> None:
         if self._arrived is not None:
             self._arrived.set()
+
+    @property
+    def unconfirmed(self) -> int:
+        """Updates the bot has not confirmed yet (fetched or not)."""
+        return len(self._updates)
 
     @property
     def confirmed(self) -> int:
@@ -188,12 +195,14 @@ class BotAPISimulator:
         timeout = min(float(params.get("timeout") or 0), 5.0)
         if offset:
             self._confirmed = max(self._confirmed, offset - 1)
-            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+            with self._lock:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and timeout and self._arrived is not None:
             self._arrived.clear()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), timeout)
-        return self._ok(self._updates[:100])
+        with self._lock:
+            return self._ok(self._updates[:100])
 
     async def _api_sendmessage(self, params: dict[str, Any]) -> web.Response:
         self._sends += 1

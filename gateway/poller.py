@@ -7,12 +7,13 @@ never stops it: an update that cannot be routed is logged and skipped.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 import attrs
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -20,6 +21,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import Update
 from loguru import logger
+from pydantic import ValidationError
 
 from gateway.config import TelegramConfig
 from gateway.metrics import Metrics
@@ -50,12 +52,15 @@ class Poller:
         backoff = 1.0
         while True:
             self.alive_at = anyio.current_time()
+            updates: Sequence[Update | int]
             try:
                 updates = await self._bot.get_updates(
                     offset=offset,
                     timeout=self._config.poll_timeout,
                     request_timeout=self._config.poll_timeout + 15,
                 )
+            except ClientDecodeError as error:
+                updates = self._salvage(error)
             except TelegramRetryAfter as error:
                 logger.warning("getUpdates flood control: waiting {s}s", s=error.retry_after)
                 await anyio.sleep(error.retry_after)
@@ -70,8 +75,35 @@ class Poller:
                 continue
             backoff = 1.0
             for update in updates:
-                await self.handle(update)
-                offset = update.update_id + 1
+                if isinstance(update, Update):
+                    await self.handle(update)
+                    offset = update.update_id + 1
+                else:
+                    offset = update + 1  # malformed: logged by _salvage, confirmed and skipped
+
+    def _salvage(self, error: ClientDecodeError) -> list[Update | int]:
+        """Parse a batch aiogram could not decode update by update; bad ones become their id."""
+        data = error.data if isinstance(error.data, dict) else {}
+        raw_updates = data.get("result")
+        if not isinstance(raw_updates, list):
+            logger.error("getUpdates answer could not be read at all: {e}", e=error.message)
+            return []
+        salvaged: list[Update | int] = []
+        for raw in raw_updates:
+            try:
+                salvaged.append(Update.model_validate(raw, context={"bot": self._bot}))
+            except ValidationError as invalid:
+                update_id = raw.get("update_id") if isinstance(raw, dict) else None
+                if not isinstance(update_id, int):
+                    logger.error("an update without an id could not be read; skipped")
+                    continue
+                logger.warning(
+                    "update {id} is malformed ({n} problem(s)); skipped",
+                    id=update_id,
+                    n=invalid.error_count(),
+                )
+                salvaged.append(update_id)
+        return salvaged
 
     async def handle(self, update: Update) -> None:
         """Write, route and deliver one update; never raises for bad input."""

@@ -1,0 +1,90 @@
+"""The gateway for real between the Bot API simulator and the LLM simulator."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import attrs
+
+from gateway.app import Gateway, open_gateway
+from gateway.botapi_sim import BotAPISimulator, SentMessage
+from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
+from providers.simulator import LLMSimulator
+
+TOKEN = "123456:TEST-token-for-the-simulator"
+KEYS = ("sk-test-key-one-123456", "sk-test-key-two-654321")
+
+
+def test_config(
+    telegram: BotAPISimulator, llm: LLMSimulator, data_dir: Path, **threads: object
+) -> Config:
+    return Config(
+        telegram=TelegramConfig(token=TOKEN, api_base=telegram.base_url, poll_timeout=1),
+        llm=LLMConfig(base_url=llm.base_url, model="scripted", api_keys=KEYS, read_timeout=10),
+        threads=ThreadsConfig(reset_skills=("cc",), stall_timeout=20, run_timeout=60, **threads),  # type: ignore[arg-type]
+        admin=AdminConfig(addr="127.0.0.1:0"),
+        data_dir=str(data_dir),
+    )
+
+
+@attrs.define
+class Running:
+    gateway: Gateway
+    telegram: BotAPISimulator
+    llm: LLMSimulator
+    data_dir: Path
+
+    def bot_messages(self, chat_id: int, topic: int | None = None) -> list[SentMessage]:
+        return [m for m in self.telegram.sent if (m.chat_id, m.thread_id) == (chat_id, topic)]
+
+    def replies_to(self, message_id: int) -> list[SentMessage]:
+        return [m for m in self.telegram.sent if m.reply_to == message_id]
+
+    def unanswered_in_inbox(self) -> list[int]:
+        with sqlite3.connect(self.data_dir / "threadgate.sqlite3") as db:
+            rows = db.execute("SELECT message_id FROM inbox WHERE outcome IS NULL").fetchall()
+        return [r[0] for r in rows]
+
+    def outcome(self, message_id: int) -> str | None:
+        with sqlite3.connect(self.data_dir / "threadgate.sqlite3") as db:
+            row = db.execute(
+                "SELECT outcome FROM inbox WHERE message_id = ?", (message_id,)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    async def quiet(self, timeout: float = 30) -> None:
+        """Until every thread is idle, nothing is queued, and the inbox is all answered."""
+
+        def calm() -> bool:
+            children = self.gateway.thread_status().children
+            idle = all(
+                dict(c.detail).get("phase") == "idle" and not c.mailbox_depth for c in children
+            )
+            return idle and not self.telegram.unconfirmed and not self.unanswered_in_inbox()
+
+        await wait_until(calm, timeout)
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running_gateway(
+    tmp_path: Path,
+    telegram: BotAPISimulator | None = None,
+    llm: LLMSimulator | None = None,
+    **threads: object,
+) -> AsyncIterator[Running]:
+    telegram = telegram or BotAPISimulator()
+    llm = llm or LLMSimulator()
+    with telegram.serving_in_thread(), llm.serving_in_thread():
+        config = test_config(telegram, llm, tmp_path, **threads)
+        async with open_gateway(config) as gateway:
+            yield Running(gateway, telegram, llm, tmp_path)

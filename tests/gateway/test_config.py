@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.cli import main
+from gateway.config import ENVIRONMENT, load, redacted
+from gateway.exceptions import ConfigInvalidError
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_environment_overrides_every_documented_variable(tmp_path: Path) -> None:
+    env = {
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "THREADGATE_TELEGRAM_API_BASE": "http://127.0.0.1:8081",
+        "THREADGATE_LLM_BASE_URL": "http://127.0.0.1:11434/v1",
+        "THREADGATE_LLM_MODEL": "llama3",
+        "THREADGATE_LLM_API_KEYS": "sk-one-aaaaaaa, sk-two-bbbbbbb",
+        "THREADGATE_DATA_DIR": str(tmp_path),
+        "THREADGATE_ADMIN_ADDR": "127.0.0.1:9999",
+        "THREADGATE_ALLOWED_USERS": "1, 2,3",
+        "THREADGATE_BUSY_POLICY": "interrupt",
+        "THREADGATE_RESET_SKILLS": "cc,fresh",
+    }
+    config = load(tmp_path / "absent.toml", env)
+    assert config.telegram.token == "123:abc"
+    assert config.telegram.api_base == "http://127.0.0.1:8081"
+    assert (config.llm.base_url, config.llm.model) == ("http://127.0.0.1:11434/v1", "llama3")
+    assert config.llm.api_keys == ("sk-one-aaaaaaa", "sk-two-bbbbbbb")
+    assert config.data_dir == str(tmp_path)
+    assert config.admin.addr == "127.0.0.1:9999"
+    assert config.telegram.allowed_users == (1, 2, 3)
+    assert config.threads.busy_policy == "interrupt"
+    assert config.threads.reset_skills == ("cc", "fresh")
+
+
+def test_toml_file_then_environment(tmp_path: Path) -> None:
+    file = tmp_path / "threadgate.toml"
+    file.write_text(
+        '[llm]\nmodel = "from-file"\nquota_cooldown = 60\n[threads]\nbusy_policy = "queue"\n'
+    )
+    config = load(file, {"THREADGATE_BUSY_POLICY": "interrupt"})
+    assert (config.llm.model, config.llm.quota_cooldown) == ("from-file", 60.0)
+    assert config.threads.busy_policy == "interrupt"
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "problem"),
+    [
+        ('[llm]\nmodle = "x"\n', "llm.modle", "unknown key"),
+        ('colour = "x"\n', "colour", "unknown key"),
+        (
+            '[threads]\nbusy_policy = "panic"\n',
+            "threads.busy_policy",
+            "must be one of queue, interrupt",
+        ),
+        ("[threads]\nstall_timeout = -1\n", "threads.stall_timeout", "must be > 0"),
+        ('[admin]\naddr = "nowhere"\n', "admin.addr", "must be host:port"),
+        ('[telegram]\nallowed_users = ["bob"]\n', "telegram.allowed_users", "cannot read"),
+        ("[llm\n", "", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, toml: str, key: str, problem: str) -> None:
+    file = tmp_path / "threadgate.toml"
+    file.write_text(toml)
+    with pytest.raises(ConfigInvalidError) as info:
+        load(file, {})
+    assert key in str(info.value)
+    assert problem in str(info.value)
+
+
+def test_check_config_redacts_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:super-secret-token")
+    monkeypatch.setenv("THREADGATE_LLM_API_KEYS", "sk-secret-one-123,sk-secret-two-456")
+    assert main(["--config", str(tmp_path / "none.toml"), "check-config"]) == 0
+    out = capsys.readouterr().out
+    assert "secret" not in out
+    printed = json.loads(out)
+    assert printed["telegram"]["token"] == "[redacted]"
+    assert printed["llm"]["api_keys"] == ["[redacted]", "[redacted]"]
+    assert redacted(load(None, {}))["llm"]["api_keys"] == []
+
+
+def test_check_config_reports_errors_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text('[threads]\nbusy_policy = "panic"\n')
+    assert main(["--config", str(file), "check-config"]) == 2
+    assert "config threads.busy_policy" in capsys.readouterr().err
+
+
+def test_compose_file_structure_and_known_variables() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    service = compose["services"]["threadgate"]
+    assert service["build"] == "."
+    assert service["restart"] in {"unless-stopped", "always"}
+    assert ".env" in service["env_file"]
+    assert any(v.startswith("threadgate-data:") for v in service["volumes"])
+    assert "threadgate-data" in compose["volumes"]
+    assert "healthz" in " ".join(service["healthcheck"]["test"])
+    named = set(service["environment"])
+    named |= set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert named, "the compose file names variables"
+    assert named <= set(ENVIRONMENT), f"unknown to the config: {named - set(ENVIRONMENT)}"
+
+
+def test_dockerfile_is_non_root_with_a_healthcheck() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER threadgate$", dockerfile, re.MULTILINE)
+    assert "HEALTHCHECK" in dockerfile
+    assert "/healthz" in dockerfile

@@ -1,0 +1,173 @@
+"""End to end over real HTTP: simulated Bot API -> aiogram -> Threadgate -> simulated LLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.botapi_sim import BotAPISimulator
+from providers.simulator import LLMSimulator, Reply, default_answer
+from tests.gateway.harness import KEYS, running_gateway, wait_until
+
+pytestmark = pytest.mark.anyio
+FORUM = -1009001
+
+
+def slow_when_long(messages: list[dict[str, str]]) -> Reply:
+    last = messages[-1]["content"]
+    if "long" in last:
+        return Reply(" ".join(f"w{i}" for i in range(60)), chunk_delay=0.1)
+    return Reply(default_answer(messages))
+
+
+async def test_zombie_thread_end_to_end(tmp_path: Path) -> None:
+    llm = LLMSimulator(default=slow_when_long)
+    async with running_gateway(tmp_path, llm=llm) as run:
+        tg = run.telegram
+        for topic in (1, 3):
+            tg.say("hi", chat_id=FORUM, topic=topic)
+        long_task = tg.say("a long task", chat_id=FORUM, topic=2)
+        await wait_until(lambda: bool(run.replies_to(long_task)))  # turn N is streaming
+
+        # The last key gets HTTP 402 (with the provider's reset in 2 s) as /cc arrives mid-run.
+        for key in KEYS:
+            llm.script(key, Reply(status=402, retry_after="2"))
+        reset = tg.say("/cc", chat_id=FORUM, topic=2)
+        await wait_until(lambda: bool(run.replies_to(reset)))
+        during = tg.say("are you there?", chat_id=FORUM, topic=2)
+        await wait_until(lambda: any("API keys" in m.text for m in run.replies_to(during)))
+
+        # Keys come back by themselves; the parked message is answered, then the next one.
+        await wait_until(
+            lambda: any("You said: are you there?" in m.text for m in run.replies_to(during))
+        )
+        after = tg.say("and now?", chat_id=FORUM, topic=2)
+        await wait_until(lambda: any("You said: and now?" in m.text for m in run.replies_to(after)))
+        for topic in (1, 3):
+            tg.say("still fine?", chat_id=FORUM, topic=topic)
+        await run.quiet()
+
+        assert "New session started. 1 earlier message discarded" in run.replies_to(reset)[0].text
+        assert run.outcome(long_task) == "discarded-by-reset"
+        assert run.outcome(during) == "answered"
+        assert run.outcome(after) == "answered"
+        for topic in (1, 3):
+            texts = tg.texts(FORUM, None if topic == 1 else topic)
+            assert len(texts) == 2, (topic, [(m.thread_id, m.text[:50]) for m in tg.sent])
+            assert all(t.startswith("You said:") for t in texts), "topics 1 and 3 never noticed"
+        assert run.unanswered_in_inbox() == []
+
+
+async def test_many_threads_with_mixed_commands_leave_nothing_unanswered(tmp_path: Path) -> None:
+    llm = LLMSimulator(default=slow_when_long)
+    async with running_gateway(tmp_path, llm=llm) as run:
+        tg = run.telegram
+        sent: list[int] = []
+        script = [
+            "hello",
+            "a long answer please",
+            "queued one",
+            "/status",
+            "/new",
+            "after reset",
+            "/stop",
+            "bye",
+        ]
+        for step in script:
+            for chat in range(5):
+                sent.append(tg.say(step, chat_id=1000 + chat, forum=False))
+            for topic in (1, 5, 6):
+                sent.append(tg.say(step, chat_id=FORUM, topic=topic))
+        await run.quiet(timeout=60)
+        assert run.unanswered_in_inbox() == []
+        for message_id in sent:
+            outcome = run.outcome(message_id)
+            assert outcome is not None, [m for m in run.telegram.sent if m.reply_to == message_id]
+            assert outcome in {"answered", "stopped", "discarded-by-reset", "error-replied"}
+        statuses = {dict(c.detail)["phase"] for c in run.gateway.thread_status().children}
+        assert statuses == {"idle"}, "no thread is left busy"
+
+
+async def test_flood_control_is_waited_out_and_nothing_is_lost(tmp_path: Path) -> None:
+    telegram = BotAPISimulator(flood_every=3, flood_retry_after=1)
+    async with running_gateway(tmp_path, telegram=telegram) as run:
+        ids = [
+            run.telegram.say(f"message {i}", chat_id=2000 + i % 2, forum=False) for i in range(6)
+        ]
+        await run.quiet(timeout=60)
+        for i, message_id in enumerate(ids):
+            assert run.outcome(message_id) == "answered"
+            chat = 2000 + i % 2
+            assert any(f"message {i}" in text for text in run.telegram.texts(chat)), "quoted"
+        assert run.telegram.floods > 0
+        metrics = run.gateway.metrics.render().decode()
+        assert "threadgate_telegram_429_total" in metrics
+
+
+async def test_odd_input_never_crashes_the_gateway(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as run:
+        tg = run.telegram
+        photo = tg.say("", chat_id=3000, forum=False)  # media without text
+        tg.push_raw(
+            {
+                "edited_message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": 3000, "type": "private"},
+                    "text": "x",
+                }
+            }
+        )
+        tg.push_raw(
+            {
+                "poll": {
+                    "id": "p",
+                    "question": "?",
+                    "options": [],
+                    "total_voter_count": 0,
+                    "is_closed": False,
+                    "is_anonymous": True,
+                    "type": "regular",
+                    "allows_multiple_answers": False,
+                }
+            }
+        )
+        tg.push_raw(
+            {"message": {"message_id": 5, "date": 0, "chat": {"id": 3000, "type": "private"}}}
+        )
+        other_bot = tg.say("/start@some_other_bot", chat_id=3001, forum=False)
+        huge = tg.say("x" * 100_000, chat_id=3002, forum=False)
+        odd_text = (
+            "\u210c\U0001d522\U0001d529\U0001d529\U0001d52c \u200b\u202e \u01c5 \U0001f916 \x00"
+        )
+        odd = tg.say(odd_text, chat_id=3003, forum=False)
+        captioned = tg.say("a caption", chat_id=3004, forum=False, caption=True)
+        await wait_until(lambda: bool(run.replies_to(odd)) and bool(run.replies_to(huge)))
+        await wait_until(lambda: bool(run.replies_to(photo)) and bool(run.replies_to(captioned)))
+        assert "only read text" in run.replies_to(photo)[0].text
+        assert run.replies_to(other_bot) == []
+        await run.quiet()
+        assert run.telegram.unconfirmed == 0, "the odd updates were confirmed, not stuck"
+        alive = tg.say("still alive?", chat_id=3005, forum=False)
+        await wait_until(lambda: any("still alive" in m.text for m in run.replies_to(alive)))
+
+
+async def test_admin_endpoint_status_health_metrics_without_secrets(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as run:
+        answered = run.telegram.say("hi", chat_id=4000, forum=False)
+        await wait_until(lambda: bool(run.replies_to(answered)))
+        await run.quiet()
+        async with httpx.AsyncClient(base_url=run.gateway.admin_url) as http:
+            status = (await http.get("/status")).json()
+            health = await http.get("/healthz")
+            metrics = (await http.get("/metrics")).text
+        assert [t["key"] for t in status["threads"]] == ["4000"]
+        assert status["threads"][0]["phase"] == "idle"
+        assert [k["label"] for k in status["pools"][0]["keys"]] == ["key-1", "key-2"]
+        assert health.status_code == 200
+        assert health.json()["poller_alive"] is True
+        assert "threadgate_messages_in_total 1.0" in metrics
+        everything = str(status) + metrics
+        assert not any(key in everything for key in KEYS)
