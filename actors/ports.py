@@ -24,6 +24,8 @@ class RunRequest:
     """The session generation (for logs)."""
     inputs: tuple[str, ...]
     """The user texts of this turn, oldest first (several when messages were queued)."""
+    model: str | None = None
+    """The model chosen for this session with ``/model``; ``None``: the agent's default."""
 
 
 class RunSink(Protocol):

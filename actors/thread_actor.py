@@ -33,6 +33,7 @@ from actors.thread_messages import (
     Command,
     CredentialsAvailable,
     FailureKind,
+    Resume,
     RetryTick,
     RunFailed,
     RunFinished,
@@ -55,6 +56,7 @@ HELP = (
     "/new or /reset: start a new session\n"
     "/stop: stop the current answer and drop queued messages\n"
     "/retry: run the last input again\n"
+    "/model NAME: switch this session's model (if allowed)\n"
     "/status: what this thread is doing"
 )
 
@@ -108,6 +110,7 @@ class ThreadActor(Actor[object]):
     _park_epoch: int = attrs.field(default=0, init=False)
     _timer: anyio.CancelScope | None = attrs.field(default=None, init=False)
     _last_inputs: tuple[str, ...] = attrs.field(default=(), init=False)
+    _model: str | None = attrs.field(default=None, init=False)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -121,6 +124,7 @@ class ThreadActor(Actor[object]):
         self._queued = list(record.queued)
         self._parked = record.parked
         self._last_inputs = record.last_inputs
+        self._model = record.model
         interrupted = [attrs.evolve(p, attempts=p.attempts + 1) for p in record.in_flight]
         given_up = [p for p in interrupted if p.attempts >= self._settings.max_attempts]
         retried = [p for p in interrupted if p.attempts < self._settings.max_attempts]
@@ -137,7 +141,7 @@ class ThreadActor(Actor[object]):
         if given_up:
             await self._notice("⚠️ Your message could not be answered: the agent kept failing.")
         if retried:
-            await self._notice("⚠️ I restarted after an internal error; retrying your message.")
+            await self._notice("⚠️ I was interrupted by a restart; answering your message again.")
         await self._start_next(ctx)
 
     def can_passivate(self) -> bool:
@@ -193,6 +197,8 @@ class ThreadActor(Actor[object]):
                 await self._unpark(ctx)
             case CredentialsAvailable() | RetryTick():
                 pass  # not parked: nothing waits for credentials
+            case Resume():
+                pass  # on_start already reloaded the record and resumed its work
             case StatusQuery():
                 return self.status()
             case _:
@@ -250,6 +256,8 @@ class ThreadActor(Actor[object]):
             await self._answer(command, self._status_text())
         elif name in ("help", "start"):
             await self._answer(command, HELP)
+        elif name == "model":
+            await self._switch_model(command)
         elif name == "retry":
             if self._run is not None:
                 await self._answer(command, "A run is in progress; /stop it first.")
@@ -262,11 +270,31 @@ class ThreadActor(Actor[object]):
             text = f"/{name} {command.args}".strip()
             await self._on_user(UserMessage(command.message_id, text, command.user_id), ctx)
 
+    async def _switch_model(self, command: Command) -> None:
+        allowed = self._settings.allowed_models
+        wanted = command.args.strip()
+        if not allowed:
+            await self._answer(command, "Switching models is not enabled here.")
+        elif not wanted:
+            current = self._model or "the default model"
+            await self._answer(
+                command, f"This session uses {current}. Allowed: {', '.join(allowed)}."
+            )
+        elif wanted not in allowed:
+            await self._answer(command, f"{wanted} is not allowed. Allowed: {', '.join(allowed)}.")
+        else:
+            self._model = wanted
+            await self._save()
+            await self._answer(
+                command, f"This session now uses {wanted} (from the next answer on)."
+            )
+
     async def _reset(self, command: Command, ctx: ActorContext[Any]) -> None:
         dropped = self._drop_all("reset")
         self._generation += 1
         self._session_id = new_session_id()
         self._last_inputs = ()
+        self._model = None
         await self._save()
         logger.info(
             "thread {key}: reset by /{cmd} to generation {gen}; {n} input(s) discarded",
@@ -393,7 +421,9 @@ class ThreadActor(Actor[object]):
         self._queue_noticed = False
         self._last_inputs = tuple(p.text for p in inputs)
         await self._save()
-        request = RunRequest(self._key, self._session_id, self._generation, self._last_inputs)
+        request = RunRequest(
+            self._key, self._session_id, self._generation, self._last_inputs, self._model
+        )
         logger.info(
             "thread {key}: run {id} started with {n} input(s), generation {gen}",
             key=self._key,
@@ -440,6 +470,7 @@ class ThreadActor(Actor[object]):
             queued=tuple(self._queued),
             parked=self._parked,
             last_inputs=self._last_inputs,
+            model=self._model,
         )
         await self._store.save(self._key, record)
 

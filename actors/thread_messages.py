@@ -92,5 +92,10 @@ class RetryTick:
 
 
 @attrs.frozen
+class Resume:
+    """Sent at start-up to threads with unfinished work; starting the actor resumes it."""
+
+
+@attrs.frozen
 class StatusQuery:
     """Asked (``ref.ask``) for a ``ThreadStatus``; the thread answers without replying in chat."""

@@ -71,7 +71,9 @@ class ThreadRecord:
     parked: bool = False
     """Waiting for credentials (the user was told)."""
     last_inputs: tuple[str, ...] = ()
-    """Texts of the last completed turn, for ``/retry``."""
+    """Texts of the last turn started, for ``/retry``."""
+    model: str | None = None
+    """The session's model, if switched with ``/model``."""
 
 
 class ThreadPhase(enum.Enum):

@@ -34,5 +34,7 @@ class ThreadSettings:
     """Inputs queued per thread at most; beyond it the user is told to wait."""
     max_attempts: int = 2
     """Runs an input may be part of when they end by a restart; then it is error-replied."""
+    allowed_models: tuple[str, ...] = ()
+    """Models ``/model NAME`` may switch to; empty disables the command."""
     finalize_timeout: float = 10.0
     """How long finishing or aborting a streamed reply may take."""

@@ -24,21 +24,23 @@ from actors import (
     Supervisor,
     SupervisorConfig,
 )
+from actors.ports import AgentRunner
 from actors.status import SupervisorStatus
 from actors.thread_actor import ThreadActor, about
-from actors.thread_messages import Command, CredentialsAvailable, UserMessage
+from actors.thread_messages import Command, CredentialsAvailable, Resume, UserMessage
 from actors.thread_records import Outcome, ThreadKey
 from actors.thread_settings import BusyPolicy, ThreadSettings
 from gateway.admin import AdminServer
 from gateway.chat_sender import ChatSender, GlobalPace
 from gateway.config import Config
+from gateway.exceptions import ConfigInvalidError
 from gateway.metrics import Metrics
 from gateway.outbox import TelegramOutbox
 from gateway.poller import Poller
 from gateway.routing import Ignored, Routed, from_payload
 from gateway.store import Store
+from providers.agents import AgentContext, AgentUnknownError, load_agent
 from providers.chain import FallbackChain, ProviderEntry
-from providers.chat_agent import ChatAgent
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, PoolStatus, Strategy
 from providers.secrets import ApiKey
@@ -50,6 +52,7 @@ def thread_settings(config: Config) -> ThreadSettings:
         reset_commands=frozenset({"new", "reset", *config.threads.reset_skills}),
         stall_timeout=config.threads.stall_timeout,
         run_timeout=config.threads.run_timeout,
+        allowed_models=config.threads.allowed_models,
     )
 
 
@@ -129,16 +132,31 @@ class Gateway:
     async def replay(self) -> int:
         """Deliver inbox messages that never reached their thread's record (after a crash)."""
         replayed = 0
+        resumed: set[ThreadKey] = set()
         for entry in await self.store.unanswered():
             record = await self.store.load(entry.key)
             held = {p.message_id for p in (record.in_flight + record.queued)} if record else set()
             if entry.message_id in held:
-                continue  # the thread actor has it and resumes it itself
+                resumed.add(entry.key)  # its record has it: starting the actor resumes it
+                continue
             await self.deliver_message(entry.key, from_payload(entry.payload))
             replayed += 1
-        if replayed:
-            logger.info("replayed {n} unanswered message(s) from the inbox", n=replayed)
+        for key in resumed:
+            await self.threads.ref_for(key).send(Resume(), control=True)
+        if replayed or resumed:
+            logger.info(
+                "start-up: replayed {n} unanswered message(s); resumed {m} thread(s)",
+                n=replayed,
+                m=len(resumed),
+            )
         return replayed
+
+
+def _agent(config: Config, context: AgentContext) -> AgentRunner:
+    try:
+        return load_agent(config.agent.name, context)
+    except AgentUnknownError as error:
+        raise ConfigInvalidError("agent.name", str(error)) from None
 
 
 def make_bot(config: Config) -> Bot:
@@ -167,8 +185,16 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:
             client = ChatClient(config.llm.base_url, http, read_timeout=config.llm.read_timeout)
             entry = ProviderEntry(f"llm/{config.llm.model}", pool, client, config.llm.model)
-            agent = ChatAgent(
-                FallbackChain((entry,)), store, config.llm.system_prompt, config.llm.context_budget
+            agent = _agent(
+                config,
+                AgentContext(
+                    FallbackChain((entry,)),
+                    store,
+                    http,
+                    config.llm.system_prompt,
+                    config.llm.context_budget,
+                    {"url": config.agent.url, "token": config.agent.token},
+                ),
             )
             pace = GlobalPace()
             senders: Supervisor[int] = Supervisor(

@@ -20,6 +20,8 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from providers.simulator import serve_in_thread
+
 BOT_ID = 7000001
 BOT_USERNAME = "threadgate_demo_bot"
 
@@ -141,25 +143,8 @@ class BotAPISimulator:
     @contextmanager
     def serving_in_thread(self) -> Iterator[BotAPISimulator]:
         """Serve from a thread with its own asyncio loop."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=serve, name="botapi-simulator", daemon=True)
-        thread.start()
-        ready.wait(10)
-        try:
+        with serve_in_thread(self.start, self.stop, "botapi-simulator"):
             yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]

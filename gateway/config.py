@@ -60,6 +60,18 @@ class LLMConfig:
 
 
 @attrs.frozen
+class AgentConfig:
+    """The agent behind the threads."""
+
+    name: str = "chat"
+    """chat (built-in), http, or a ``threadgate.agents`` entry point (e.g. notes)."""
+    url: str = ""
+    """For the http agent: where to POST each turn."""
+    token: str = attrs.field(default="", repr=False)
+    """For the http agent: bearer token sent with each turn."""
+
+
+@attrs.frozen
 class ThreadsConfig:
     """How every thread behaves."""
 
@@ -73,6 +85,8 @@ class ThreadsConfig:
     """A run longer than this is cancelled."""
     idle_ttl: float = 600.0
     """Seconds before an idle thread actor is passivated."""
+    allowed_models: tuple[str, ...] = ()
+    """Models users may switch to with /model; empty disables /model."""
 
 
 @attrs.frozen
@@ -91,6 +105,7 @@ class Config:
 
     telegram: TelegramConfig = TelegramConfig()
     llm: LLMConfig = LLMConfig()
+    agent: AgentConfig = AgentConfig()
     threads: ThreadsConfig = ThreadsConfig()
     admin: AdminConfig = AdminConfig()
     data_dir: str = "./data"
@@ -109,13 +124,17 @@ ENVIRONMENT = {
     "THREADGATE_LLM_API_KEYS": "llm.api_keys",
     "THREADGATE_LLM_STRATEGY": "llm.strategy",
     "THREADGATE_SYSTEM_PROMPT": "llm.system_prompt",
+    "THREADGATE_AGENT": "agent.name",
+    "THREADGATE_AGENT_URL": "agent.url",
+    "THREADGATE_AGENT_TOKEN": "agent.token",
+    "THREADGATE_ALLOWED_MODELS": "threads.allowed_models",
     "THREADGATE_BUSY_POLICY": "threads.busy_policy",
     "THREADGATE_RESET_SKILLS": "threads.reset_skills",
     "THREADGATE_ADMIN_ADDR": "admin.addr",
     "THREADGATE_ADMIN_TOKEN": "admin.token",
     "THREADGATE_DATA_DIR": "data_dir",
 }
-SECRET_KEYS = frozenset({"telegram.token", "llm.api_keys", "admin.token"})
+SECRET_KEYS = frozenset({"telegram.token", "llm.api_keys", "admin.token", "agent.token"})
 _CHOICES = {
     "llm.strategy": ("fill_first", "round_robin", "least_used", "random"),
     "threads.busy_policy": ("queue", "interrupt"),

@@ -57,11 +57,18 @@ class FallbackChain:
     """Delay before the second try; doubled for each further one."""
 
     async def stream(
-        self, messages: Sequence[Message], emit: Callable[[str], Awaitable[None]]
+        self,
+        messages: Sequence[Message],
+        emit: Callable[[str], Awaitable[None]],
+        model: str | None = None,
     ) -> str:
-        """Stream the answer to ``messages`` into ``emit``; return it whole."""
+        """Stream the answer to ``messages`` into ``emit``; return it whole.
+
+        ``model`` overrides every entry's model (a session's ``/model`` choice).
+        """
         earliest: float | None = None
-        for entry in self.entries:
+        for configured in self.entries:
+            entry = configured if model is None else attrs.evolve(configured, model=model)
             try:
                 return await self._stream_entry(entry, messages, emit)
             except PoolExhaustedError as error:

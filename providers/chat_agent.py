@@ -84,7 +84,7 @@ class ChatAgent:
         messages += [{"role": t.role, "content": t.content} for t in past]
         messages.append({"role": user.role, "content": user.content})
         try:
-            text = await self.chain.stream(messages, sink.emit)
+            text = await self.chain.stream(messages, sink.emit, request.model)
         except BaseException as error:
             why = "cancelled" if not isinstance(error, Exception) else type(error).__name__
             with anyio.CancelScope(shield=True):

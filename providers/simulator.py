@@ -12,12 +12,43 @@ import asyncio
 import json
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import attrs
 from aiohttp import web
+
+
+@contextmanager
+def serve_in_thread(
+    start: Callable[[], Awaitable[object]], stop: Callable[[], Awaitable[None]], name: str
+) -> Iterator[None]:
+    """Run a server (``start``/``stop``) on its own asyncio loop in a thread."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(stop())
+        leftovers = asyncio.all_tasks(loop)  # e.g. a long poll still waiting
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+        loop.close()
+
+    thread = threading.Thread(target=serve, name=name, daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError(f"{name} did not start")
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
 
 
 @attrs.frozen
@@ -86,25 +117,8 @@ class LLMSimulator:
     @contextmanager
     def serving_in_thread(self) -> Iterator[LLMSimulator]:
         """Serve from a thread with its own asyncio loop (for tests on any backend)."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self.start())
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=serve, name="llm-simulator", daemon=True)
-        thread.start()
-        ready.wait(10)
-        try:
+        with serve_in_thread(self.start, self.stop, "llm-simulator"):
             yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response(

@@ -189,7 +189,7 @@ async def test_actor_crash_mid_run_retries_the_interrupted_input() -> None:
         second = await threads.say(DM, "second")
         await threads.wait_idle(DM)
         assert threads.supervisor.statistics().restarts == 1
-        assert "restarted after an internal error" in threads.outbox.texts(DM)[0]
+        assert "interrupted by a restart" in threads.outbox.texts(DM)[0]
         assert threads.store.final_outcomes()[(DM, first)] == 1
         assert threads.store.outcome_of(DM, second) == [Outcome.ANSWERED]
         assert threads.agent.max_active[DM] == 1
@@ -240,3 +240,24 @@ async def test_queue_is_bounded_with_an_explicit_reply() -> None:
         assert threads.store.outcome_of(DM, refused) == [Outcome.ERROR_REPLIED]
         assert "1 message already waiting" in threads.outbox.texts(DM)[-1]
         await threads.command(DM, "stop")
+
+
+async def test_model_command_switches_the_session_model_when_allowed() -> None:
+    settings = ThreadSettings(allowed_models=("small", "large"))
+    async with open_threads(settings) as threads:
+        await threads.command(DM, "model", "huge")
+        assert threads.outbox.texts(DM)[-1] == "huge is not allowed. Allowed: small, large."
+        await threads.command(DM, "model", "large")
+        await threads.say(DM, "hi")
+        await threads.wait_idle(DM)
+        assert threads.agent.requests[-1].model == "large"
+        await threads.command(DM, "new")
+        await threads.say(DM, "hi again")
+        await threads.wait_idle(DM)
+        assert threads.agent.requests[-1].model is None, "a new session uses the default"
+
+
+async def test_model_command_is_off_unless_configured() -> None:
+    async with open_threads() as threads:
+        await threads.command(DM, "model", "large")
+        assert threads.outbox.texts(DM)[-1] == "Switching models is not enabled here."

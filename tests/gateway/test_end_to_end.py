@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import anyio.to_thread
 import httpx
 import pytest
 
 from gateway.botapi_sim import BotAPISimulator
+from gateway.cli import main
 from providers.simulator import LLMSimulator, Reply, default_answer
 from tests.gateway.harness import KEYS, running_gateway, wait_until
 
@@ -154,7 +157,9 @@ async def test_odd_input_never_crashes_the_gateway(tmp_path: Path) -> None:
         await wait_until(lambda: any("still alive" in m.text for m in run.replies_to(alive)))
 
 
-async def test_admin_endpoint_status_health_metrics_without_secrets(tmp_path: Path) -> None:
+async def test_admin_endpoint_status_health_metrics_without_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     async with running_gateway(tmp_path) as run:
         answered = run.telegram.say("hi", chat_id=4000, forum=False)
         await wait_until(lambda: bool(run.replies_to(answered)))
@@ -169,5 +174,12 @@ async def test_admin_endpoint_status_health_metrics_without_secrets(tmp_path: Pa
         assert health.status_code == 200
         assert health.json()["poller_alive"] is True
         assert "threadgate_messages_in_total 1.0" in metrics
-        everything = str(status) + metrics
+        addr = run.gateway.admin_url.removeprefix("http://")
+        assert await anyio.to_thread.run_sync(main, ["status", "--addr", addr]) == 0
+        table = capsys.readouterr().out
+        assert "Threads" in table
+        assert "key-1" in table
+        assert await anyio.to_thread.run_sync(main, ["status", "--addr", addr, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["threads"][0]["key"] == "4000"
+        everything = str(status) + metrics + table
         assert not any(key in everything for key in KEYS)

@@ -1,0 +1,1 @@
+"""Example agents, shipped to show the ``threadgate.agents`` plug-in protocol."""

@@ -1,0 +1,108 @@
+"""An agent behind an HTTP endpoint, in any language: POST the turn, stream the answer (SSE).
+
+Request (JSON): ``{"thread", "session_id", "generation", "inputs", "model"}``.
+Response: ``text/event-stream`` with ``data: {"text": "..."}`` for output,
+``data: {"heartbeat": true}`` for progress without output, and ``data: [DONE]`` at the end.
+An error event ``data: {"error": "...", "kind": "exhausted"|"unavailable"|"rejected",
+"retry_after": 60}`` ends the turn with that failure. HTTP 402/429 mean exhausted
+credentials (``Retry-After`` honoured), 4xx rejected, 5xx unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import Any, cast
+
+import attrs
+import httpx
+
+from actors.exceptions import (
+    AgentRejectedError,
+    AgentUnavailableError,
+    CredentialsExhaustedError,
+)
+from actors.ports import RunRequest, RunSink
+from providers.openai_client import parse_retry_after
+from providers.secrets import redact
+
+
+@attrs.frozen
+class HttpAgent:
+    """Implements the ``AgentRunner`` port over HTTP."""
+
+    url: str
+    """Where to POST each turn."""
+    http: httpx.AsyncClient = attrs.field(repr=False)
+    """The shared HTTP client."""
+    token: str = attrs.field(default="", repr=False)
+    """Sent as a bearer token, if set."""
+    read_timeout: float = 120.0
+    """Seconds without bytes (or heartbeat) before the stream counts as stalled."""
+
+    async def run(self, request: RunRequest, sink: RunSink) -> None:
+        body = {
+            "thread": str(request.key),
+            "session_id": request.session_id,
+            "generation": request.generation,
+            "inputs": list(request.inputs),
+            "model": request.model,
+        }
+        headers = {"Accept": "text/event-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        timeout = httpx.Timeout(self.read_timeout, connect=10.0)
+        try:
+            async with self.http.stream(
+                "POST", self.url, json=body, headers=headers, timeout=timeout
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._status_error(response)
+                lines = cast("AsyncGenerator[str, None]", response.aiter_lines())
+                async with aclosing(lines) as events:
+                    async for line in events:
+                        if await self._event(line, sink):
+                            return
+        except httpx.TimeoutException:
+            raise AgentUnavailableError("the agent endpoint timed out") from None
+        except httpx.TransportError as error:
+            raise AgentUnavailableError(f"agent endpoint: {type(error).__name__}") from None
+        raise AgentUnavailableError("the agent's stream ended before [DONE]")
+
+    async def _event(self, line: str, sink: RunSink) -> bool:
+        """Handle one SSE line; return True at the end of the answer."""
+        if not line.startswith("data:"):
+            return False
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return True
+        try:
+            event: dict[str, Any] = json.loads(data)
+        except ValueError:
+            raise AgentUnavailableError("the agent sent a malformed event") from None
+        if "error" in event:
+            reason = redact(str(event["error"]), self.token)[:300]
+            kind = event.get("kind")
+            if kind == "exhausted":
+                raise CredentialsExhaustedError(reason, event.get("retry_after"))
+            if kind == "rejected":
+                raise AgentRejectedError(reason)
+            raise AgentUnavailableError(reason)
+        if event.get("heartbeat"):
+            sink.heartbeat()
+        text = event.get("text")
+        if text:
+            await sink.emit(str(text))
+        return False
+
+    def _status_error(self, response: httpx.Response) -> Exception:
+        status = response.status_code
+        message = f"agent endpoint answered HTTP {status}"
+        if status in (402, 429):
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            return CredentialsExhaustedError(message, retry_after)
+        if 400 <= status < 500:
+            return AgentRejectedError(message)
+        return AgentUnavailableError(message)

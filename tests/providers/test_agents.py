@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from actors.exceptions import (
+    AgentRejectedError,
+    AgentUnavailableError,
+    CredentialsExhaustedError,
+)
+from actors.ports import RunRequest
+from actors.thread_records import ThreadKey
+from providers.agents import AgentContext, AgentUnknownError, available, load_agent
+from providers.chain import FallbackChain
+from providers.http_agent import HttpAgent
+from tests.fakes.agent_server import AgentServer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend(network_backend: Any) -> Any:
+    return network_backend
+
+
+@attrs.define
+class Sink:
+    chunks: list[str] = attrs.Factory(list)
+    heartbeats: int = 0
+
+    async def emit(self, text: str) -> None:
+        self.chunks.append(text)
+
+    def heartbeat(self) -> None:
+        self.heartbeats += 1
+
+
+class NoHistory:
+    async def turns(self, session_id: str) -> list[Any]:
+        return []
+
+    async def append(self, session_id: str, turns: Any) -> None:
+        pass
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+def context(http: httpx.AsyncClient, **options: str) -> AgentContext:
+    return AgentContext(FallbackChain(()), NoHistory(), http, "sys", 1000, options)
+
+
+def request(*inputs: str, session: str = "s1") -> RunRequest:
+    return RunRequest(ThreadKey(9), session, 0, inputs, "model-x")
+
+
+async def test_example_plugin_agent_loads_through_the_entry_point(http: httpx.AsyncClient) -> None:
+    assert {"chat", "http", "notes"} <= set(available())
+    agent = load_agent("notes", context(http))
+    first, second, other = Sink(), Sink(), Sink()
+    await agent.run(request("note buy milk", "note call Ann"), first)
+    await agent.run(request("notes"), second)
+    await agent.run(request("notes", session="s2"), other)
+    assert "".join(second.chunks) == "1. buy milk\n2. call Ann\n"
+    assert second.heartbeats == 2
+    assert "".join(other.chunks) == "No notes in this session.\n"
+    with pytest.raises(AgentRejectedError):
+        await agent.run(request("  "), Sink())
+
+
+async def test_unknown_agent_names_the_available_ones(http: httpx.AsyncClient) -> None:
+    with pytest.raises(AgentUnknownError, match="notes"):
+        load_agent("nonexistent", context(http))
+    with pytest.raises(AgentUnknownError, match=r"agent\.options\.url"):
+        load_agent("http", context(http))
+
+
+async def test_http_agent_streams_text_and_heartbeats(http: httpx.AsyncClient) -> None:
+    server = AgentServer(['{"text": "Hel"}', '{"heartbeat": true}', '{"text": "lo"}', "[DONE]"])
+    with server.serving():
+        agent = load_agent("http", context(http, url=server.url, token="agent-secret-1234"))
+        sink = Sink()
+        await agent.run(request("hi", "there"), sink)
+    assert sink.chunks == ["Hel", "lo"]
+    assert sink.heartbeats == 1
+    assert server.received == [
+        {
+            "thread": "9",
+            "session_id": "s1",
+            "generation": 0,
+            "inputs": ["hi", "there"],
+            "model": "model-x",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("server", "error"),
+    [
+        (
+            AgentServer(['{"error": "no credit", "kind": "exhausted", "retry_after": 60}']),
+            CredentialsExhaustedError,
+        ),
+        (AgentServer(['{"error": "too long", "kind": "rejected"}']), AgentRejectedError),
+        (AgentServer(['{"error": "boom"}']), AgentUnavailableError),
+        (AgentServer(['{"text": "partial"}']), AgentUnavailableError),  # no [DONE]
+        (AgentServer(status=402, retry_after="30"), CredentialsExhaustedError),
+        (AgentServer(status=400), AgentRejectedError),
+        (AgentServer(status=503), AgentUnavailableError),
+    ],
+)
+async def test_http_agent_failures_are_typed(
+    http: httpx.AsyncClient, server: AgentServer, error: type[Exception]
+) -> None:
+    with server.serving(), pytest.raises(error) as info:
+        await HttpAgent(server.url, http).run(request("hi"), Sink())
+    if isinstance(info.value, CredentialsExhaustedError):
+        assert info.value.retry_after in (60, 30.0)
+
+
+async def test_http_agent_unreachable_is_unavailable(http: httpx.AsyncClient) -> None:
+    with pytest.raises(AgentUnavailableError):
+        await HttpAgent("http://127.0.0.1:9/turn", http).run(request("hi"), Sink())
