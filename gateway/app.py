@@ -81,6 +81,14 @@ class Gateway:
 
     async def deliver_message(self, key: ThreadKey, message: UserMessage | Command) -> None:
         """Hand a message to its thread; tell the user if the thread cannot take it."""
+        if (
+            isinstance(message, Command)
+            and message.name == "status"
+            and message.args == "all"
+            and message.user_id in self.config.telegram.admin_users
+        ):
+            await self._status_all(key, message)
+            return
         try:
             await self.threads.ref_for(key).send(message)
         except ActorFailedError as error:
@@ -92,6 +100,25 @@ class Gateway:
             )
         except MailboxFullError:
             await self._refuse(key, message, "⏳ Too many messages at once; wait a moment.")
+
+    async def _status_all(self, key: ThreadKey, command: Command) -> None:
+        """``/status all`` from an admin user: every thread and the key pool, as text."""
+        lines = []
+        for child in self.thread_status().children:
+            detail = dict(child.detail)
+            lines.append(
+                f"{child.key}: {detail.get('phase', child.state.value)}, "
+                f"gen {detail.get('generation', '-')}, queued {detail.get('queued', '-')}, "
+                f"run {detail.get('run_age', '-')}, restarts {child.restarts}"
+            )
+        for pool in self.pool_status():
+            for entry in pool.keys:
+                left = f" ({entry.cooldown_left:.0f}s left)" if entry.cooldown_left else ""
+                lines.append(f"{pool.name}/{entry.label}: {entry.state.value}{left}")
+        await self.store.record_outcome(key, command.message_id, Outcome.ANSWERED, "/status all")
+        await self.outbox.notice(
+            key, "\n".join(lines) or "No threads.", reply_to=command.message_id
+        )
 
     async def reply_ignored(self, ignored: Ignored) -> None:
         if ignored.key is not None:
@@ -194,6 +221,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                     config.llm.system_prompt,
                     config.llm.context_budget,
                     {"url": config.agent.url, "token": config.agent.token},
+                    config.llm.prompts,
                 ),
             )
             pace = GlobalPace()

@@ -55,6 +55,8 @@ class LLMConfig:
     """Seconds without bytes before a request or stream counts as stalled."""
     system_prompt: str = "You are a helpful assistant in a Telegram chat."
     """System prompt of the built-in chat agent."""
+    prompts: dict[str, str] = attrs.field(factory=dict)
+    """Per chat or topic prompts: ``[llm.prompts]`` with keys ``"-100123"`` or ``"-100123:2"``."""
     context_budget: int = 24_000
     """Characters of session history sent with each turn."""
 
@@ -170,17 +172,27 @@ def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
         raise ConfigInvalidError(prefix + unknown[0], f"unknown key (known: {', '.join(fields)})")
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        field = fields[name]
         dotted = prefix + name
-        if attrs.has(field.type if isinstance(field.type, type) else type(field.default)):
-            values[name] = _build(type(field.default), value, dotted + ".")
+        default = fields[name].default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        if attrs.has(type(default)):
+            values[name] = _build(type(default), value, dotted + ".")
         else:
-            values[name] = _coerce(dotted, value, field.default)
+            values[name] = _coerce(dotted, value, default)
     return cls(**values)
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     try:
+        if isinstance(default, dict):
+            if not isinstance(value, Mapping):
+                raise ConfigInvalidError(key, "must be a table")
+            for name in value:
+                chat, _, topic = str(name).partition(":")
+                if not chat.lstrip("-").isdigit() or (topic and not topic.isdigit()):
+                    raise ConfigInvalidError(f"{key}.{name}", "keys are chat ids or chat:topic")
+            return {str(k): str(v) for k, v in value.items()}
         if isinstance(default, tuple):
             items = value.split(",") if isinstance(value, str) else list(value)
             items = [str(i).strip() for i in items if str(i).strip()]

@@ -41,14 +41,22 @@ class AgentContext:
     context_budget: int
     """Characters of history to send at most."""
     options: Mapping[str, str] = attrs.field(factory=dict)
-    """Agent-specific settings (``[agent.options]`` in the config)."""
+    """Agent-specific settings (``agent.url``, ``agent.token``)."""
+    prompts: Mapping[str, str] = attrs.field(factory=dict)
+    """System prompt overrides by thread or chat (``[llm.prompts]``)."""
 
 
 AgentFactory = Callable[[AgentContext], AgentRunner]
 
 
 def _chat(context: AgentContext) -> AgentRunner:
-    return ChatAgent(context.chain, context.history, context.system_prompt, context.context_budget)
+    return ChatAgent(
+        context.chain,
+        context.history,
+        context.system_prompt,
+        context.context_budget,
+        context.prompts,
+    )
 
 
 def _http(context: AgentContext) -> AgentRunner:

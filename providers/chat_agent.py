@@ -7,7 +7,7 @@ and an explicit marker, never a half answer as if complete.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import anyio
@@ -19,6 +19,7 @@ from actors.exceptions import (
     CredentialsExhaustedError,
 )
 from actors.ports import RunRequest, RunSink
+from actors.thread_records import ThreadKey
 from providers.chain import FallbackChain
 from providers.exceptions import (
     PoolExhaustedError,
@@ -76,11 +77,19 @@ class ChatAgent:
     """The system message, first in every request."""
     context_budget: int = 24_000
     """Characters of history sent at most (oldest turns dropped first)."""
+    prompts: Mapping[str, str] = attrs.field(factory=dict)
+    """System prompt overrides by thread (``"-100123:2"``) or chat (``"-100123"``)."""
+
+    def prompt_for(self, key: ThreadKey) -> str:
+        """The topic's prompt, else the chat's, else the default."""
+        return (
+            self.prompts.get(str(key)) or self.prompts.get(str(key.chat_id)) or self.system_prompt
+        )
 
     async def run(self, request: RunRequest, sink: RunSink) -> None:
         user = Turn("user", "\n\n".join(request.inputs))
         past = trim(await self.history.turns(request.session_id), self.context_budget)
-        messages: list[Message] = [{"role": "system", "content": self.system_prompt}]
+        messages: list[Message] = [{"role": "system", "content": self.prompt_for(request.key)}]
         messages += [{"role": t.role, "content": t.content} for t in past]
         messages.append({"role": user.role, "content": user.content})
         try:

@@ -17,13 +17,16 @@ from providers.simulator import LLMSimulator
 
 TOKEN = "123456:TEST-token-for-the-simulator"
 KEYS = ("sk-test-key-one-123456", "sk-test-key-two-654321")
+ADMIN = 777
 
 
 def test_config(
     telegram: BotAPISimulator, llm: LLMSimulator, data_dir: Path, **threads: object
 ) -> Config:
     return Config(
-        telegram=TelegramConfig(token=TOKEN, api_base=telegram.base_url, poll_timeout=1),
+        telegram=TelegramConfig(
+            token=TOKEN, api_base=telegram.base_url, poll_timeout=1, admin_users=(ADMIN,)
+        ),
         llm=LLMConfig(base_url=llm.base_url, model="scripted", api_keys=KEYS, read_timeout=10),
         threads=ThreadsConfig(reset_skills=("cc",), stall_timeout=20, run_timeout=60, **threads),  # type: ignore[arg-type]
         admin=AdminConfig(addr="127.0.0.1:0"),

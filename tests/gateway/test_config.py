@@ -49,6 +49,15 @@ def test_toml_file_then_environment(tmp_path: Path) -> None:
     assert config.threads.busy_policy == "interrupt"
 
 
+def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
+    file = tmp_path / "threadgate.toml"
+    file.write_text('[llm.prompts]\n"-1001" = "Be terse."\n"-1001:5" = "Speak French."\n')
+    assert load(file, {}).llm.prompts == {"-1001": "Be terse.", "-1001:5": "Speak French."}
+    file.write_text('[llm.prompts]\ngeneral = "x"\n')
+    with pytest.raises(ConfigInvalidError, match=r"llm\.prompts\.general"):
+        load(file, {})
+
+
 @pytest.mark.parametrize(
     ("toml", "key", "problem"),
     [

@@ -12,7 +12,7 @@ import pytest
 from gateway.botapi_sim import BotAPISimulator
 from gateway.cli import main
 from providers.simulator import LLMSimulator, Reply, default_answer
-from tests.gateway.harness import KEYS, running_gateway, wait_until
+from tests.gateway.harness import ADMIN, KEYS, running_gateway, wait_until
 
 pytestmark = pytest.mark.anyio
 FORUM = -1009001
@@ -183,3 +183,18 @@ async def test_admin_endpoint_status_health_metrics_without_secrets(
         assert json.loads(capsys.readouterr().out)["threads"][0]["key"] == "4000"
         everything = str(status) + metrics + table
         assert not any(key in everything for key in KEYS)
+
+
+async def test_status_all_is_for_admin_users_only(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as run:
+        tg = run.telegram
+        tg.say("hi", chat_id=FORUM, topic=2)
+        await run.quiet()
+        mine = tg.say("/status all", chat_id=FORUM, topic=3, user_id=ADMIN)
+        theirs = tg.say("/status all", chat_id=FORUM, topic=3, user_id=42)
+        await wait_until(lambda: bool(run.replies_to(mine)) and bool(run.replies_to(theirs)))
+        everything = run.replies_to(mine)[0].text
+        assert f"{FORUM}:2: idle" in everything
+        assert "llm/key-1: usable" in everything
+        assert run.replies_to(theirs)[0].text.startswith(f"Thread {FORUM}:3: idle")
+        await run.quiet()

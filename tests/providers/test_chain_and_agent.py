@@ -160,3 +160,12 @@ async def test_agent_maps_exhaustion_and_rejection(harness: Harness) -> None:
         await agent.run(request("hi"), Sink())
     assert info.value.retry_after == pytest.approx(3600, abs=1)
     assert "sk-" not in str(info.value)
+
+
+async def test_agent_uses_the_topic_prompt_then_the_chat_prompt(harness: Harness) -> None:
+    prompts = {"-5:2": "topic prompt", "-5": "chat prompt"}
+    agent = ChatAgent(harness.chain, MemoryHistory(), "default prompt", prompts=prompts)
+    for key in (ThreadKey(-5, 2), ThreadKey(-5, 3), ThreadKey(6)):
+        await agent.run(RunRequest(key, f"s{key}", 0, ("hi",)), Sink())
+    systems = [body["messages"][0]["content"] for _, body in harness.server.requests]
+    assert systems == ["topic prompt", "chat prompt", "default prompt"]
