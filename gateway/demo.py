@@ -16,6 +16,7 @@ import anyio
 import anyio.to_thread
 import attrs
 from rich.console import Console
+from rich.markup import escape
 
 from gateway.admin import status_json
 from gateway.app import Gateway, open_gateway
@@ -54,11 +55,12 @@ class Demo:
     def show(self, event: str, sent: SentMessage) -> None:
         mark = "→" if event == "sent" else "✎"
         text = sent.text if len(sent.text) < 300 else sent.text[:150] + " … " + sent.text[-120:]
-        self.console.print(f"[cyan][topic {sent.thread_id or 1}][/cyan] bot {mark} {text}")
+        label = escape(f"[topic {sent.thread_id or 1}]")
+        self.console.print(f"[cyan]{label}[/cyan] bot {mark} {escape(text)}")
 
     def say(self, text: str, topic: int | None = None) -> None:
         topic = self.topic if topic is None else topic
-        self.console.print(f"[green][topic {topic}][/green] you: {text}")
+        self.console.print(f"[green]{escape(f'[topic {topic}]')}[/green] you: {escape(text)}")
         self.telegram.say(text, chat_id=CHAT, topic=topic)
 
     def exhaust(self, seconds: int = 4) -> None:

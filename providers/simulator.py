@@ -13,7 +13,7 @@ import json
 import threading
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import attrs
@@ -144,15 +144,22 @@ class LLMSimulator:
             return web.json_response({"choices": [{"index": 0, "message": message}]})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        words = text.split(" ")
-        for index, word in enumerate(words):
+        with suppress(ConnectionResetError):  # the client hung up (a cancelled run): normal
+            await self._stream(request, response, reply, text)
+        return response
+
+    @staticmethod
+    async def _stream(
+        request: web.Request, response: web.StreamResponse, reply: Reply, text: str
+    ) -> None:
+        for index, word in enumerate(text.split(" ")):
             if reply.drop_after is not None and index >= reply.drop_after:
                 assert request.transport is not None
                 request.transport.abort()
-                return response
+                return
             if reply.malformed and index == 1:
                 await response.write(b"data: {not json\n\n")
-                return response
+                return
             chunk = word if index == 0 else " " + word
             event = {"choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}]}
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
@@ -161,4 +168,3 @@ class LLMSimulator:
         final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
         await response.write_eof()
-        return response

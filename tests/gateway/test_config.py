@@ -126,3 +126,12 @@ def test_dockerfile_is_non_root_with_a_healthcheck() -> None:
     assert re.search(r"^USER threadgate$", dockerfile, re.MULTILINE)
     assert "HEALTHCHECK" in dockerfile
     assert "/healthz" in dockerfile
+
+
+def test_configuration_reference_is_generated_from_the_classes() -> None:
+    from gateway.config_doc import generate
+
+    committed = (ROOT / "docs" / "configuration.md").read_text()
+    assert committed == generate(), "run: python -m gateway.config_doc > docs/configuration.md"
+    for variable in ENVIRONMENT:
+        assert f"`{variable}`" in committed
