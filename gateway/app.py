@@ -224,13 +224,22 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                     config.llm.prompts,
                 ),
             )
-            pace = GlobalPace()
+            telegram = config.telegram
+            pace = GlobalPace(1 / telegram.send_rate)
             senders: Supervisor[int] = Supervisor(
-                lambda chat_id: ChatSender(chat_id, bot, pace, metrics),
+                lambda chat_id: ChatSender(
+                    chat_id,
+                    bot,
+                    pace,
+                    metrics,
+                    telegram.chat_send_interval,
+                    telegram.group_sends_per_minute,
+                    telegram.edit_interval,
+                ),
                 SupervisorConfig(stall_timeout=600, idle_ttl=300, drain_timeout=5),
             )
             async with senders:
-                outbox = TelegramOutbox(senders, metrics)
+                outbox = TelegramOutbox(senders, metrics, telegram.edit_interval)
                 settings = thread_settings(config)
                 dead_letters: list[Callable[[DeadLetter], None]] = []
                 threads: Supervisor[ThreadKey] = Supervisor(

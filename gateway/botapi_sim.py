@@ -36,6 +36,8 @@ class SentMessage:
     text: str
     reply_to: int | None
     edits: int = 0
+    at: float = attrs.Factory(time.monotonic)
+    """When it was sent (``time.monotonic``)."""
 
 
 @attrs.define(eq=False)
@@ -49,6 +51,8 @@ class BotAPISimulator:
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
+    said_at: dict[int, float] = attrs.Factory(dict)
+    """When each user message was made (``time.monotonic``), by message id."""
     floods: int = 0
     base_url: str = ""
     _updates: list[dict[str, Any]] = attrs.Factory(list)
@@ -75,6 +79,7 @@ class BotAPISimulator:
     ) -> int:
         """A user writes ``text``; return its message id. Thread-safe."""
         message_id = next(self._message_ids)
+        self.said_at[message_id] = time.monotonic()
         chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
         if chat_id < 0:
             chat.update(title="Demo forum", is_forum=forum)

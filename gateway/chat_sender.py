@@ -1,9 +1,10 @@
 """The chat sender actor: one per chat, sends and edits that chat's messages in order.
 
-Rules: per-chat pacing (1 send/s, 20 sends/min in groups, 1 edit/s) and a global pace
-(~30/s); ``TelegramRetryAfter`` is waited out and retried; a send whose outcome is unknown
-(network error after the request left) is not retried, so nothing is sent twice; edits are
-idempotent and retried; "message is not modified" is harmless. Every failure is logged.
+Rules: per-chat pacing (by default 1 send/s, 20 sends/min in groups, 1 edit/s) and a
+global pace (30/s by default); ``TelegramRetryAfter`` is waited out and retried; a send
+whose outcome is unknown (network error after the request left) is not retried, so nothing
+is sent twice; edits are idempotent and retried; "message is not modified" is harmless.
+Every failure is logged.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class ChatSender(Actor[object]):
     _bot: Bot
     _pace: GlobalPace
     _metrics: Metrics
+    _send_interval: float = 1.0
+    _group_per_minute: int = 20
+    _edit_interval: float = 1.0
     _sends: deque[float] = attrs.field(factory=deque, init=False)
     _last_edit: float = attrs.field(default=-math.inf, init=False)
 
@@ -170,7 +174,7 @@ class ChatSender(Actor[object]):
         return last
 
     async def _edit(self, edit: Edit, ctx: ActorContext[Any]) -> bool:
-        wait = self._last_edit + 1.0 - anyio.current_time()
+        wait = self._last_edit + self._edit_interval - anyio.current_time()
         if wait > 0:
             await anyio.sleep(wait)
         for attempt in range(3):
@@ -202,8 +206,8 @@ class ChatSender(Actor[object]):
         now = anyio.current_time()
         while self._sends and self._sends[0] <= now - 60:
             self._sends.popleft()
-        waits = [self._sends[-1] + 1.0 - now] if self._sends else []
-        if group and len(self._sends) >= 20:
+        waits = [self._sends[-1] + self._send_interval - now] if self._sends else []
+        if group and len(self._sends) >= self._group_per_minute:
             waits.append(self._sends[0] + 60 - now)
         wait = max(waits, default=0.0)
         if wait > 0:

@@ -35,6 +35,14 @@ class TelegramConfig:
     """User ids that may see every thread with /status all."""
     poll_timeout: int = 25
     """Long-polling timeout, seconds."""
+    send_rate: float = 30.0
+    """Requests per second to the Bot API at most, all chats together."""
+    chat_send_interval: float = 1.0
+    """Seconds between two sends to the same chat at least."""
+    group_sends_per_minute: int = 20
+    """Sends per minute to one group at most."""
+    edit_interval: float = 1.0
+    """Seconds between two edits of a streamed answer at least."""
 
 
 @attrs.frozen

@@ -40,7 +40,7 @@ def scripted_model(messages: list[dict[str, str]]) -> Reply:
     text = default_answer(messages)
     last = messages[-1]["content"] if messages else ""
     if "story" in last:
-        story = " ".join(f"Once upon a time, part {i}." for i in range(1, 25))
+        story = " ".join(f"Once upon a time, part {i}." for i in range(1, 40))
         return Reply(f"{story} The end.", chunk_delay=0.12)
     return Reply(text, chunk_delay=0.02)
 
@@ -113,7 +113,7 @@ async def _walkthrough(demo: Demo, gateway: Gateway) -> None:
     console.rule("1. Three topics, each its own thread")
     for topic in (1, 2, 3):
         demo.say(f"hello from topic {topic}", topic)
-    await anyio.sleep(2.5)
+    await _quiet(demo, gateway)
     console.rule("2. A long answer; a second message is queued and acknowledged once")
     demo.say("tell me a story", 2)
     await anyio.sleep(1.2)
@@ -121,25 +121,29 @@ async def _walkthrough(demo: Demo, gateway: Gateway) -> None:
     await anyio.sleep(1.5)
     console.rule("3. /cc (a reset skill) mid-run: cancelled, one notice, new session")
     demo.say("/cc", 2)
-    await anyio.sleep(2.0)
+    await _quiet(demo, gateway)
     console.rule("4. Every key rate-limited: the message is parked, then answered")
     demo.exhaust(seconds=3)
     demo.say("are you still there?", 3)
     await anyio.sleep(6.0)
     demo.say("and topic 1 never noticed", 1)
     await anyio.sleep(2.0)
-    await _quiet(gateway)
+    await _quiet(demo, gateway)
     console.rule("5. The supervisor's table (threadgate status shows the same)")
     demo.status(gateway)
 
 
-async def _quiet(gateway: Gateway, timeout: float = 30) -> None:
-    """Wait until no thread is running, queueing or parked."""
-    with anyio.move_on_after(timeout):
-        while any(  # noqa: ASYNC110 - status is a snapshot; nothing signals "all idle"
+async def _quiet(demo: Demo, gateway: Gateway, timeout: float = 60) -> None:
+    """Wait until every update was taken and no thread is running, queueing or parked."""
+
+    def busy() -> bool:
+        return bool(demo.telegram.unconfirmed) or any(
             dict(child.detail).get("phase") != "idle" or child.mailbox_depth
             for child in gateway.thread_status().children
-        ):
+        )
+
+    with anyio.move_on_after(timeout):
+        while busy():  # noqa: ASYNC110 - status is a snapshot; nothing signals "all idle"
             await anyio.sleep(0.2)
 
 

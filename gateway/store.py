@@ -1,8 +1,11 @@
 """The SQLite store: durable inbox, thread records, outcomes, session histories, pool state.
 
-One file (WAL mode). Async methods run their SQL in a worker thread, one statement batch at a
-time (an ``anyio.Lock`` serializes them); the credential pool's small synchronous writes use a
-second connection on the event loop's thread.
+One file (WAL mode, ``synchronous=NORMAL``: a commit appends to the WAL without an fsync).
+Small statements (an inbox row, a thread record, an outcome, a turn) run on the event loop's
+thread: they take tens of microseconds, less than a hop to a worker thread, and measurably
+better under load (``docs/performance.md``). Reads that can be large (a session's history,
+the start-up replay) run in a worker thread on a short-lived connection of their own, which
+WAL lets read while the main one writes; several such reads run in parallel.
 """
 
 from __future__ import annotations
@@ -101,10 +104,8 @@ class Store:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
             self._db.executescript(SCHEMA)
-            self._sync = self._connect()
         except (OSError, sqlite3.Error) as error:
             raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
-        self._lock = anyio.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -115,11 +116,28 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
-        self._sync.close()
 
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        async with self._lock:
-            return await anyio.to_thread.run_sync(func, self._db)
+        """A small statement, on the loop's thread (see the module docstring)."""
+        try:
+            return func(self._db)
+        except sqlite3.Error as error:
+            raise StoreUnavailableError(f"{self._path}: {error}") from None
+
+    async def _read(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        """A read that may be large, in a worker thread on a connection of its own."""
+
+        def read() -> T:
+            db = sqlite3.connect(self._path, timeout=5)
+            try:
+                return func(db)
+            finally:
+                db.close()
+
+        try:
+            return await anyio.to_thread.run_sync(read)
+        except sqlite3.Error as error:
+            raise StoreUnavailableError(f"{self._path}: {error}") from None
 
     # -- inbox ---------------------------------------------------------------------------
 
@@ -158,7 +176,7 @@ class Store:
                 entries.append(InboxEntry(update_id, key, message_id, json.loads(payload)))
             return entries
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def last_update_id(self) -> int | None:
         def read(db: sqlite3.Connection) -> int | None:
@@ -220,7 +238,7 @@ class Store:
             ).fetchall()
             return [(int(m), str(o)) for m, o in rows]
 
-        return await self._run(read)
+        return await self._read(read)
 
     # -- SessionHistory --------------------------------------------------------------------
 
@@ -231,7 +249,7 @@ class Store:
             ).fetchall()
             return [Turn(role, content) for role, content in rows]
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
         def write(db: sqlite3.Connection) -> None:
@@ -245,11 +263,11 @@ class Store:
     # -- PoolStateStore (synchronous, small) -----------------------------------------------
 
     def load_pool(self, name: str) -> Sequence[SavedKeyState]:
-        rows = self._sync.execute("SELECT state FROM pool_state WHERE pool = ?", (name,))
+        rows = self._db.execute("SELECT state FROM pool_state WHERE pool = ?", (name,))
         return [SavedKeyState(**json.loads(state)) for (state,) in rows.fetchall()]
 
     def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
-        self._sync.executemany(
+        self._db.executemany(
             "INSERT INTO pool_state (pool, label, state) VALUES (?, ?, ?)"
             " ON CONFLICT (pool, label) DO UPDATE SET state = excluded.state",
             [(name, s.label, json.dumps(attrs.asdict(s))) for s in states],
