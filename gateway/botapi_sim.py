@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from providers.simulator import serve_in_thread
+from providers.simulator import LoopbackServer, serve_in_thread
 
 BOT_ID = 7000001
 BOT_USERNAME = "threadgate_demo_bot"
@@ -62,7 +62,7 @@ class BotAPISimulator:
     _confirmed: int = 0
     _arrived: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
-    _runner: web.AppRunner | None = None
+    _server: LoopbackServer = attrs.Factory(LoopbackServer)
     _lock: threading.Lock = attrs.Factory(threading.Lock)
 
     # -- users -----------------------------------------------------------------------------
@@ -134,16 +134,11 @@ class BotAPISimulator:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        self.base_url = f"http://{host}:{self._runner.addresses[0][1]}"
+        self.base_url = f"http://{host}:{await self._server.start(app, host, port)}"
         return self.base_url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.stop()
 
     @contextmanager
     def serving_in_thread(self) -> Iterator[BotAPISimulator]:

@@ -51,6 +51,26 @@ def serve_in_thread(
         thread.join(10)
 
 
+@attrs.define(eq=False)
+class LoopbackServer:
+    """An aiohttp application served on loopback: the simulators' shared lifecycle."""
+
+    _runner: web.AppRunner | None = None
+
+    async def start(self, app: web.Application, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Serve ``app``; return the bound port."""
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound: int = self._runner.addresses[0][1]
+        return bound
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
 @attrs.frozen
 class Reply:
     """How the simulator answers one request."""
@@ -89,7 +109,7 @@ class LLMSimulator:
     )
     requests: list[tuple[str, dict[str, Any]]] = attrs.Factory(list)
     _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
-    _runner: web.AppRunner | None = None
+    _server: LoopbackServer = attrs.Factory(LoopbackServer)
     base_url: str = ""
 
     def script(self, key: str, *replies: Reply) -> None:
@@ -101,18 +121,11 @@ class LLMSimulator:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0][1]
-        self.base_url = f"http://{host}:{bound}/v1"
+        self.base_url = f"http://{host}:{await self._server.start(app, host, port)}/v1"
         return self.base_url
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._server.stop()
 
     @contextmanager
     def serving_in_thread(self) -> Iterator[LLMSimulator]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from actors.thread_records import ThreadKey
@@ -28,3 +29,13 @@ agent_behaviours = st.sampled_from(["", "", "#slow:3", "#slow:12", "#hang", "#fa
 
 #: Commands a user may send; ``cc`` is configured as a reset skill.
 thread_commands = st.sampled_from(["new", "cc", "stop", "status", "retry", "help"])
+
+
+def machine_settings(steps: int) -> settings:
+    """Settings of the state machines: deterministic time makes each example cheap."""
+    return settings(
+        max_examples=40,
+        stateful_step_count=steps,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable
 
-from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from actors import (
@@ -18,7 +17,7 @@ from actors import (
 )
 from tests.actors.clocked_loop import STEP, ClockedLoop
 from tests.actors.scripted import Done, Journal, Kind, Scripted, Work
-from tests.strategies import actor_keys, time_steps, work_kinds
+from tests.strategies import actor_keys, machine_settings, time_steps, work_kinds
 
 STALL = 1.0
 CONFIG = SupervisorConfig(
@@ -105,9 +104,4 @@ class SupervisorMachine(RuleBasedStateMachine):
 
 
 TestSupervisorMachine = SupervisorMachine.TestCase
-TestSupervisorMachine.settings = settings(
-    max_examples=40,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TestSupervisorMachine.settings = machine_settings(25)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections import Counter
 from functools import partial
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -17,7 +16,13 @@ from actors.thread_records import Outcome, ThreadKey, ThreadPhase, ThreadStatus
 from actors.thread_settings import BusyPolicy, ThreadSettings
 from tests.actors.clocked_loop import ClockedLoop
 from tests.fakes.thread_ports import MemoryStore, RecordingOutbox, ScriptedAgent
-from tests.strategies import agent_behaviours, thread_commands, thread_keys, time_steps
+from tests.strategies import (
+    agent_behaviours,
+    machine_settings,
+    thread_commands,
+    thread_keys,
+    time_steps,
+)
 
 SUPERVISION = SupervisorConfig(
     stall_timeout=5.0,
@@ -170,9 +175,4 @@ class ThreadMachine(RuleBasedStateMachine):
 
 
 TestThreadMachine = ThreadMachine.TestCase
-TestThreadMachine.settings = settings(
-    max_examples=40,
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TestThreadMachine.settings = machine_settings(30)

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from providers.simulator import serve_in_thread
+from providers.simulator import LoopbackServer, serve_in_thread
 
 
 @attrs.define(eq=False)
@@ -22,19 +22,15 @@ class AgentServer:
     retry_after: str | None = None
     received: list[dict[str, Any]] = attrs.Factory(list)
     url: str = ""
-    _runner: web.AppRunner | None = None
+    _server: LoopbackServer = attrs.Factory(LoopbackServer)
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/turn", self._turn)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/turn"
+        self.url = f"http://127.0.0.1:{await self._server.start(app)}/turn"
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.stop()
 
     def serving(self) -> AbstractContextManager[None]:
         return serve_in_thread(self.start, self.stop, "agent-server")
