@@ -18,7 +18,6 @@ Rules:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -50,44 +49,7 @@ from actors.thread_records import (
 )
 from actors.thread_run import Run
 from actors.thread_settings import BusyPolicy, ThreadSettings
-
-HELP = (
-    "Send a message and the agent answers here.\n"
-    "/new or /reset: start a new session\n"
-    "/stop: stop the current answer and drop queued messages\n"
-    "/retry: run the last input again\n"
-    "/model NAME: switch this session's model (if allowed)\n"
-    "/status: what this thread is doing"
-)
-
-_FAILURE_TEXT = {
-    FailureKind.CANCELLED: "⚠️ The answer was cancelled ({detail}).",
-    FailureKind.STALLED: "⌛ The agent stopped responding ({detail}); the answer was cancelled.",
-    FailureKind.TIMED_OUT: "⌛ The answer took too long ({detail}) and was cancelled.",
-    FailureKind.UNAVAILABLE: "⚠️ The model provider is unavailable ({detail}). Try again later.",
-    FailureKind.REJECTED: "⚠️ The model provider refused the request ({detail}).",
-    FailureKind.ERROR: "⚠️ Something went wrong ({detail}). Try again or /new.",
-}
-
-
-def new_session_id() -> str:
-    """A fresh, unguessable session id."""
-    return uuid.uuid4().hex
-
-
-def about(seconds: float) -> str:
-    """``seconds`` for humans: 'about 5 minutes'."""
-    if seconds < 1.5:
-        return "a moment"
-    if seconds < 90:
-        return f"about {round(seconds)} seconds"
-    if seconds < 90 * 60:
-        return f"about {round(seconds / 60)} minutes"
-    return f"about {seconds / 3600:.1f} hours"
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+from actors.thread_texts import FAILURE_TEXT, HELP, about, new_session_id, plural
 
 
 @attrs.define(eq=False)
@@ -328,7 +290,7 @@ class ThreadActor(Actor[object]):
         await self._save()
         logger.info("thread {key}: run {id} answered", key=self._key, id=run.id)
         await self._conclude(run.inputs, Outcome.ANSWERED, "")
-        await self._start_next(ctx)
+        await self._start_next(ctx, saved=True)
 
     async def _on_failed(self, report: RunFailed, ctx: ActorContext[Any]) -> None:
         run = self._take_run()
@@ -344,9 +306,9 @@ class ThreadActor(Actor[object]):
             return
         await self._save()
         await self._conclude(run.inputs, Outcome.ERROR_REPLIED, report.kind.value)
-        text = _FAILURE_TEXT[report.kind].format(detail=report.detail)
+        text = FAILURE_TEXT[report.kind].format(detail=report.detail)
         await self._notice(text, reply_to=run.inputs[-1].message_id)
-        await self._start_next(ctx)
+        await self._start_next(ctx, saved=True)
 
     # -- parking ---------------------------------------------------------------------------
 
@@ -383,7 +345,7 @@ class ThreadActor(Actor[object]):
         self._cancel_timer()
         logger.info("thread {key}: credentials may be back; retrying", key=self._key)
         await self._save()
-        await self._start_next(ctx)
+        await self._start_next(ctx, saved=True)
 
     def _start_timer(self, epoch: int, delay: float, ctx: ActorContext[Any]) -> None:
         if self._timer is not None:
@@ -409,10 +371,15 @@ class ThreadActor(Actor[object]):
     def _is_stale(self, report: RunFinished | RunFailed) -> bool:
         return self._run is None or report.run_id != self._run.id
 
-    async def _start_next(self, ctx: ActorContext[Any]) -> None:
-        """Start a run with everything queued, if the thread is free to; save either way."""
+    async def _start_next(self, ctx: ActorContext[Any], *, saved: bool = False) -> None:
+        """Start a run with everything queued, if the thread is free to.
+
+        The record is saved either way, unless ``saved`` says the caller just did and nothing
+        starts.
+        """
         if self._run is not None or self._parked or not self._queued:
-            await self._save()
+            if not saved:
+                await self._save()
             return
         inputs, self._queued = tuple(self._queued), []
         self._run_seq += 1

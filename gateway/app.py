@@ -26,10 +26,11 @@ from actors import (
 )
 from actors.ports import AgentRunner
 from actors.status import SupervisorStatus
-from actors.thread_actor import ThreadActor, about
+from actors.thread_actor import ThreadActor
 from actors.thread_messages import Command, CredentialsAvailable, Resume, UserMessage
 from actors.thread_records import Outcome, ThreadKey
 from actors.thread_settings import BusyPolicy, ThreadSettings
+from actors.thread_texts import about
 from gateway.admin import AdminServer
 from gateway.chat_sender import ChatSender, GlobalPace
 from gateway.config import Config
