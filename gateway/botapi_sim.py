@@ -9,12 +9,15 @@ with ``retry_after`` every N sends (flood control).
 from __future__ import annotations
 
 import asyncio
+import html
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from html.parser import HTMLParser
 from typing import Any
 
 import attrs
@@ -24,6 +27,28 @@ from providers.simulator import LoopbackServer, serve_in_thread
 
 BOT_ID = 7000001
 BOT_USERNAME = "threadgate_demo_bot"
+
+
+class _TagBalance(HTMLParser):
+    """Telegram's check, roughly: known tags, properly nested."""
+
+    TAGS = frozenset({"b", "strong", "i", "em", "u", "s", "code", "pre", "a", "tg-spoiler"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.ok = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.ok = self.ok and tag in self.TAGS
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.ok = self.ok and bool(self.stack) and self.stack.pop() == tag
+
+    def close(self) -> None:
+        super().close()
+        self.ok = self.ok and not self.stack
 
 
 @attrs.define
@@ -48,6 +73,8 @@ class BotAPISimulator:
     """Answer every Nth send with HTTP 429 (0: never)."""
     flood_retry_after: int = 1
     """The ``retry_after`` of those answers."""
+    reject_markup: bool = False
+    """Answer every ``parse_mode=HTML`` request with "can't parse entities"."""
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
@@ -195,7 +222,9 @@ class BotAPISimulator:
             self.floods += 1
             retry = self.flood_retry_after
             return self._error(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
-        text = str(params.get("text", ""))
+        text = self._render(params)
+        if text is None:
+            return self._error(400, "Bad Request: can't parse entities: unsupported markup")
         if not text.strip():
             return self._error(400, "Bad Request: message text is empty")
         if len(text) > 4096:
@@ -213,7 +242,9 @@ class BotAPISimulator:
 
     async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
         message_id = int(params["message_id"])
-        text = str(params.get("text", ""))
+        text = self._render(params)
+        if text is None:
+            return self._error(400, "Bad Request: can't parse entities: unsupported markup")
         for sent in self.sent:
             if sent.message_id == message_id:
                 if sent.text == text:
@@ -228,6 +259,20 @@ class BotAPISimulator:
     async def _api_sendchataction(self, params: dict[str, Any]) -> web.Response:
         self.actions.append((int(params["chat_id"]), str(params.get("action"))))
         return self._ok(True)
+
+    def _render(self, params: dict[str, Any]) -> str | None:
+        """The text as a user sees it; ``None`` if its markup would be rejected."""
+        text = str(params.get("text", ""))
+        if str(params.get("parse_mode") or "").upper() != "HTML":
+            return text
+        if self.reject_markup:
+            return None
+        checker = _TagBalance()
+        checker.feed(text)
+        checker.close()
+        if not checker.ok:
+            return None
+        return html.unescape(re.sub(r"<[^>]+>", "", text))
 
     def _notify(self, event: str, sent: SentMessage) -> None:
         for listener in self.listeners:

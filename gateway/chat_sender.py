@@ -4,6 +4,7 @@ Rules: per-chat pacing (by default 1 send/s, 20 sends/min in groups, 1 edit/s) a
 global pace (30/s by default); ``TelegramRetryAfter`` is waited out and retried; a send
 whose outcome is unknown (network error after the request left) is not retried, so nothing
 is sent twice; edits are idempotent and retried; "message is not modified" is harmless.
+Text goes out as HTML (``gateway.markup``); if Telegram rejects the markup, as written.
 Every failure is logged.
 """
 
@@ -23,12 +24,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import ReplyParameters
+from aiogram.types import Message, ReplyParameters
 from loguru import logger
 
 from actors.actor import Actor
 from actors.context import ActorContext
 from actors.thread_records import ThreadKey
+from gateway.markup import to_html
 from gateway.metrics import Metrics
 from gateway.routing import GENERAL_TOPIC
 
@@ -104,6 +106,11 @@ class GlobalPace:
             await anyio.sleep(slot - now)
 
 
+def _markup_rejected(error: TelegramBadRequest) -> bool:
+    text = str(error).lower()
+    return "can't parse entities" in text or "can't find end" in text
+
+
 def thread_kwargs(key: ThreadKey) -> dict[str, Any]:
     if key.thread_id is None or key.thread_id == GENERAL_TOPIC:
         return {}  # the General topic takes no message_thread_id
@@ -152,9 +159,7 @@ class ChatSender(Actor[object]):
             )
             while True:
                 try:
-                    sent = await self._bot.send_message(
-                        self._chat_id, piece, reply_parameters=parameters, **thread_kwargs(send.key)
-                    )
+                    sent = await self._send_formatted(piece, parameters, send.key)
                 except TelegramRetryAfter as error:
                     await self._wait_flood(error, ctx)
                     continue
@@ -180,9 +185,7 @@ class ChatSender(Actor[object]):
         for attempt in range(3):
             await self._pace.wait()
             try:
-                await self._bot.edit_message_text(
-                    text=edit.text, chat_id=self._chat_id, message_id=edit.message_id
-                )
+                await self._edit_formatted(edit)
             except TelegramRetryAfter as error:
                 await self._wait_flood(error, ctx)
             except TelegramBadRequest as error:
@@ -200,6 +203,42 @@ class ChatSender(Actor[object]):
                 return True
         logger.error("edit in {key} gave up", key=edit.key)
         return False
+
+    async def _send_formatted(
+        self, text: str, parameters: ReplyParameters | None, key: ThreadKey
+    ) -> Message:
+        """Send as HTML; if Telegram rejects the markup, send the text as written."""
+        try:
+            return await self._bot.send_message(
+                self._chat_id,
+                to_html(text),
+                parse_mode="HTML",
+                reply_parameters=parameters,
+                **thread_kwargs(key),
+            )
+        except TelegramBadRequest as error:
+            if not _markup_rejected(error):
+                raise
+            logger.warning("markup rejected in {key} ({e}); sending plain text", key=key, e=error)
+        return await self._bot.send_message(
+            self._chat_id, text, parse_mode=None, reply_parameters=parameters, **thread_kwargs(key)
+        )
+
+    async def _edit_formatted(self, edit: Edit) -> None:
+        try:
+            await self._bot.edit_message_text(
+                text=to_html(edit.text),
+                chat_id=self._chat_id,
+                message_id=edit.message_id,
+                parse_mode="HTML",
+            )
+            return
+        except TelegramBadRequest as error:
+            if not _markup_rejected(error):
+                raise
+        await self._bot.edit_message_text(
+            text=edit.text, chat_id=self._chat_id, message_id=edit.message_id, parse_mode=None
+        )
 
     async def _pace_send(self, ctx: ActorContext[Any]) -> None:
         group = self._chat_id < 0

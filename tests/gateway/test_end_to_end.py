@@ -198,3 +198,18 @@ async def test_status_all_is_for_admin_users_only(tmp_path: Path) -> None:
         assert "llm/key-1: usable" in everything
         assert run.replies_to(theirs)[0].text.startswith(f"Thread {FORUM}:3: idle")
         await run.quiet()
+
+
+@pytest.mark.parametrize("reject", [False, True])
+async def test_markdown_is_rendered_or_sent_plain_when_rejected(
+    tmp_path: Path, reject: bool
+) -> None:
+    telegram = BotAPISimulator(reject_markup=reject)
+    llm = LLMSimulator(default=lambda _: Reply("**Bold** claim with `code`"))
+    async with running_gateway(tmp_path, telegram=telegram, llm=llm) as run:
+        asked = run.telegram.say("format please", chat_id=6000, forum=False)
+        await run.quiet()
+        [answer] = run.replies_to(asked)
+        expected = "**Bold** claim with `code`" if reject else "Bold claim with code"
+        assert answer.text == expected
+        assert run.outcome(asked) == "answered"

@@ -1,0 +1,48 @@
+"""LLM Markdown to Telegram HTML, always well formed, also for a half-streamed answer.
+
+Only complete pairs become tags (``**bold**``, ``*italic*``/``_italic_``, ``` `code` ```,
+fenced code blocks, ``[text](http...)``); an unclosed code fence (an answer still
+streaming) is closed at the end; everything else is escaped and shown as written. The
+sender falls back to plain text if Telegram rejects the markup anyway.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_FENCE = re.compile(r"```[^\n`]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])[*_](?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
+_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
+
+
+def to_html(markdown: str) -> str:
+    """Telegram HTML for ``markdown``."""
+    parts: list[str] = []
+    position = 0
+    for fence in _FENCE.finditer(markdown):
+        parts.append(_inline(markdown[position : fence.start()]))
+        parts.append(f"<pre>{html.escape(fence.group(1).rstrip(), quote=False)}</pre>")
+        position = fence.end()
+    parts.append(_inline(markdown[position:]))
+    return "".join(parts)
+
+
+def _inline(text: str) -> str:
+    codes: list[str] = []
+
+    def keep_code(match: re.Match[str]) -> str:
+        codes.append(f"<code>{html.escape(match.group(1), quote=False)}</code>")
+        return f"\x00{len(codes) - 1}\x00"
+
+    text = _INLINE_CODE.sub(keep_code, text.replace("\x00", ""))
+    text = html.escape(text, quote=False)
+    # The URL is escaped already (with the text); only a quote could end the attribute.
+    text = _LINK.sub(
+        lambda m: f'<a href="{m.group(2).replace(chr(34), "%22")}">{m.group(1)}</a>', text
+    )
+    text = _BOLD.sub(r"<b>\1</b>", text)
+    text = _ITALIC.sub(r"<i>\1</i>", text)
+    return re.sub(r"\x00(\d+)\x00", lambda m: codes[int(m.group(1))], text)
