@@ -62,6 +62,9 @@ class ReplyStream(Protocol):
     async def abort(self) -> None:
         """The answer is incomplete: flush what there is, marked as cut off."""
 
+    def keepalive(self) -> None:
+        """Called every few seconds while the run is active (e.g. to show "typing…")."""
+
 
 class Outbox(Protocol):
     """Sends to the chat. Calls return promptly: sending is queued, rate-limited elsewhere."""

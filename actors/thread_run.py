@@ -56,6 +56,15 @@ class _Sink:
         self._ctx.heartbeat()
 
 
+KEEPALIVE_INTERVAL = 4.0
+
+
+async def _keep_alive(stream: ReplyStream) -> None:
+    while True:
+        await anyio.sleep(KEEPALIVE_INTERVAL)
+        stream.keepalive()
+
+
 @attrs.define(eq=False)
 class Run:
     """A run of the agent for one turn of a thread."""
@@ -100,7 +109,10 @@ class Run:
                 if previous is not None:
                     await previous._done.wait()
                 stream = outbox.open_stream(request.key, reply_to=self._inputs[-1].message_id)
-                report = await self._drive(request, agent, stream, settings, ctx)
+                async with anyio.create_task_group() as keepalive:
+                    keepalive.start_soon(_keep_alive, stream)
+                    report = await self._drive(request, agent, stream, settings, ctx)
+                    keepalive.cancel_scope.cancel()
         except Exception as error:  # noqa: BLE001 - every way a run ends is reported
             report = self._classify(request, error)
         finally:

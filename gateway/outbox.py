@@ -53,6 +53,11 @@ class TelegramReplyStream:
         if self._text.strip():
             await self._flush(CUT_OFF)
 
+    def keepalive(self) -> None:
+        """Show "typing…" again while nothing of the answer is visible yet."""
+        if self._message_id is None:
+            self._sender.send_nowait(Typing(self._key))
+
     async def _flush(self, suffix: str) -> None:
         self._last_flush = anyio.current_time()
         pending = self._text[self._committed :]

@@ -261,3 +261,13 @@ async def test_model_command_is_off_unless_configured() -> None:
     async with open_threads() as threads:
         await threads.command(DM, "model", "large")
         assert threads.outbox.texts(DM)[-1] == "Switching models is not enabled here."
+
+
+async def test_a_long_run_keeps_the_reply_alive_until_it_ends() -> None:
+    settings = ThreadSettings(stall_timeout=30, run_timeout=60)
+    async with open_threads(settings, agent=fresh(chunk_delay=1.0)) as threads:
+        await threads.say(DM, "long #slow:10")
+        await threads.wait_idle(DM)
+        [stream] = threads.outbox.streams
+        assert stream.state == "finished"
+        assert stream.keepalives >= 2  # about one every 4 s over 9 s

@@ -59,6 +59,7 @@ class RecordedStream:
     reply_to: int | None
     chunks: list[str] = attrs.Factory(list)
     state: str = "open"
+    keepalives: int = 0
 
     async def append(self, text: str) -> None:
         assert self.state == "open"
@@ -69,6 +70,10 @@ class RecordedStream:
 
     async def abort(self) -> None:
         self.state = "aborted"
+
+    def keepalive(self) -> None:
+        assert self.state == "open", "keepalive after the run ended"
+        self.keepalives += 1
 
     @property
     def text(self) -> str:

@@ -213,3 +213,4 @@ async def test_markdown_is_rendered_or_sent_plain_when_rejected(
         expected = "**Bold** claim with `code`" if reject else "Bold claim with code"
         assert answer.text == expected
         assert run.outcome(asked) == "answered"
+        assert (6000, "typing") in run.telegram.actions
