@@ -13,8 +13,9 @@ import re
 
 _FENCE = re.compile(r"```[^\n`]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_ITALIC = re.compile(r"(?<![\w*])[*_](?=\S)([^*_\n]+?)(?<=\S)[*_](?![\w*])")
+# Contents hold no markers and no tag brackets, so a pair never straddles another tag.
+_BOLD = re.compile(r"\*\*(?=[^\s*])([^*\n<>]+?)(?<=[^\s*])\*\*")
+_ITALIC = re.compile(r"(?<![\w*])[*_](?=[^\s*_])([^*_\n<>]+?)(?<=[^\s*_])[*_](?![\w*])")
 _LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 
 

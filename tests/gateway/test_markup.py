@@ -3,7 +3,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.markup import to_html
@@ -38,6 +38,8 @@ class Balance(HTMLParser):
         ),
         ("2 * 3 * 4 and snake_case_name", "2 * 3 * 4 and snake_case_name"),
         ("**half bold", "**half bold"),
+        ("******", "******"),
+        ("**a [b**](http://x)", '**a <a href="http://x">b**</a>'),
         ("<script>&", "&lt;script&gt;&amp;"),
     ],
 )
@@ -48,6 +50,7 @@ def test_markdown_becomes_telegram_html(markdown: str, expected: str) -> None:
 PIECES = st.sampled_from([*'ab *_`[]()<>&\n"', "**", "```", "http://x"])
 
 
+@settings(max_examples=500)
 @given(st.lists(PIECES, max_size=40).map("".join))
 def test_output_is_always_balanced_html(markdown: str) -> None:
     checker = Balance()
