@@ -134,13 +134,13 @@ class AdminServer:
         start = anyio.current_time()
         await anyio.lowlevel.checkpoint()
         lag = anyio.current_time() - start
-        poller = self._gateway.poller
-        poll_age = anyio.current_time() - poller.alive_at if poller and poller.alive_at else None
-        limit = self._gateway.config.telegram.poll_timeout + 30
+        updates = self._gateway.updates
         checks = {
             "event_loop_lag_ok": lag < 1.0,
             "supervisor_running": self._gateway.threads.running,
-            "poller_alive": poll_age is not None and poll_age < limit,
+            f"{updates.name if updates else 'updates'}_alive": (
+                updates is not None and updates.alive(anyio.current_time())
+            ),
         }
         healthy = all(checks.values())
         return web.json_response({"healthy": healthy, **checks}, status=200 if healthy else 503)

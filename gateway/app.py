@@ -1,4 +1,4 @@
-"""Wiring: config -> store, providers, outbox, thread supervisor, poller, admin endpoint."""
+"""Wiring: config -> store, providers, outbox, thread supervisor, updates in, admin endpoint."""
 
 from __future__ import annotations
 
@@ -35,11 +35,14 @@ from gateway.admin import AdminServer
 from gateway.chat_sender import ChatSender, GlobalPace
 from gateway.config import Config
 from gateway.exceptions import ConfigInvalidError
+from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.outbox import TelegramOutbox
 from gateway.poller import Poller
+from gateway.resequencer import Resequencer
 from gateway.routing import Ignored, Routed, from_payload
 from gateway.store import Store
+from gateway.webhook import WebhookServer
 from providers.agents import AgentContext, AgentUnknownError, load_agent
 from providers.chain import FallbackChain, ProviderEntry
 from providers.openai_client import ChatClient
@@ -68,7 +71,8 @@ class Gateway:
     threads: Supervisor[ThreadKey]
     outbox: TelegramOutbox
     _task_group: TaskGroup
-    poller: Poller | None = None
+    updates: Poller | WebhookServer | None = None
+    """Where updates come from: long polling, or the webhook server."""
     admin_url: str = ""
 
     def thread_status(self) -> SupervisorStatus:
@@ -256,9 +260,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                 async with threads:
                     gateway = Gateway(config, store, metrics, [pool], threads, outbox, tg)
                     dead_letters.append(gateway.on_dead_letter)
-                    gateway.poller = Poller(
-                        bot, store, config.telegram, gateway.deliver, gateway.reply_ignored, metrics
-                    )
+                    gateway.updates = await _updates(config, bot, store, gateway)
                     metrics.watch(gateway.thread_status, gateway.pool_status)
                     admin = AdminServer(gateway)
                     await admin.start()
@@ -267,7 +269,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                         await gateway.replay()
                         async with anyio.create_task_group() as background:
                             background.start_soon(pool.run, _broadcaster(threads))
-                            background.start_soon(gateway.poller.run)
+                            background.start_soon(gateway.updates.run)
                             try:
                                 yield gateway
                             finally:
@@ -278,6 +280,20 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
     finally:
         await bot.session.close()
         store.close()
+
+
+async def _updates(
+    config: Config, bot: Bot, store: Store, gateway: Gateway
+) -> Poller | WebhookServer:
+    """Long polling, or the webhook server (with its per-thread re-sequencing)."""
+    telegram = config.telegram
+    intake = Intake(store, telegram, gateway.reply_ignored, gateway.metrics)
+    if telegram.mode == "webhook":
+        resequencer = Resequencer(
+            gateway.deliver, telegram.webhook_reorder_window, await store.last_update_id()
+        )
+        return WebhookServer(bot, store, telegram, intake, resequencer)
+    return Poller(bot, store, telegram, intake, gateway.deliver)
 
 
 def _broadcaster(threads: Supervisor[ThreadKey]) -> Callable[[], None]:

@@ -81,6 +81,8 @@ class BotAPISimulator:
     said_at: dict[int, float] = attrs.Factory(dict)
     """When each user message was made (``time.monotonic``), by message id."""
     floods: int = 0
+    webhook: tuple[str, str] | None = None
+    """The webhook set by the bot: (url, secret token); ``getUpdates`` is refused meanwhile."""
     base_url: str = ""
     _updates: list[dict[str, Any]] = attrs.Factory(list)
     _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
@@ -105,6 +107,24 @@ class BotAPISimulator:
         caption: bool = False,
     ) -> int:
         """A user writes ``text``; return its message id. Thread-safe."""
+        update = self.make_update(
+            text, chat_id=chat_id, topic=topic, user_id=user_id, forum=forum, caption=caption
+        )
+        self._push(update)
+        return int(update["message"]["message_id"])
+
+    def make_update(
+        self,
+        text: str,
+        *,
+        chat_id: int = -1001,
+        topic: int | None = None,
+        user_id: int = 42,
+        forum: bool = True,
+        caption: bool = False,
+    ) -> dict[str, Any]:
+        """The update a user writing ``text`` makes, with the next ids, without queueing it
+        (webhook tests POST it themselves, in whatever order)."""
         message_id = next(self._message_ids)
         self.said_at[message_id] = time.monotonic()
         chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
@@ -119,8 +139,8 @@ class BotAPISimulator:
         message["caption" if caption else "text"] = text
         if forum and topic is not None and topic != 1:
             message.update(message_thread_id=topic, is_topic_message=True)
-        self._push({"message": message})
-        return message_id
+        with self._lock:
+            return {"update_id": next(self._update_ids), "message": message}
 
     def push_raw(self, update: dict[str, Any]) -> None:
         """Queue any update body (for odd-input tests). Thread-safe."""
@@ -129,7 +149,9 @@ class BotAPISimulator:
     def _push(self, body: dict[str, Any]) -> None:
         # Queued at once (so callers can rely on it), announced to the server's loop after.
         with self._lock:
-            self._updates.append({"update_id": next(self._update_ids), **body})
+            if "update_id" not in body:
+                body = {"update_id": next(self._update_ids), **body}
+            self._updates.append(body)
         if self._loop is not None and self._loop.is_running():
             self._loop.call_soon_threadsafe(self._announce)
         else:
@@ -202,7 +224,18 @@ class BotAPISimulator:
         user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
         return self._ok(user)
 
+    async def _api_setwebhook(self, params: dict[str, Any]) -> web.Response:
+        url = str(params.get("url") or "")
+        self.webhook = (url, str(params.get("secret_token") or "")) if url else None
+        return self._ok(True)
+
+    async def _api_deletewebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook = None
+        return self._ok(True)
+
     async def _api_getupdates(self, params: dict[str, Any]) -> web.Response:
+        if self.webhook is not None:
+            return self._error(409, "Conflict: can't use getUpdates while webhook is active")
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), 5.0)
         if offset:

@@ -7,6 +7,7 @@ token, API keys, the admin token) are redacted wherever the config is printed.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +44,16 @@ class TelegramConfig:
     """Sends per minute to one group at most."""
     edit_interval: float = 1.0
     """Seconds between two edits of a streamed answer at least."""
+    mode: str = "polling"
+    """How updates arrive: polling (getUpdates) or webhook (Telegram POSTs them to us)."""
+    webhook_url: str = ""
+    """Webhook mode: the public HTTPS URL Telegram posts to (its path is served)."""
+    webhook_listen: str = "0.0.0.0:8443"
+    """Webhook mode: host:port the webhook server listens on (behind your TLS proxy)."""
+    webhook_secret: str = attrs.field(default="", repr=False)
+    """Webhook mode: the token Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -)."""
+    webhook_reorder_window: float = 0.25
+    """Webhook mode: seconds an update may wait for an earlier one of its thread still in flight."""
 
 
 @attrs.frozen
@@ -126,6 +137,10 @@ class Config:
 ENVIRONMENT = {
     "TELEGRAM_BOT_TOKEN": "telegram.token",
     "THREADGATE_TELEGRAM_API_BASE": "telegram.api_base",
+    "THREADGATE_TELEGRAM_MODE": "telegram.mode",
+    "THREADGATE_WEBHOOK_URL": "telegram.webhook_url",
+    "THREADGATE_WEBHOOK_LISTEN": "telegram.webhook_listen",
+    "THREADGATE_WEBHOOK_SECRET": "telegram.webhook_secret",
     "THREADGATE_ALLOWED_USERS": "telegram.allowed_users",
     "THREADGATE_ALLOWED_CHATS": "telegram.allowed_chats",
     "THREADGATE_ADMIN_USERS": "telegram.admin_users",
@@ -144,8 +159,11 @@ ENVIRONMENT = {
     "THREADGATE_ADMIN_TOKEN": "admin.token",
     "THREADGATE_DATA_DIR": "data_dir",
 }
-SECRET_KEYS = frozenset({"telegram.token", "llm.api_keys", "admin.token", "agent.token"})
+SECRET_KEYS = frozenset(
+    {"telegram.token", "telegram.webhook_secret", "llm.api_keys", "admin.token", "agent.token"}
+)
 _CHOICES = {
+    "telegram.mode": ("polling", "webhook"),
     "llm.strategy": ("fill_first", "round_robin", "least_used", "random"),
     "threads.busy_policy": ("queue", "interrupt"),
 }
@@ -168,7 +186,26 @@ def load(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = No
             target = raw.setdefault(section, {}) if section else raw
             target[name] = env[variable]
     config: Config = _build(Config, raw, "")
+    _check(config)
     return config
+
+
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _check(config: Config) -> None:
+    """Rules that span several keys."""
+    telegram = config.telegram
+    if telegram.mode == "webhook":
+        if not telegram.webhook_url.startswith(("https://", "http://")):
+            raise ConfigInvalidError(
+                "telegram.webhook_url", "webhook mode needs the public URL Telegram posts to"
+            )
+        if not _WEBHOOK_SECRET.fullmatch(telegram.webhook_secret):
+            raise ConfigInvalidError(
+                "telegram.webhook_secret",
+                "webhook mode needs a secret of 1-256 characters A-Z, a-z, 0-9, _ and -",
+            )
 
 
 def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
@@ -221,7 +258,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             raise ConfigInvalidError(
                 key, f"must be one of {', '.join(_CHOICES[key])}, got {text!r}"
             )
-        if key == "admin.addr":
+        if key in ("admin.addr", "telegram.webhook_listen"):
             host, _, port = text.rpartition(":")
             if not host or not port.isdigit():
                 raise ConfigInvalidError(key, f"must be host:port, got {text!r}")

@@ -24,9 +24,9 @@ from loguru import logger
 from pydantic import ValidationError
 
 from gateway.config import TelegramConfig
-from gateway.metrics import Metrics
-from gateway.routing import Ignored, Routed, route, to_payload
-from gateway.store import InboxEntry, Store
+from gateway.intake import Intake
+from gateway.routing import Routed
+from gateway.store import Store
 
 
 @attrs.define(eq=False)
@@ -36,19 +36,25 @@ class Poller:
     _bot: Bot
     _store: Store
     _config: TelegramConfig
+    _intake: Intake
     _deliver: Callable[[Routed], Awaitable[None]]
-    _reply: Callable[[Ignored], Awaitable[None]]
-    _metrics: Metrics
     alive_at: float = attrs.field(default=0.0, init=False)
-    username: str = attrs.field(default="", init=False)
+
+    name = "poller"
+
+    def alive(self, now: float) -> bool:
+        """Whether a ``getUpdates`` was under way recently (health check)."""
+        return bool(self.alive_at) and now - self.alive_at < self._config.poll_timeout + 30
 
     async def run(self) -> None:
         me = await self._bot.get_me()
-        self.username = me.username or ""
+        self._intake.username = me.username or ""
         await self._bot.delete_webhook(drop_pending_updates=False)
         last = await self._store.last_update_id()
         offset = None if last is None else last + 1
-        logger.info("polling as @{name} from offset {offset}", name=self.username, offset=offset)
+        logger.info(
+            "polling as @{name} from offset {offset}", name=self._intake.username, offset=offset
+        )
         backoff = 1.0
         while True:
             self.alive_at = anyio.current_time()
@@ -107,26 +113,6 @@ class Poller:
 
     async def handle(self, update: Update) -> None:
         """Write, route and deliver one update; never raises for bad input."""
-        try:
-            routed = route(
-                update,
-                bot_username=self.username,
-                allowed_users=frozenset(self._config.allowed_users),
-                allowed_chats=frozenset(self._config.allowed_chats),
-            )
-        except Exception:  # noqa: BLE001 - bad input must not stop the gateway
-            logger.exception("update {id} could not be routed; skipped", id=update.update_id)
-            return
-        if isinstance(routed, Ignored):
-            logger.info("update {id} ignored: {why}", id=routed.update_id, why=routed.reason)
-            if routed.reply:
-                await self._reply(routed)
-            return
-        entry = InboxEntry(
-            routed.update_id, routed.key, routed.message.message_id, to_payload(routed.message)
-        )
-        if not await self._store.accept(entry):
-            logger.info("update {id} was already in the inbox (redelivered)", id=routed.update_id)
-            return
-        self._metrics.messages_in.inc()
-        await self._deliver(routed)
+        routed = await self._intake.take(update)
+        if routed is not None:
+            await self._deliver(routed)

@@ -21,11 +21,19 @@ ADMIN = 777
 
 
 def test_config(
-    telegram: BotAPISimulator, llm: LLMSimulator, data_dir: Path, **threads: object
+    telegram: BotAPISimulator,
+    llm: LLMSimulator,
+    data_dir: Path,
+    bot: dict[str, object] | None,
+    **threads: object,
 ) -> Config:
     return Config(
         telegram=TelegramConfig(
-            token=TOKEN, api_base=telegram.base_url, poll_timeout=1, admin_users=(ADMIN,)
+            token=TOKEN,
+            api_base=telegram.base_url,
+            poll_timeout=1,
+            admin_users=(ADMIN,),
+            **(bot or {}),  # type: ignore[arg-type]
         ),
         llm=LLMConfig(base_url=llm.base_url, model="scripted", api_keys=KEYS, read_timeout=10),
         threads=ThreadsConfig(reset_skills=("cc",), stall_timeout=20, run_timeout=60, **threads),  # type: ignore[arg-type]
@@ -83,11 +91,13 @@ async def running_gateway(
     tmp_path: Path,
     telegram: BotAPISimulator | None = None,
     llm: LLMSimulator | None = None,
+    bot: dict[str, object] | None = None,
     **threads: object,
 ) -> AsyncIterator[Running]:
+    """The gateway between the simulators; ``bot`` overrides ``[telegram]`` settings."""
     telegram = telegram or BotAPISimulator()
     llm = llm or LLMSimulator()
     with telegram.serving_in_thread(), llm.serving_in_thread():
-        config = test_config(telegram, llm, tmp_path, **threads)
+        config = test_config(telegram, llm, tmp_path, bot, **threads)
         async with open_gateway(config) as gateway:
             yield Running(gateway, telegram, llm, tmp_path)

@@ -72,6 +72,19 @@ def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
         ('[admin]\naddr = "nowhere"\n', "admin.addr", "must be host:port"),
         ('[telegram]\nallowed_users = ["bob"]\n', "telegram.allowed_users", "cannot read"),
         ("[llm\n", "", "not valid TOML"),
+        ('[telegram]\nmode = "push"\n', "telegram.mode", "must be one of polling, webhook"),
+        ('[telegram]\nmode = "webhook"\n', "telegram.webhook_url", "needs the public URL"),
+        (
+            '[telegram]\nmode = "webhook"\nwebhook_url = "https://x.example/hook"\n',
+            "telegram.webhook_secret",
+            "needs a secret",
+        ),
+        (
+            '[telegram]\nmode = "webhook"\nwebhook_url = "https://x.example/hook"\n'
+            'webhook_secret = "has spaces"\n',
+            "telegram.webhook_secret",
+            "needs a secret",
+        ),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, toml: str, key: str, problem: str) -> None:
@@ -88,11 +101,17 @@ def test_check_config_redacts_secrets(
 ) -> None:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:super-secret-token")
     monkeypatch.setenv("THREADGATE_LLM_API_KEYS", "sk-secret-one-123,sk-secret-two-456")
+    monkeypatch.setenv("THREADGATE_TELEGRAM_MODE", "webhook")
+    monkeypatch.setenv("THREADGATE_WEBHOOK_URL", "https://bot.example/hook")
+    monkeypatch.setenv("THREADGATE_WEBHOOK_SECRET", "webhook-secret-789")
     assert main(["--config", str(tmp_path / "none.toml"), "check-config"]) == 0
     out = capsys.readouterr().out
-    assert "secret" not in out
+    for secret in ("super-secret-token", "sk-secret-one", "sk-secret-two", "webhook-secret-789"):
+        assert secret not in out
     printed = json.loads(out)
     assert printed["telegram"]["token"] == "[redacted]"
+    assert printed["telegram"]["webhook_secret"] == "[redacted]"
+    assert printed["telegram"]["mode"] == "webhook"
     assert printed["llm"]["api_keys"] == ["[redacted]", "[redacted]"]
     assert redacted(load(None, {}))["llm"]["api_keys"] == []
 
