@@ -33,7 +33,7 @@ from actors.thread_settings import BusyPolicy, ThreadSettings
 from actors.thread_texts import about
 from gateway.admin import AdminServer
 from gateway.chat_sender import ChatSender, GlobalPace
-from gateway.config import Config
+from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
@@ -184,6 +184,31 @@ class Gateway:
         return replayed
 
 
+def _providers(config: Config, store: Store, http: httpx.AsyncClient) -> tuple[ProviderEntry, ...]:
+    """The primary provider, then the fallbacks, each with its own credential pool."""
+    llm = config.llm
+    primary = FallbackConfig("llm", llm.base_url, llm.model, llm.api_keys, "", llm.strategy)
+    primary = attrs.evolve(primary, quota_cooldown=llm.quota_cooldown)
+    entries = []
+    for provider in (primary, *llm.fallbacks):
+        keys = [ApiKey(f"key-{i}", secret) for i, secret in enumerate(provider.api_keys, 1)]
+        if not keys:
+            keys = [ApiKey("no-key", "")]  # local models (Ollama, llama.cpp) need none
+        pool = CredentialPool(
+            provider.name,
+            keys,
+            Strategy(provider.strategy),
+            provider.quota_cooldown,
+            store=store,
+        )
+        pool.restore()
+        client = ChatClient(provider.base_url, http, read_timeout=llm.read_timeout)
+        entries.append(
+            ProviderEntry(f"{provider.name}/{provider.model}", pool, client, provider.model)
+        )
+    return tuple(entries)
+
+
 def _agent(config: Config, context: AgentContext) -> AgentRunner:
     try:
         return load_agent(config.agent.name, context)
@@ -205,22 +230,15 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
     """
     store = Store(Path(config.data_dir) / "threadgate.sqlite3")
     metrics = Metrics()
-    keys = [ApiKey(f"key-{i}", secret) for i, secret in enumerate(config.llm.api_keys, 1)]
-    if not keys:
-        keys = [ApiKey("no-key", "")]  # local models (Ollama, llama.cpp) need none
-    pool = CredentialPool(
-        "llm", keys, Strategy(config.llm.strategy), config.llm.quota_cooldown, store=store
-    )
-    pool.restore()
     bot = bot or make_bot(config)
     try:
         async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:
-            client = ChatClient(config.llm.base_url, http, read_timeout=config.llm.read_timeout)
-            entry = ProviderEntry(f"llm/{config.llm.model}", pool, client, config.llm.model)
+            entries = _providers(config, store, http)
+            pools = [entry.pool for entry in entries]
             agent = _agent(
                 config,
                 AgentContext(
-                    FallbackChain((entry,)),
+                    FallbackChain(entries),
                     store,
                     http,
                     config.llm.system_prompt,
@@ -258,7 +276,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                     on_dead_letter=lambda letter: dead_letters[0](letter),
                 )
                 async with threads:
-                    gateway = Gateway(config, store, metrics, [pool], threads, outbox, tg)
+                    gateway = Gateway(config, store, metrics, pools, threads, outbox, tg)
                     dead_letters.append(gateway.on_dead_letter)
                     gateway.updates = await _updates(config, bot, store, gateway)
                     metrics.watch(gateway.thread_status, gateway.pool_status)
@@ -268,7 +286,8 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                     try:
                         await gateway.replay()
                         async with anyio.create_task_group() as background:
-                            background.start_soon(pool.run, _broadcaster(threads))
+                            for pool in pools:
+                                background.start_soon(pool.run, _broadcaster(threads))
                             background.start_soon(gateway.updates.run)
                             try:
                                 yield gateway

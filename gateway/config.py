@@ -57,6 +57,26 @@ class TelegramConfig:
 
 
 @attrs.frozen
+class FallbackConfig:
+    """A provider asked when every key of the ones before it is exhausted."""
+
+    name: str = ""
+    """Its name in logs and status (default ``fallback-N``)."""
+    base_url: str = ""
+    """OpenAI-compatible endpoint (required)."""
+    model: str = ""
+    """Model name (required)."""
+    api_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """Its API keys; better kept out of the file with ``api_keys_env``."""
+    api_keys_env: str = ""
+    """Name of an environment variable holding its comma-separated API keys."""
+    strategy: str = "fill_first"
+    """fill_first, round_robin, least_used or random."""
+    quota_cooldown: float = 3600.0
+    """Seconds a key rests after HTTP 402 when the provider names no reset time."""
+
+
+@attrs.frozen
 class LLMConfig:
     """The model behind the built-in chat agent."""
 
@@ -78,6 +98,10 @@ class LLMConfig:
     """Per chat or topic prompts: ``[llm.prompts]`` with keys ``"-100123"`` or ``"-100123:2"``."""
     context_budget: int = 24_000
     """Characters of session history sent with each turn."""
+    fallbacks: tuple[FallbackConfig, ...] = attrs.field(
+        default=(), metadata={"item": FallbackConfig}
+    )
+    """Providers tried in order when every key above is exhausted: ``[[llm.fallbacks]]``."""
 
 
 @attrs.frozen
@@ -160,11 +184,19 @@ ENVIRONMENT = {
     "THREADGATE_DATA_DIR": "data_dir",
 }
 SECRET_KEYS = frozenset(
-    {"telegram.token", "telegram.webhook_secret", "llm.api_keys", "admin.token", "agent.token"}
+    {
+        "telegram.token",
+        "telegram.webhook_secret",
+        "llm.api_keys",
+        "llm.fallbacks.api_keys",
+        "admin.token",
+        "agent.token",
+    }
 )
 _CHOICES = {
     "telegram.mode": ("polling", "webhook"),
     "llm.strategy": ("fill_first", "round_robin", "least_used", "random"),
+    "llm.fallbacks.strategy": ("fill_first", "round_robin", "least_used", "random"),
     "threads.busy_policy": ("queue", "interrupt"),
 }
 
@@ -186,8 +218,31 @@ def load(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = No
             target = raw.setdefault(section, {}) if section else raw
             target[name] = env[variable]
     config: Config = _build(Config, raw, "")
+    config = attrs.evolve(
+        config,
+        llm=attrs.evolve(
+            config.llm,
+            fallbacks=tuple(_fallback(i, f, env) for i, f in enumerate(config.llm.fallbacks, 1)),
+        ),
+    )
     _check(config)
     return config
+
+
+def _fallback(index: int, fallback: FallbackConfig, env: Mapping[str, str]) -> FallbackConfig:
+    """Name it, take its keys from the environment if told to, and check what it needs."""
+    key = f"llm.fallbacks[{index}]"
+    for required in ("base_url", "model"):
+        if not getattr(fallback, required):
+            raise ConfigInvalidError(f"{key}.{required}", "required for a fallback provider")
+    keys = fallback.api_keys
+    if fallback.api_keys_env:
+        if fallback.api_keys_env not in env:
+            raise ConfigInvalidError(
+                f"{key}.api_keys_env", f"no environment variable {fallback.api_keys_env}"
+            )
+        keys = tuple(k.strip() for k in env[fallback.api_keys_env].split(",") if k.strip())
+    return attrs.evolve(fallback, name=fallback.name or f"fallback-{index}", api_keys=keys)
 
 
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -195,6 +250,12 @@ _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 def _check(config: Config) -> None:
     """Rules that span several keys."""
+    names = ["llm"] + [f.name for f in config.llm.fallbacks]
+    for index, name in enumerate(names[1:], 1):
+        if name in names[:index]:
+            raise ConfigInvalidError(
+                f"llm.fallbacks[{index}].name", f"{name!r} is taken (names must differ)"
+            )
     telegram = config.telegram
     if telegram.mode == "webhook":
         if not telegram.webhook_url.startswith(("https://", "http://")):
@@ -218,6 +279,12 @@ def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
     values: dict[str, Any] = {}
     for name, value in raw.items():
         dotted = prefix + name
+        item = fields[name].metadata.get("item")
+        if item is not None:  # a list of tables, e.g. [[llm.fallbacks]]
+            if not isinstance(value, list):
+                raise ConfigInvalidError(dotted, "must be a list of tables ([[...]])")
+            values[name] = tuple(_build(item, entry, dotted + ".") for entry in value)
+            continue
         default = fields[name].default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
             default = default.factory()
@@ -280,7 +347,7 @@ def redacted(config: Config) -> dict[str, Any]:
         key = prefix.rstrip(".")
         if key in SECRET_KEYS and obj:
             return [REDACTED] * len(obj) if isinstance(obj, tuple) else REDACTED
-        return list(obj) if isinstance(obj, tuple) else obj
+        return [walk(item, prefix) for item in obj] if isinstance(obj, tuple) else obj
 
     result: dict[str, Any] = walk(config, "")
     return result

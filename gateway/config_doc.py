@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from gateway.config import ENVIRONMENT, SECRET_KEYS, Config
+from gateway.config import ENVIRONMENT, SECRET_KEYS, Config, FallbackConfig
 
 HEADER = """# Configuration
 
@@ -42,6 +42,12 @@ admin_users = [123456789]
 base_url = "https://api.deepseek.com/v1"
 model = "deepseek-chat"
 strategy = "round_robin"
+
+[[llm.fallbacks]]      # tried when every key above is exhausted
+name = "openrouter"
+base_url = "https://openrouter.ai/api/v1"
+model = "deepseek/deepseek-chat"
+api_keys_env = "OPENROUTER_KEYS"   # comma-separated keys, kept in the environment
 
 [llm.prompts]
 "-1001234567890" = "You help the team of this group."
@@ -91,8 +97,12 @@ def generate() -> str:
         for f in attrs.fields(Config)
         if attrs.has(type(getattr(Config(), f.name)))
     ]
+    sections.append(("llm.fallbacks", FallbackConfig, FallbackConfig()))
     for section, cls, instance in sections:
-        lines.append(f"## `[{section}]`" if section else "## Top level")
+        many = section == "llm.fallbacks"  # a list of tables
+        lines.append(
+            f"## `[[{section}]]`" if many else f"## `[{section}]`" if section else "## Top level"
+        )
         lines.append("")
         lines.append("| key | default | environment | meaning |")
         lines.append("|---|---|---|---|")

@@ -64,11 +64,14 @@ class FallbackChain:
     ) -> str:
         """Stream the answer to ``messages`` into ``emit``; return it whole.
 
-        ``model`` overrides every entry's model (a session's ``/model`` choice).
+        ``model`` (a session's ``/model`` choice) overrides the first entry's model; the
+        fallbacks are other providers, which keep their own.
         """
         earliest: float | None = None
-        for configured in self.entries:
-            entry = configured if model is None else attrs.evolve(configured, model=model)
+        for index, configured in enumerate(self.entries):
+            entry = configured
+            if model is not None and index == 0:
+                entry = attrs.evolve(configured, model=model)
             try:
                 return await self._stream_entry(entry, messages, emit)
             except PoolExhaustedError as error:

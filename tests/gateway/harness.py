@@ -12,7 +12,14 @@ import attrs
 
 from gateway.app import Gateway, open_gateway
 from gateway.botapi_sim import BotAPISimulator, SentMessage
-from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
+from gateway.config import (
+    AdminConfig,
+    Config,
+    FallbackConfig,
+    LLMConfig,
+    TelegramConfig,
+    ThreadsConfig,
+)
 from providers.simulator import LLMSimulator
 
 TOKEN = "123456:TEST-token-for-the-simulator"
@@ -25,6 +32,7 @@ def test_config(
     llm: LLMSimulator,
     data_dir: Path,
     bot: dict[str, object] | None,
+    fallbacks: tuple[FallbackConfig, ...],
     **threads: object,
 ) -> Config:
     return Config(
@@ -35,7 +43,13 @@ def test_config(
             admin_users=(ADMIN,),
             **(bot or {}),  # type: ignore[arg-type]
         ),
-        llm=LLMConfig(base_url=llm.base_url, model="scripted", api_keys=KEYS, read_timeout=10),
+        llm=LLMConfig(
+            base_url=llm.base_url,
+            model="scripted",
+            api_keys=KEYS,
+            read_timeout=10,
+            fallbacks=fallbacks,
+        ),
         threads=ThreadsConfig(reset_skills=("cc",), stall_timeout=20, run_timeout=60, **threads),  # type: ignore[arg-type]
         admin=AdminConfig(addr="127.0.0.1:0"),
         data_dir=str(data_dir),
@@ -92,12 +106,13 @@ async def running_gateway(
     telegram: BotAPISimulator | None = None,
     llm: LLMSimulator | None = None,
     bot: dict[str, object] | None = None,
+    fallbacks: tuple[FallbackConfig, ...] = (),
     **threads: object,
 ) -> AsyncIterator[Running]:
     """The gateway between the simulators; ``bot`` overrides ``[telegram]`` settings."""
     telegram = telegram or BotAPISimulator()
     llm = llm or LLMSimulator()
     with telegram.serving_in_thread(), llm.serving_in_thread():
-        config = test_config(telegram, llm, tmp_path, bot, **threads)
+        config = test_config(telegram, llm, tmp_path, bot, fallbacks, **threads)
         async with open_gateway(config) as gateway:
             yield Running(gateway, telegram, llm, tmp_path)

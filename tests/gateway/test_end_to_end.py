@@ -11,6 +11,7 @@ import pytest
 
 from gateway.botapi_sim import BotAPISimulator
 from gateway.cli import main
+from gateway.config import FallbackConfig
 from providers.simulator import LLMSimulator, Reply, default_answer
 from tests.gateway.harness import ADMIN, KEYS, running_gateway, wait_until
 
@@ -214,3 +215,25 @@ async def test_markdown_is_rendered_or_sent_plain_when_rejected(
         assert answer.text == expected
         assert run.outcome(asked) == "answered"
         assert (6000, "typing") in run.telegram.actions
+
+
+async def test_a_fallback_provider_answers_while_every_primary_key_is_exhausted(
+    tmp_path: Path,
+) -> None:
+    backup = LLMSimulator(default=lambda messages: Reply("backup: " + default_answer(messages)))
+    with backup.serving_in_thread():
+        fallback = FallbackConfig("backup", backup.base_url, "backup-model", ("sk-backup-999999",))
+        async with running_gateway(tmp_path, fallbacks=(fallback,)) as run:
+            for key in KEYS:
+                run.llm.script(key, Reply(status=402))
+            asked = run.telegram.say("anyone?", chat_id=7000, forum=False)
+            await run.quiet()
+            assert [m.text for m in run.replies_to(asked)] == [
+                "backup: You said: anyone? (turn 1 of this session)"
+            ]
+            assert run.outcome(asked) == "answered"
+            assert [body["model"] for _, body in backup.requests] == ["backup-model"]
+            pools = {pool.name: pool for pool in run.gateway.pool_status()}
+            assert set(pools) == {"llm", "backup"}
+            assert pools["llm"].usable == 0
+            assert pools["backup"].usable == 1
