@@ -63,7 +63,8 @@ class ReplyStream(Protocol):
         """The answer is incomplete: flush what there is, marked as cut off."""
 
     def keepalive(self) -> None:
-        """Called every few seconds while the run is active (e.g. to show "typing…")."""
+        """Called half a second into the run, then every few seconds while it is active
+        (e.g. to show "typing…" while nothing of the answer is visible)."""
 
 
 class Outbox(Protocol):

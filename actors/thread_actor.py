@@ -32,6 +32,7 @@ from actors.thread_messages import (
     Command,
     CredentialsAvailable,
     FailureKind,
+    QueueNoticeTick,
     Resume,
     RetryTick,
     RunFailed,
@@ -159,6 +160,13 @@ class ThreadActor(Actor[object]):
                 await self._unpark(ctx)
             case CredentialsAvailable() | RetryTick():
                 pass  # not parked: nothing waits for credentials
+            case QueueNoticeTick() if self._run is not None and self._run.id == message.run_id:
+                await self._notice(
+                    "⏳ Still working on the previous message; I'll answer this next.",
+                    reply_to=message.message_id,
+                )
+            case QueueNoticeTick():
+                pass  # that run has ended: the queued message is being answered already
             case Resume():
                 pass  # on_start already reloaded the record and resumed its work
             case StatusQuery():
@@ -190,11 +198,9 @@ class ThreadActor(Actor[object]):
             self._queued.append(pending)
             await self._save()
             if not self._queue_noticed:
-                self._queue_noticed = True
-                await self._notice(
-                    "⏳ Still working on the previous message; I'll answer this next.",
-                    reply_to=message.message_id,
-                )
+                self._queue_noticed = True  # once per run; said only if the run goes on
+                tick = QueueNoticeTick(self._run.id, message.message_id)
+                self._tell_later(self._settings.queue_notice_delay, tick, ctx)
         elif self._parked:
             self._queued.append(pending)
             await self._save()
@@ -358,6 +364,14 @@ class ThreadActor(Actor[object]):
                 ctx.tell_self(RetryTick(epoch))
 
         ctx.start_soon(tick)
+
+    @staticmethod
+    def _tell_later(delay: float, message: object, ctx: ActorContext[Any]) -> None:
+        async def later() -> None:
+            await anyio.sleep(delay)
+            ctx.tell_self(message, control=True)
+
+        ctx.start_soon(later)
 
     def _cancel_timer(self) -> None:
         """Stop the retry timer; a tick it already sent is stale by its epoch."""

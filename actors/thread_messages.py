@@ -92,6 +92,16 @@ class RetryTick:
 
 
 @attrs.frozen
+class QueueNoticeTick:
+    """The thread's own timer: a message queued behind run ``run_id`` has waited a while."""
+
+    run_id: int
+    """The run it waited behind (stale if that run has ended)."""
+    message_id: int
+    """The queued message the notice answers."""
+
+
+@attrs.frozen
 class Resume:
     """Sent at start-up to threads with unfinished work; starting the actor resumes it."""
 

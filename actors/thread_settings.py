@@ -30,6 +30,9 @@ class ThreadSettings:
     """A run longer than this is cancelled."""
     default_retry_after: float = 300.0
     """When exhausted credentials say nothing of when a key is back, retry after this."""
+    queue_notice_delay: float = 1.0
+    """A message queued behind a run is acknowledged if that run still goes on this long
+    after (an answer that comes sooner needs no notice)."""
     max_queued: int = 50
     """Inputs queued per thread at most; beyond it the user is told to wait."""
     max_attempts: int = 2

@@ -3,9 +3,11 @@
     python bench/bench_gateway.py [--chats 50] [--messages 10]
 
 Both bots long-poll the same local Bot API simulator and ask the same instant local model
-(one streamed word), over real HTTP. Traffic is closed-loop: each chat sends its next message
-when the previous one was answered. Printed: messages/s and the latency from a user's message
-to the bot's reply (p50/p99), for both, and Threadgate's ratio and added latency. Telegram
+(one streamed word), over real HTTP. Each bot runs in a process of its own, as it would in
+production; the simulators and the load run in this one, so neither side competes with the
+other for the interpreter lock. Traffic is closed-loop: each chat sends its next message when
+the previous one was answered. Printed: messages/s and the latency from a user's message to
+the bot's reply (p50/p99), for both, and Threadgate's ratio and added latency. Telegram
 pacing is turned off for both (it would measure Telegram's limits, not the gateway).
 """
 
@@ -13,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
+import contextlib
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
@@ -28,7 +30,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message, ReplyParameters
 from loguru import logger
 
-from gateway.app import open_gateway
+from gateway.app import serve
 from gateway.botapi_sim import BotAPISimulator, SentMessage
 from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
 from providers.openai_client import ChatClient
@@ -67,39 +69,36 @@ async def drive(telegram: BotAPISimulator, chats: int, messages: int) -> Result:
     return chats * messages / took, latencies
 
 
-async def threadgate(
-    telegram: BotAPISimulator, llm: LLMSimulator, load: Callable[[], Awaitable[Result]]
-) -> Result:
+async def threadgate(telegram_url: str, llm_url: str) -> None:
+    """Serve as the gateway until killed."""
     with tempfile.TemporaryDirectory() as data_dir:
         config = Config(
             telegram=TelegramConfig(
                 token=TOKEN,
-                api_base=telegram.base_url,
+                api_base=telegram_url,
                 poll_timeout=1,
                 send_rate=1e6,
                 chat_send_interval=1e-6,
                 group_sends_per_minute=1_000_000,
                 edit_interval=1e-6,
             ),
-            llm=LLMConfig(base_url=llm.base_url, model="m", api_keys=("k",)),
+            llm=LLMConfig(base_url=llm_url, model="m", api_keys=("k",)),
             threads=ThreadsConfig(),
             admin=AdminConfig(addr="127.0.0.1:0"),
             data_dir=data_dir,
         )
-        async with open_gateway(config):
-            return await load()
+        await serve(config)  # as `threadgate run` does
 
 
-async def baseline(
-    telegram: BotAPISimulator, llm: LLMSimulator, load: Callable[[], Awaitable[Result]]
-) -> Result:
-    """The minimal bot: aiogram polling, a lock per chat, the same model call, one reply."""
-    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.base_url))
+async def baseline(telegram_url: str, llm_url: str) -> None:
+    """Serve as the minimal bot until killed: aiogram polling, a lock per chat, the same model
+    call, one reply."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram_url))
     bot = Bot(TOKEN, session=session)
     router = Router()
     locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
     async with httpx.AsyncClient() as http:
-        client = ChatClient(llm.base_url, http)
+        client = ChatClient(llm_url, http)
 
         @router.message()
         async def answer(message: Message) -> None:
@@ -117,16 +116,29 @@ async def baseline(
 
         dispatcher = Dispatcher()
         dispatcher.include_router(router)
-        result: Result = (0.0, [])
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                lambda: dispatcher.start_polling(bot, polling_timeout=1, handle_signals=False)
-            )
-            await anyio.sleep(0.5)
-            result = await load()
-            await dispatcher.stop_polling()
-    await bot.session.close()
-    return result
+        await dispatcher.start_polling(bot, polling_timeout=1, handle_signals=False)
+
+
+BOTS = {"baseline": baseline, "threadgate": threadgate}
+
+
+async def measure(name: str, chats: int, messages: int) -> Result:
+    """Start the simulators here and the bot ``name`` in a process of its own; drive it."""
+    telegram, llm = BotAPISimulator(), LLMSimulator(default=lambda _: Reply("pong"))
+    await telegram.start()
+    await llm.start()
+    command = [sys.executable, __file__, "--serve", name, telegram.base_url, llm.base_url]
+    try:
+        async with await anyio.open_process(command, stdout=None, stderr=None) as bot:
+            try:
+                with anyio.fail_after(60):  # the bot is up, connections are warm
+                    await drive(telegram, 1, 1)
+                return await drive(telegram, chats, messages)
+            finally:
+                bot.kill()
+    finally:
+        await telegram.stop()
+        await llm.stop()
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -134,21 +146,11 @@ def percentile(values: list[float], q: int) -> float:
 
 
 async def main(chats: int, messages: int) -> None:
-    logger.remove()  # measure the gateway, not the terminal
     results: dict[str, Result] = {}
-    for name, run in (
-        ("baseline", baseline),
-        ("threadgate", threadgate),
-        ("baseline ", baseline),
-        ("threadgate ", threadgate),
-    ):
-        telegram, llm = BotAPISimulator(), LLMSimulator(default=lambda _: Reply("pong"))
-        with telegram.serving_in_thread(), llm.serving_in_thread():
-            load = functools.partial(drive, telegram, chats, messages)
-            rate, latencies = await run(telegram, llm, load)
-        key = name.strip()
-        if key not in results or rate > results[key][0]:
-            results[key] = (rate, latencies)  # best of two runs, for each
+    for name in ("baseline", "threadgate", "baseline", "threadgate"):
+        rate, latencies = await measure(name, chats, messages)
+        if name not in results or rate > results[name][0]:
+            results[name] = (rate, latencies)  # best of two runs, for each
     for name, (rate, latencies) in results.items():
         print(
             f"{name:>10}: {rate:8.1f} msg/s   p50 {percentile(latencies, 50) * 1000:6.1f} ms"
@@ -163,9 +165,21 @@ async def main(chats: int, messages: int) -> None:
         )
 
 
+def serve_bot(name: str, telegram_url: str, llm_url: str) -> None:
+    logger.remove()  # measure the gateway, not the terminal
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(BOTS[name], telegram_url, llm_url, backend="asyncio")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chats", type=int, default=50)
     parser.add_argument("--messages", type=int, default=10)
+    parser.add_argument(
+        "--serve", nargs=3, metavar=("BOT", "TELEGRAM", "LLM"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
-    anyio.run(main, args.chats, args.messages, backend="asyncio")
+    if args.serve:
+        serve_bot(*args.serve)
+    else:
+        anyio.run(main, args.chats, args.messages, backend="asyncio")

@@ -99,5 +99,4 @@ class TelegramOutbox:
 
     def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> TelegramReplyStream:
         sender = self._senders.ref_for(key.chat_id)
-        sender.send_nowait(Typing(key))
         return TelegramReplyStream(key, reply_to, sender, self._metrics, self._edit_interval)

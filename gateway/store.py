@@ -1,19 +1,20 @@
 """The SQLite store: durable inbox, thread records, outcomes, session histories, pool state.
 
 One file (WAL mode, ``synchronous=NORMAL``: a commit appends to the WAL without an fsync).
-Small statements (an inbox row, a thread record, an outcome, a turn) run on the event loop's
-thread: they take tens of microseconds, less than a hop to a worker thread, and measurably
-better under load (``docs/performance.md``). Reads that can be large (a session's history,
-the start-up replay) run in a worker thread on a short-lived connection of their own, which
-WAL lets read while the main one writes; several such reads run in parallel.
+Small statements (an inbox row, a thread record, an outcome, a turn, the bounded recent
+turns of a session) run on the event loop's thread: they take tens of microseconds, less than
+a hop to a worker thread, and measurably better under load (``docs/performance.md``). Reads
+that can be large (the start-up replay, an operator's listing) run in a worker thread on a
+short-lived connection of their own, which WAL lets read while the main one writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,8 @@ from providers.chat_agent import Turn
 from providers.pool import SavedKeyState
 
 T = TypeVar("T")
+RECENT_TURNS = 500
+"""Turns of a session read for one answer at most, whatever the character budget."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -51,17 +54,50 @@ CREATE TABLE IF NOT EXISTS threads (thread_key TEXT PRIMARY KEY, record TEXT NOT
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, thread_key TEXT NOT NULL, created_at REAL NOT NULL
 );
+-- Every session a thread ever had, kept for the record (a reset starts a new one). Written by
+-- the database itself whenever a thread record names a new session: no second statement.
+CREATE TRIGGER IF NOT EXISTS thread_session_insert AFTER INSERT ON threads BEGIN
+    INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)
+    VALUES (
+        json_extract(NEW.record, '$.session_id'),
+        NEW.thread_key,
+        (julianday('now') - 2440587.5) * 86400.0
+    );
+END;
+CREATE TRIGGER IF NOT EXISTS thread_session_update AFTER UPDATE OF record ON threads
+WHEN json_extract(NEW.record, '$.session_id') IS NOT json_extract(OLD.record, '$.session_id')
+BEGIN
+    INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)
+    VALUES (
+        json_extract(NEW.record, '$.session_id'),
+        NEW.thread_key,
+        (julianday('now') - 2440587.5) * 86400.0
+    );
+END;
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL,
     role TEXT NOT NULL,
-    content TEXT NOT NULL
+    content TEXT NOT NULL,
+    chars INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
 CREATE TABLE IF NOT EXISTS pool_state (
     pool TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (pool, label)
 );
 """
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Several statements, one commit (the connection commits each statement otherwise)."""
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def key_text(key: ThreadKey) -> str:
@@ -104,8 +140,17 @@ class Store:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
             self._db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as error:
             raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
+
+    def _migrate(self) -> None:
+        """Bring a file written by an earlier version up to this schema."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
+        if "chars" not in columns:  # before 0.1: counted by SQLite (which stops at a NUL)
+            with _transaction(self._db):
+                self._db.execute("ALTER TABLE turns ADD COLUMN chars INTEGER NOT NULL DEFAULT 0")
+                self._db.execute("UPDATE turns SET chars = length(content)")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -203,11 +248,6 @@ class Store:
                 " DO UPDATE SET record = excluded.record",
                 (key_text(key), record_to_json(record)),
             )
-            db.execute(
-                "INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)"
-                " VALUES (?, ?, ?)",
-                (record.session_id, key_text(key), time.time()),
-            )
 
         await self._run(write)
 
@@ -215,16 +255,18 @@ class Store:
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
         def write(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (key_text(key), message_id, outcome.value, detail, time.time()),
-            )
-            if outcome.final:
+            with _transaction(db):
                 db.execute(
-                    "UPDATE inbox SET outcome = ?, detail = ? WHERE chat_id = ? AND message_id = ?",
-                    (outcome.value, detail, key.chat_id, message_id),
+                    "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (key_text(key), message_id, outcome.value, detail, time.time()),
                 )
+                if outcome.final:
+                    db.execute(
+                        "UPDATE inbox SET outcome = ?, detail = ?"
+                        " WHERE chat_id = ? AND message_id = ?",
+                        (outcome.value, detail, key.chat_id, message_id),
+                    )
 
         await self._run(write)
 
@@ -240,23 +282,45 @@ class Store:
 
         return await self._read(read)
 
-    # -- SessionHistory --------------------------------------------------------------------
+    async def sessions(self, key: ThreadKey) -> list[tuple[str, float]]:
+        """Every session the thread had, oldest first, with when it began (wall clock)."""
 
-    async def turns(self, session_id: str) -> Sequence[Turn]:
-        def read(db: sqlite3.Connection) -> list[Turn]:
+        def read(db: sqlite3.Connection) -> list[tuple[str, float]]:
             rows = db.execute(
-                "SELECT role, content FROM turns WHERE session_id = ? ORDER BY id", (session_id,)
+                "SELECT session_id, created_at FROM sessions WHERE thread_key = ?"
+                " ORDER BY created_at, rowid",
+                (key_text(key),),
             ).fetchall()
-            return [Turn(role, content) for role, content in rows]
+            return [(str(session), float(at)) for session, at in rows]
 
         return await self._read(read)
 
+    # -- SessionHistory --------------------------------------------------------------------
+
+    async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
+        """The newest turns that fit in ``budget`` characters (and at most ``RECENT_TURNS``):
+        a bounded read, so it runs on the loop's thread like the other small statements."""
+
+        def read(db: sqlite3.Connection) -> list[Turn]:
+            rows = db.execute(
+                "SELECT role, content FROM ("
+                " SELECT id, role, content, SUM(chars) OVER (ORDER BY id DESC) AS used"
+                " FROM (SELECT id, role, content, chars FROM turns WHERE session_id = ?"
+                " ORDER BY id DESC LIMIT ?)"
+                ") WHERE used <= ? ORDER BY id",
+                (session_id, RECENT_TURNS, budget),
+            ).fetchall()
+            return [Turn(role, content) for role, content in rows]
+
+        return await self._run(read)
+
     async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
         def write(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT INTO turns (session_id, role, content) VALUES (?, ?, ?)",
-                [(session_id, t.role, t.content) for t in turns],
-            )
+            with _transaction(db):
+                db.executemany(
+                    "INSERT INTO turns (session_id, role, content, chars) VALUES (?, ?, ?, ?)",
+                    [(session_id, t.role, t.content, len(t.content)) for t in turns],
+                )
 
         await self._run(write)
 
@@ -267,8 +331,9 @@ class Store:
         return [SavedKeyState(**json.loads(state)) for (state,) in rows.fetchall()]
 
     def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
-        self._db.executemany(
-            "INSERT INTO pool_state (pool, label, state) VALUES (?, ?, ?)"
-            " ON CONFLICT (pool, label) DO UPDATE SET state = excluded.state",
-            [(name, s.label, json.dumps(attrs.asdict(s))) for s in states],
-        )
+        with _transaction(self._db):
+            self._db.executemany(
+                "INSERT INTO pool_state (pool, label, state) VALUES (?, ?, ?)"
+                " ON CONFLICT (pool, label) DO UPDATE SET state = excluded.state",
+                [(name, s.label, json.dumps(attrs.asdict(s))) for s in states],
+            )

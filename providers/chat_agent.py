@@ -43,8 +43,9 @@ class Turn:
 class SessionHistory(Protocol):
     """Where sessions' histories live (the gateway's SQLite store)."""
 
-    async def turns(self, session_id: str) -> Sequence[Turn]:
-        """Every turn of the session, oldest first."""
+    async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
+        """The newest turns whose contents fit in ``budget`` characters, oldest first
+        (what :func:`trim` keeps)."""
 
     async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
         """Add turns at the end of the session."""
@@ -88,7 +89,7 @@ class ChatAgent:
 
     async def run(self, request: RunRequest, sink: RunSink) -> None:
         user = Turn("user", "\n\n".join(request.inputs))
-        past = trim(await self.history.turns(request.session_id), self.context_budget)
+        past = await self.history.recent(request.session_id, self.context_budget)
         messages: list[Message] = [{"role": "system", "content": self.prompt_for(request.key)}]
         messages += [{"role": t.role, "content": t.content} for t in past]
         messages.append({"role": user.role, "content": user.content})

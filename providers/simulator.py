@@ -85,6 +85,8 @@ class Reply:
     """``Retry-After`` header value, if any."""
     chunk_delay: float = 0.0
     """Seconds between streamed chunks."""
+    first_delay: float = 0.0
+    """Seconds before the first chunk (a model thinking)."""
     hang: bool = False
     """Accept the request and never answer."""
     drop_after: int | None = None
@@ -157,6 +159,7 @@ class LLMSimulator:
             return web.json_response({"choices": [{"index": 0, "message": message}]})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        await asyncio.sleep(reply.first_delay)
         with suppress(ConnectionResetError):  # the client hung up (a cancelled run): normal
             await self._stream(request, response, reply, text)
         return response

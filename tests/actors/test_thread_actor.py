@@ -19,6 +19,17 @@ def fresh(**changes: object) -> ScriptedAgent:
     return ScriptedAgent(**{"chunk_delay": 0.2, **changes})  # type: ignore[arg-type]
 
 
+async def test_a_message_queued_behind_an_answer_that_is_nearly_done_gets_no_notice() -> None:
+    async with open_threads(agent=fresh()) as threads:
+        await threads.say(DM, "first #slow:3")  # 0.4 s: less than queue_notice_delay
+        second = await threads.say(DM, "second")
+        await threads.wait_idle(DM)
+        await anyio.sleep(ThreadSettings().queue_notice_delay)  # the notice timer has fired
+        assert [r.inputs for r in threads.agent.requests] == [("first #slow:3",), ("second",)]
+        assert threads.outbox.texts(DM) == [], "no notice: the answer came before it was due"
+        assert threads.store.outcome_of(DM, second) == [Outcome.ANSWERED]
+
+
 async def test_message_is_answered_by_a_streamed_run() -> None:
     async with open_threads() as threads:
         message = await threads.say(DM, "hi")
@@ -35,17 +46,18 @@ async def test_message_is_answered_by_a_streamed_run() -> None:
 
 async def test_messages_during_a_run_are_queued_acknowledged_once_and_answered_together() -> None:
     async with open_threads(agent=fresh()) as threads:
-        first = await threads.say(DM, "first #slow:3")
+        first = await threads.say(DM, "first #slow:10")
         second = await threads.say(DM, "second")
         third = await threads.say(DM, "third")
         assert (await threads.status(DM)).queued == 2
         await threads.wait_idle(DM)
         assert [r.inputs for r in threads.agent.requests] == [
-            ("first #slow:3",),
+            ("first #slow:10",),
             ("second", "third"),
         ]
         notices = threads.outbox.texts(DM)
         assert notices == ["⏳ Still working on the previous message; I'll answer this next."]
+        assert threads.outbox.notices[0][2] == second, "it answers the first queued message"
         for message in (first, second, third):
             assert threads.store.outcome_of(DM, message) == [Outcome.ANSWERED]
 

@@ -206,7 +206,8 @@ async def test_markdown_is_rendered_or_sent_plain_when_rejected(
     tmp_path: Path, reject: bool
 ) -> None:
     telegram = BotAPISimulator(reject_markup=reject)
-    llm = LLMSimulator(default=lambda _: Reply("**Bold** claim with `code`"))
+    # The model thinks for a second: "typing…" is shown meanwhile.
+    llm = LLMSimulator(default=lambda _: Reply("**Bold** claim with `code`", first_delay=1.0))
     async with running_gateway(tmp_path, telegram=telegram, llm=llm) as run:
         asked = run.telegram.say("format please", chat_id=6000, forum=False)
         await run.quiet()

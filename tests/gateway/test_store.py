@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import sqlite3
+import tempfile
+import time
 from pathlib import Path
 
+import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.thread_records import Outcome, PendingInput, ThreadKey, ThreadRecord
 from gateway.store import InboxEntry, Store
-from providers.chat_agent import Turn
+from providers.chat_agent import Turn, trim
 from providers.pool import SavedKeyState
 
 pytestmark = pytest.mark.anyio
@@ -30,6 +36,19 @@ async def test_thread_records_and_outcomes_round_trip(tmp_path: Path) -> None:
     reopened.close()
 
 
+async def test_every_session_of_a_thread_is_kept_for_the_record(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    before = time.time()
+    await store.save(KEY, ThreadRecord("first"))
+    await store.save(KEY, ThreadRecord("first", run_seq=1))  # same session: no new row
+    await store.save(KEY, ThreadRecord("second", generation=1))  # a reset
+    await store.save(ThreadKey(-100, 3), ThreadRecord("elsewhere"))
+    sessions = await store.sessions(KEY)
+    assert [session for session, _ in sessions] == ["first", "second"]
+    assert all(before - 1 <= at <= time.time() + 1 for _, at in sessions), "wall-clock times"
+    store.close()
+
+
 async def test_inbox_dedupes_and_tracks_unanswered(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
     entry = InboxEntry(10, KEY, 5, {"kind": "message", "message_id": 5, "text": "hi", "user_id": 1})
@@ -48,8 +67,41 @@ async def test_history_and_pool_state(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
     await store.append("s1", [Turn("user", "q"), Turn("assistant", "a")])
     await store.append("s2", [Turn("user", "other")])
-    assert await store.turns("s1") == [Turn("user", "q"), Turn("assistant", "a")]
+    assert await store.recent("s1", 100) == [Turn("user", "q"), Turn("assistant", "a")]
+    assert await store.recent("s1", 1) == [Turn("assistant", "a")], "the newest that fit"
+    assert await store.recent("s1", 0) == []
     saved = [SavedKeyState("key-1", False, 123.0, "HTTP 402", 4, 1)]
     store.save_pool("llm", saved)
     assert list(store.load_pool("llm")) == saved
+    store.close()
+
+
+@given(
+    contents=st.lists(st.text(max_size=30), max_size=12),
+    budget=st.integers(min_value=0, max_value=200),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_store_keeps_what_trim_keeps(contents: list[str], budget: int) -> None:
+    turns = [Turn("user" if i % 2 else "assistant", c) for i, c in enumerate(contents)]
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "db.sqlite3")
+        try:
+            anyio.run(store.append, "s", turns)
+            assert anyio.run(store.recent, "s", budget) == trim(turns, budget)
+        finally:
+            store.close()
+
+
+async def test_a_file_from_before_the_chars_column_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,"
+            " role TEXT NOT NULL, content TEXT NOT NULL)"
+        )
+        old.execute("INSERT INTO turns (session_id, role, content) VALUES ('s', 'user', 'hello')")
+    old.close()
+    store = Store(path)
+    assert await store.recent("s", 5) == [Turn("user", "hello")]
+    assert await store.recent("s", 4) == []
     store.close()

@@ -40,7 +40,7 @@ class Sink:
 
 
 class NoHistory:
-    async def turns(self, session_id: str) -> list[Any]:
+    async def recent(self, session_id: str, budget: int) -> list[Any]:
         return []
 
     async def append(self, session_id: str, turns: Any) -> None:

@@ -15,7 +15,7 @@ from actors.exceptions import (
 from actors.ports import RunRequest
 from actors.thread_records import ThreadKey
 from providers.chain import FallbackChain, ProviderEntry
-from providers.chat_agent import ChatAgent, Turn
+from providers.chat_agent import ChatAgent, Turn, trim
 from providers.exceptions import PoolExhaustedError, StreamBrokenError
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, KeyState
@@ -104,8 +104,8 @@ async def test_everything_exhausted_names_the_earliest_return(harness: Harness) 
 class MemoryHistory:
     sessions: dict[str, list[Turn]] = attrs.Factory(dict)
 
-    async def turns(self, session_id: str) -> Sequence[Turn]:
-        return list(self.sessions.get(session_id, []))
+    async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
+        return trim(self.sessions.get(session_id, []), budget)
 
     async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
         self.sessions.setdefault(session_id, []).extend(turns)
