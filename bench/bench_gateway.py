@@ -82,7 +82,8 @@ async def threadgate(telegram_url: str, llm_url: str) -> None:
                 group_sends_per_minute=1_000_000,
                 edit_interval=1e-6,
             ),
-            llm=LLMConfig(base_url=llm_url, model="m", api_keys=("k",)),
+            # No session history in the request: the baseline sends the user's text alone.
+            llm=LLMConfig(base_url=llm_url, model="m", api_keys=("k",), context_budget=0),
             threads=ThreadsConfig(),
             admin=AdminConfig(addr="127.0.0.1:0"),
             data_dir=data_dir,

@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS outcomes (
     detail TEXT NOT NULL,
     at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS threads (thread_key TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS threads (
+    thread_key TEXT PRIMARY KEY, record TEXT NOT NULL, session_id TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY, thread_key TEXT NOT NULL, created_at REAL NOT NULL
 );
@@ -58,21 +60,12 @@ CREATE TABLE IF NOT EXISTS sessions (
 -- the database itself whenever a thread record names a new session: no second statement.
 CREATE TRIGGER IF NOT EXISTS thread_session_insert AFTER INSERT ON threads BEGIN
     INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)
-    VALUES (
-        json_extract(NEW.record, '$.session_id'),
-        NEW.thread_key,
-        (julianday('now') - 2440587.5) * 86400.0
-    );
+    VALUES (NEW.session_id, NEW.thread_key, (julianday('now') - 2440587.5) * 86400.0);
 END;
-CREATE TRIGGER IF NOT EXISTS thread_session_update AFTER UPDATE OF record ON threads
-WHEN json_extract(NEW.record, '$.session_id') IS NOT json_extract(OLD.record, '$.session_id')
-BEGIN
+CREATE TRIGGER IF NOT EXISTS thread_session_update AFTER UPDATE OF session_id ON threads
+WHEN NEW.session_id IS NOT OLD.session_id BEGIN
     INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)
-    VALUES (
-        json_extract(NEW.record, '$.session_id'),
-        NEW.thread_key,
-        (julianday('now') - 2440587.5) * 86400.0
-    );
+    VALUES (NEW.session_id, NEW.thread_key, (julianday('now') - 2440587.5) * 86400.0);
 END;
 CREATE TABLE IF NOT EXISTS turns (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -104,8 +97,30 @@ def key_text(key: ThreadKey) -> str:
     return str(key)
 
 
+def _input(pending: PendingInput) -> dict[str, Any]:
+    return {
+        "message_id": pending.message_id,
+        "text": pending.text,
+        "attempts": pending.attempts,
+        "parked": pending.parked,
+    }
+
+
 def record_to_json(record: ThreadRecord) -> str:
-    return json.dumps(attrs.asdict(record))
+    # Written on every change of every thread: spelled out, as attrs.asdict is several times
+    # slower. test_store checks that it round-trips every field.
+    return json.dumps(
+        {
+            "session_id": record.session_id,
+            "generation": record.generation,
+            "run_seq": record.run_seq,
+            "in_flight": [_input(p) for p in record.in_flight],
+            "queued": [_input(p) for p in record.queued],
+            "parked": record.parked,
+            "last_inputs": list(record.last_inputs),
+            "model": record.model,
+        }
+    )
 
 
 def record_from_json(text: str) -> ThreadRecord:
@@ -146,6 +161,15 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring a file written by an earlier version up to this schema."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(threads)")}
+        if "session_id" not in columns:  # before 0.1: the session was only inside the record
+            with _transaction(self._db):
+                self._db.execute(
+                    "ALTER TABLE threads ADD COLUMN session_id TEXT NOT NULL DEFAULT ''"
+                )
+                self._db.execute(
+                    "UPDATE threads SET session_id = json_extract(record, '$.session_id')"
+                )
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
         if "chars" not in columns:  # before 0.1: counted by SQLite (which stops at a NUL)
             with _transaction(self._db):
@@ -244,9 +268,10 @@ class Store:
     async def save(self, key: ThreadKey, record: ThreadRecord) -> None:
         def write(db: sqlite3.Connection) -> None:
             db.execute(
-                "INSERT INTO threads (thread_key, record) VALUES (?, ?) ON CONFLICT (thread_key)"
-                " DO UPDATE SET record = excluded.record",
-                (key_text(key), record_to_json(record)),
+                "INSERT INTO threads (thread_key, record, session_id) VALUES (?, ?, ?)"
+                " ON CONFLICT (thread_key) DO UPDATE"
+                " SET record = excluded.record, session_id = excluded.session_id",
+                (key_text(key), record_to_json(record), record.session_id),
             )
 
         await self._run(write)
@@ -302,15 +327,21 @@ class Store:
         a bounded read, so it runs on the loop's thread like the other small statements."""
 
         def read(db: sqlite3.Connection) -> list[Turn]:
-            rows = db.execute(
-                "SELECT role, content FROM ("
-                " SELECT id, role, content, SUM(chars) OVER (ORDER BY id DESC) AS used"
-                " FROM (SELECT id, role, content, chars FROM turns WHERE session_id = ?"
-                " ORDER BY id DESC LIMIT ?)"
-                ") WHERE used <= ? ORDER BY id",
-                (session_id, RECENT_TURNS, budget),
-            ).fetchall()
-            return [Turn(role, content) for role, content in rows]
+            kept: list[Turn] = []
+            rows = db.execute(  # newest first; stepped lazily, so the read stops at the budget
+                "SELECT role, content, chars FROM turns WHERE session_id = ?"
+                " ORDER BY id DESC LIMIT ?",
+                (session_id, RECENT_TURNS),
+            )
+            left = budget
+            for role, content, chars in rows:
+                left -= chars
+                if left < 0:
+                    break
+                kept.append(Turn(role, content))
+            rows.close()
+            kept.reverse()
+            return kept
 
         return await self._run(read)
 

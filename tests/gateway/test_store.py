@@ -1,17 +1,19 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.thread_records import Outcome, PendingInput, ThreadKey, ThreadRecord
-from gateway.store import InboxEntry, Store
+from gateway.store import InboxEntry, Store, record_from_json, record_to_json
 from providers.chat_agent import Turn, trim
 from providers.pool import SavedKeyState
 
@@ -104,4 +106,47 @@ async def test_a_file_from_before_the_chars_column_is_migrated(tmp_path: Path) -
     store = Store(path)
     assert await store.recent("s", 5) == [Turn("user", "hello")]
     assert await store.recent("s", 4) == []
+    store.close()
+
+
+inputs = st.builds(
+    PendingInput,
+    message_id=st.integers(min_value=1),
+    text=st.text(max_size=20),
+    attempts=st.integers(min_value=0, max_value=3),
+    parked=st.booleans(),
+)
+
+
+@given(
+    record=st.builds(
+        ThreadRecord,
+        session_id=st.text(min_size=1, max_size=12),
+        generation=st.integers(min_value=0),
+        run_seq=st.integers(min_value=0),
+        in_flight=st.lists(inputs, max_size=3).map(tuple),
+        queued=st.lists(inputs, max_size=3).map(tuple),
+        parked=st.booleans(),
+        last_inputs=st.lists(st.text(max_size=10), max_size=3).map(tuple),
+        model=st.none() | st.text(max_size=10),
+    )
+)
+def test_a_thread_record_round_trips_through_json(record: ThreadRecord) -> None:
+    text = record_to_json(record)
+    assert set(json.loads(text)) == {f.name for f in attrs.fields(ThreadRecord)}, "every field"
+    assert record_from_json(text) == record
+
+
+async def test_a_file_from_before_the_session_column_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    record = ThreadRecord("old-session", generation=2)
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE threads (thread_key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+        old.execute("INSERT INTO threads VALUES (?, ?)", (str(KEY), record_to_json(record)))
+    old.close()
+    store = Store(path)
+    assert await store.load(KEY) == record
+    await store.save(KEY, ThreadRecord("new-session", generation=3))
+    sessions = [session for session, _ in await store.sessions(KEY)]
+    assert sessions == ["old-session", "new-session"]
     store.close()
