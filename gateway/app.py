@@ -223,8 +223,11 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
     Shutdown order: stop polling and the pool's timer, let the threads drain (their last
     notices go to the senders), then let the senders drain, then close the store.
     """
-    store = Store(Path(config.data_dir) / "threadgate.sqlite3")
     metrics = Metrics()
+    store = Store(
+        Path(config.data_dir) / "threadgate.sqlite3",
+        on_outcome=lambda outcome: metrics.outcomes.labels(outcome.value).inc(),
+    )
     bot = bot or make_bot(config.telegram)
     try:
         async with httpx.AsyncClient() as http, anyio.create_task_group() as tg:

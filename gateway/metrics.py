@@ -61,6 +61,7 @@ class Metrics:
     messages_out: Counter = attrs.field(init=False)
     telegram_429: Counter = attrs.field(init=False)
     run_latency: Histogram = attrs.field(init=False)
+    outcomes: Counter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.messages_in = Counter(
@@ -71,6 +72,12 @@ class Metrics:
         )
         self.telegram_429 = Counter(
             "threadgate_telegram_429", "Flood-control answers from Telegram", registry=self.registry
+        )
+        self.outcomes = Counter(
+            "threadgate_outcomes",
+            "How user messages ended (parked ones end again later)",
+            ["outcome"],
+            registry=self.registry,
         )
         self.run_latency = Histogram(
             "threadgate_run_seconds",

@@ -147,10 +147,16 @@ class InboxEntry:
 
 class Store:
     """Implements the thread actor's ``ThreadStore``, the chat agent's ``SessionHistory`` and
-    the credential pool's ``PoolStateStore``."""
+    the credential pool's ``PoolStateStore``.
 
-    def __init__(self, path: str | Path) -> None:
+    ``on_outcome`` is told every outcome recorded (the gateway counts them for ``/metrics``).
+    """
+
+    def __init__(
+        self, path: str | Path, on_outcome: Callable[[Outcome], None] = lambda _: None
+    ) -> None:
         self._path = Path(path)
+        self._on_outcome = on_outcome
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
@@ -294,6 +300,7 @@ class Store:
                     )
 
         await self._run(write)
+        self._on_outcome(outcome)
 
     async def outcomes(self, key: ThreadKey) -> list[tuple[int, str]]:
         """Every recorded outcome of a thread, in order (for tests and operators)."""

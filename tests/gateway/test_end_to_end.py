@@ -175,6 +175,7 @@ async def test_admin_endpoint_status_health_metrics_without_secrets(
         assert health.status_code == 200
         assert health.json()["poller_alive"] is True
         assert "threadgate_messages_in_total 1.0" in metrics
+        assert 'threadgate_outcomes_total{outcome="answered"} 1.0' in metrics
         addr = run.gateway.admin_url.removeprefix("http://")
         assert await anyio.to_thread.run_sync(main, ["status", "--addr", addr]) == 0
         table = capsys.readouterr().out
