@@ -34,7 +34,7 @@ from gateway.admin import AdminServer
 from gateway.bot import make_bot
 from gateway.chat_sender import ChatSender, GlobalPace
 from gateway.config import Config, FallbackConfig
-from gateway.exceptions import ConfigInvalidError
+from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
 from gateway.intake import Intake
 from gateway.metrics import Metrics
 from gateway.outbox import TelegramOutbox
@@ -286,6 +286,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                         async with anyio.create_task_group() as background:
                             for pool in pools:
                                 background.start_soon(pool.run, _broadcaster(threads))
+                            background.start_soon(_checkpoints, store)
                             background.start_soon(gateway.updates.run)
                             try:
                                 yield gateway
@@ -311,6 +312,21 @@ async def _updates(
         )
         return WebhookServer(bot, store, telegram, intake, resequencer)
     return Poller(bot, store, telegram, intake, gateway.deliver)
+
+
+CHECKPOINT_INTERVAL = 2.0
+
+
+async def _checkpoints(store: Store) -> None:
+    """Keep the SQLite write-ahead log short, off the event loop."""
+    while True:
+        await anyio.sleep(CHECKPOINT_INTERVAL)
+        try:
+            await store.checkpoint()
+        except StoreUnavailableError as error:
+            logger.warning(
+                "store checkpoint failed (retried in {s}s): {e}", s=CHECKPOINT_INTERVAL, e=error
+            )
 
 
 def _broadcaster(threads: Supervisor[ThreadKey]) -> Callable[[], None]:

@@ -187,6 +187,9 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
+        # A checkpoint may fsync: it runs in a worker thread (checkpoint()), not in a commit
+        # on the event loop.
+        db.execute("PRAGMA wal_autocheckpoint=0")
         return db
 
     def close(self) -> None:
@@ -213,6 +216,17 @@ class Store:
             return await anyio.to_thread.run_sync(read)
         except sqlite3.Error as error:
             raise StoreUnavailableError(f"{self._path}: {error}") from None
+
+    async def checkpoint(self) -> tuple[int, int]:
+        """Copy the write-ahead log into the database file, in a worker thread; never waits
+        for readers or writers (a passive checkpoint does what it can now). Returns the
+        log's size and how much of it is now in the database file, in pages."""
+
+        def run(db: sqlite3.Connection) -> tuple[int, int]:
+            _, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            return int(logged), int(copied)
+
+        return await self._read(run)
 
     # -- inbox ---------------------------------------------------------------------------
 

@@ -150,3 +150,16 @@ async def test_a_file_from_before_the_session_column_is_migrated(tmp_path: Path)
     sessions = [session for session, _ in await store.sessions(KEY)]
     assert sessions == ["old-session", "new-session"]
     store.close()
+
+
+async def test_commits_leave_checkpoints_to_the_worker_thread(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    for _ in range(1500):  # 6 MB: SQLite would checkpoint (and reuse the log) at 4 MB
+        await store.append("s", [Turn("user", "x" * 4000)])
+    wal = tmp_path / "db.sqlite3-wal"
+    assert wal.stat().st_size > 5_000_000, "nothing was checkpointed inside a commit"
+    logged, copied = await store.checkpoint()
+    assert logged > 0
+    assert copied == logged
+    assert len(await store.recent("s", 10_000)) == 2
+    store.close()
