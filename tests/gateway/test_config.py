@@ -85,6 +85,25 @@ def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
             "telegram.webhook_secret",
             "needs a secret",
         ),
+        ('[[llm.fallbacks]]\nmodel = "m"\n', "llm.fallbacks[1].base_url", "required"),
+        ('[[llm.fallbacks]]\nbase_url = "http://x/v1"\n', "llm.fallbacks[1].model", "required"),
+        (
+            '[[llm.fallbacks]]\nbase_url = "http://x/v1"\nmodel = "m"\napi_keys_env = "NOPE"\n',
+            "llm.fallbacks[1].api_keys_env",
+            "no environment variable NOPE",
+        ),
+        (
+            '[[llm.fallbacks]]\nname = "llm"\nbase_url = "http://x/v1"\nmodel = "m"\n',
+            "llm.fallbacks[1].name",
+            "taken",
+        ),
+        (
+            '[[llm.fallbacks]]\nbase_url = "http://x/v1"\nmodel = "m"\nstrategy = "best"\n',
+            "llm.fallbacks.strategy",
+            "must be one of",
+        ),
+        ('[llm]\nfallbacks = "x"\n', "llm.fallbacks", "list of tables"),
+        ('[[llm.fallbacks]]\nurl = "x"\n', "llm.fallbacks.url", "unknown key"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, toml: str, key: str, problem: str) -> None:
@@ -111,39 +130,6 @@ def test_fallback_providers_take_their_keys_from_the_environment(tmp_path: Path)
     shown = json.dumps(redacted(config))
     assert "sk-router" not in shown
     assert redacted(config)["llm"]["fallbacks"][1]["api_keys"] == ["[redacted]"] * 2
-
-
-@pytest.mark.parametrize(
-    ("toml", "key", "problem"),
-    [
-        ('[[llm.fallbacks]]\nmodel = "m"\n', "llm.fallbacks[1].base_url", "required"),
-        ('[[llm.fallbacks]]\nbase_url = "http://x/v1"\n', "llm.fallbacks[1].model", "required"),
-        (
-            '[[llm.fallbacks]]\nbase_url = "http://x/v1"\nmodel = "m"\napi_keys_env = "NOPE"\n',
-            "llm.fallbacks[1].api_keys_env",
-            "no environment variable NOPE",
-        ),
-        (
-            '[[llm.fallbacks]]\nname = "llm"\nbase_url = "http://x/v1"\nmodel = "m"\n',
-            "llm.fallbacks[1].name",
-            "taken",
-        ),
-        (
-            '[[llm.fallbacks]]\nbase_url = "http://x/v1"\nmodel = "m"\nstrategy = "best"\n',
-            "llm.fallbacks.strategy",
-            "must be one of",
-        ),
-        ('[llm]\nfallbacks = "x"\n', "llm.fallbacks", "list of tables"),
-        ('[[llm.fallbacks]]\nurl = "x"\n', "llm.fallbacks.url", "unknown key"),
-    ],
-)
-def test_fallback_errors_name_the_key(tmp_path: Path, toml: str, key: str, problem: str) -> None:
-    file = tmp_path / "threadgate.toml"
-    file.write_text(toml)
-    with pytest.raises(ConfigInvalidError) as info:
-        load(file, {})
-    assert key in str(info.value)
-    assert problem in str(info.value)
 
 
 def test_check_config_redacts_secrets(
