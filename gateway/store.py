@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     message_id INTEGER NOT NULL,
     outcome TEXT NOT NULL,
     detail TEXT NOT NULL,
-    at REAL NOT NULL
+    at REAL NOT NULL,
+    chat_id INTEGER
 );
 CREATE TABLE IF NOT EXISTS threads (
     thread_key TEXT PRIMARY KEY, record TEXT NOT NULL, session_id TEXT NOT NULL DEFAULT ''
@@ -95,6 +96,17 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 def key_text(key: ThreadKey) -> str:
     return str(key)
+
+
+FINAL = ", ".join(f"'{outcome.value}'" for outcome in Outcome if outcome.final)
+TRIGGERS = """
+-- A final outcome closes its inbox entry in the same statement that records it.
+CREATE TRIGGER IF NOT EXISTS outcome_closes_inbox AFTER INSERT ON outcomes
+WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN
+    UPDATE inbox SET outcome = NEW.outcome, detail = NEW.detail
+    WHERE chat_id = NEW.chat_id AND message_id = NEW.message_id;
+END;
+""".replace("FINAL_OUTCOMES", FINAL)
 
 
 def _input(pending: PendingInput) -> dict[str, Any]:
@@ -162,6 +174,7 @@ class Store:
             self._db = self._connect()
             self._db.executescript(SCHEMA)
             self._migrate()
+            self._db.executescript(TRIGGERS)
         except (OSError, sqlite3.Error) as error:
             raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
 
@@ -176,6 +189,9 @@ class Store:
                 self._db.execute(
                     "UPDATE threads SET session_id = json_extract(record, '$.session_id')"
                 )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}
+        if "chat_id" not in columns:  # before 0.1: the inbox was closed by a second statement
+            self._db.execute("ALTER TABLE outcomes ADD COLUMN chat_id INTEGER")
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
         if "chars" not in columns:  # before 0.1: counted by SQLite (which stops at a NUL)
             with _transaction(self._db):
@@ -300,18 +316,11 @@ class Store:
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
         def write(db: sqlite3.Connection) -> None:
-            with _transaction(db):
-                db.execute(
-                    "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (key_text(key), message_id, outcome.value, detail, time.time()),
-                )
-                if outcome.final:
-                    db.execute(
-                        "UPDATE inbox SET outcome = ?, detail = ?"
-                        " WHERE chat_id = ? AND message_id = ?",
-                        (outcome.value, detail, key.chat_id, message_id),
-                    )
+            db.execute(  # a final one also closes the inbox entry (trigger)
+                "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at, chat_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (key_text(key), message_id, outcome.value, detail, time.time(), key.chat_id),
+            )
 
         await self._run(write)
         self._on_outcome(outcome)
@@ -368,11 +377,14 @@ class Store:
 
     async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
         def write(db: sqlite3.Connection) -> None:
-            with _transaction(db):
-                db.executemany(
-                    "INSERT INTO turns (session_id, role, content, chars) VALUES (?, ?, ?, ?)",
-                    [(session_id, t.role, t.content, len(t.content)) for t in turns],
-                )
+            if not turns:
+                return
+            rows = ", ".join(["(?, ?, ?, ?)"] * len(turns))  # one statement: one commit
+            values = [v for t in turns for v in (session_id, t.role, t.content, len(t.content))]
+            db.execute(
+                f"INSERT INTO turns (session_id, role, content, chars) VALUES {rows}",  # noqa: S608 - placeholders only
+                values,
+            )
 
         await self._run(write)
 

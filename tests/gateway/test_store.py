@@ -137,15 +137,23 @@ def test_a_thread_record_round_trips_through_json(record: ThreadRecord) -> None:
     assert record_from_json(text) == record
 
 
-async def test_a_file_from_before_the_session_column_is_migrated(tmp_path: Path) -> None:
+async def test_a_file_from_before_the_session_and_chat_columns_is_migrated(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     record = ThreadRecord("old-session", generation=2)
     with sqlite3.connect(path) as old:
         old.execute("CREATE TABLE threads (thread_key TEXT PRIMARY KEY, record TEXT NOT NULL)")
         old.execute("INSERT INTO threads VALUES (?, ?)", (str(KEY), record_to_json(record)))
+        old.execute(
+            "CREATE TABLE outcomes (thread_key TEXT NOT NULL, message_id INTEGER NOT NULL,"
+            " outcome TEXT NOT NULL, detail TEXT NOT NULL, at REAL NOT NULL)"
+        )
     old.close()
     store = Store(path)
     assert await store.load(KEY) == record
+    entry = InboxEntry(1, KEY, 9, {"kind": "message", "message_id": 9, "text": "x"})
+    await store.accept(entry)
+    await store.record_outcome(KEY, 9, Outcome.ANSWERED, "")
+    assert await store.unanswered() == [], "a final outcome closes the inbox entry"
     await store.save(KEY, ThreadRecord("new-session", generation=3))
     sessions = [session for session, _ in await store.sessions(KEY)]
     assert sessions == ["old-session", "new-session"]
