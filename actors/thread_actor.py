@@ -50,7 +50,16 @@ from actors.thread_records import (
 )
 from actors.thread_run import Run
 from actors.thread_settings import BusyPolicy, ThreadSettings
-from actors.thread_texts import FAILURE_TEXT, HELP, about, new_session_id, plural
+from actors.thread_texts import (
+    FAILURE_TEXT,
+    HELP,
+    about,
+    model_reply,
+    new_session_id,
+    plural,
+    status_text,
+)
+from actors.thread_timers import RetryTimer, tell_later
 
 
 @attrs.define(eq=False)
@@ -70,8 +79,7 @@ class ThreadActor(Actor[object]):
     _queued: list[PendingInput] = attrs.field(factory=list, init=False)
     _queue_noticed: bool = attrs.field(default=False, init=False)
     _parked: bool = attrs.field(default=False, init=False)
-    _park_epoch: int = attrs.field(default=0, init=False)
-    _timer: anyio.CancelScope | None = attrs.field(default=None, init=False)
+    _retry: RetryTimer = attrs.field(factory=RetryTimer, init=False)
     _last_inputs: tuple[str, ...] = attrs.field(default=(), init=False)
     _model: str | None = attrs.field(default=None, init=False)
 
@@ -154,9 +162,9 @@ class ThreadActor(Actor[object]):
                 await self._on_finished(ctx)
             case RunFailed():
                 await self._on_failed(message, ctx)
+            case RetryTick() if not self._retry.current(message):
+                pass  # a tick of an earlier parking
             case CredentialsAvailable() | RetryTick() if self._parked:
-                if isinstance(message, RetryTick) and message.epoch != self._park_epoch:
-                    return None
                 await self._unpark(ctx)
             case CredentialsAvailable() | RetryTick():
                 pass  # not parked: nothing waits for credentials
@@ -200,7 +208,7 @@ class ThreadActor(Actor[object]):
             if not self._queue_noticed:
                 self._queue_noticed = True  # once per run; said only if the run goes on
                 tick = QueueNoticeTick(self._run.id, message.message_id)
-                self._tell_later(self._settings.queue_notice_delay, tick, ctx)
+                tell_later(self._settings.queue_notice_delay, tick, ctx)
         elif self._parked:
             self._queued.append(pending)
             await self._save()
@@ -221,7 +229,7 @@ class ThreadActor(Actor[object]):
         elif name == "stop":
             await self._stop(command)
         elif name == "status":
-            await self._answer(command, self._status_text())
+            await self._answer(command, status_text(self.status()))
         elif name in ("help", "start"):
             await self._answer(command, HELP)
         elif name == "model":
@@ -240,22 +248,11 @@ class ThreadActor(Actor[object]):
 
     async def _switch_model(self, command: Command) -> None:
         allowed = self._settings.allowed_models
-        wanted = command.args.strip()
-        if not allowed:
-            await self._answer(command, "Switching models is not enabled here.")
-        elif not wanted:
-            current = self._model or "the default model"
-            await self._answer(
-                command, f"This session uses {current}. Allowed: {', '.join(allowed)}."
-            )
-        elif wanted not in allowed:
-            await self._answer(command, f"{wanted} is not allowed. Allowed: {', '.join(allowed)}.")
-        else:
-            self._model = wanted
+        chosen, reply = model_reply(allowed, self._model, command.args.strip())
+        if chosen is not None:
+            self._model = chosen
             await self._save()
-            await self._answer(
-                command, f"This session now uses {wanted} (from the next answer on)."
-            )
+        await self._answer(command, reply)
 
     async def _reset(self, command: Command, ctx: ActorContext[Any]) -> None:
         dropped = self._drop_all("reset")
@@ -326,9 +323,8 @@ class ThreadActor(Actor[object]):
         untold = [p for p in self._queued if not p.parked]
         self._queued = [attrs.evolve(p, parked=True) for p in self._queued]
         self._parked = True
-        self._park_epoch += 1
         delay = report.retry_after or self._settings.default_retry_after
-        self._start_timer(self._park_epoch, delay, ctx)
+        self._retry.start(delay, ctx)
         await self._save()
         logger.warning(
             "thread {key}: parked {n} input(s), credentials exhausted; retry in {d:.0f}s",
@@ -348,37 +344,10 @@ class ThreadActor(Actor[object]):
 
     async def _unpark(self, ctx: ActorContext[Any]) -> None:
         self._parked = False
-        self._cancel_timer()
+        self._retry.cancel()
         logger.info("thread {key}: credentials may be back; retrying", key=self._key)
         await self._save()
         await self._start_next(ctx, saved=True)
-
-    def _start_timer(self, epoch: int, delay: float, ctx: ActorContext[Any]) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        scope = self._timer = anyio.CancelScope()
-
-        async def tick() -> None:
-            with scope:
-                await anyio.sleep(delay)
-                ctx.tell_self(RetryTick(epoch))
-
-        ctx.start_soon(tick)
-
-    @staticmethod
-    def _tell_later(delay: float, message: object, ctx: ActorContext[Any]) -> None:
-        async def later() -> None:
-            await anyio.sleep(delay)
-            ctx.tell_self(message, control=True)
-
-        ctx.start_soon(later)
-
-    def _cancel_timer(self) -> None:
-        """Stop the retry timer; a tick it already sent is stale by its epoch."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._park_epoch += 1
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -437,7 +406,7 @@ class ThreadActor(Actor[object]):
         self._queued = []
         if self._parked:
             self._parked = False
-            self._cancel_timer()
+            self._retry.cancel()
         return dropped
 
     # -- ports -----------------------------------------------------------------------------
@@ -470,12 +439,3 @@ class ThreadActor(Actor[object]):
             self._key, command.message_id, Outcome.ANSWERED, f"/{command.name}"
         )
         await self._notice(text, reply_to=command.message_id)
-
-    def _status_text(self) -> str:
-        status = self.status()
-        parts = [f"Thread {status.key}: {status.phase.value}"]
-        if status.run_age is not None:
-            parts.append(f"answering for {status.run_age:.0f}s")
-        parts.append(f"{plural(status.queued, 'message')} queued")
-        parts.append(f"session {status.session_id[:8]} (generation {status.generation})")
-        return ", ".join(parts) + "."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from actors.thread_messages import FailureKind
+from actors.thread_records import ThreadStatus
 
 HELP = (
     "Send a message and the agent answers here.\n"
@@ -43,3 +44,27 @@ def about(seconds: float) -> str:
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def status_text(status: ThreadStatus) -> str:
+    """A thread's ``/status`` reply."""
+    parts = [f"Thread {status.key}: {status.phase.value}"]
+    if status.run_age is not None:
+        parts.append(f"answering for {status.run_age:.0f}s")
+    parts.append(f"{plural(status.queued, 'message')} queued")
+    parts.append(f"session {status.session_id[:8]} (generation {status.generation})")
+    return ", ".join(parts) + "."
+
+
+def model_reply(
+    allowed: tuple[str, ...], current: str | None, wanted: str
+) -> tuple[str | None, str]:
+    """``/model wanted``: the model to switch to (``None``: no switch) and the reply."""
+    if not allowed:
+        return None, "Switching models is not enabled here."
+    choices = f"Allowed: {', '.join(allowed)}."
+    if not wanted:
+        return None, f"This session uses {current or 'the default model'}. {choices}"
+    if wanted not in allowed:
+        return None, f"{wanted} is not allowed. {choices}"
+    return wanted, f"This session now uses {wanted} (from the next answer on)."
