@@ -187,8 +187,9 @@ class Gateway:
 def _providers(config: Config, store: Store, http: httpx.AsyncClient) -> tuple[ProviderEntry, ...]:
     """The primary provider, then the fallbacks, each with its own credential pool."""
     llm = config.llm
-    primary = FallbackConfig("llm", llm.base_url, llm.model, llm.api_keys, "", llm.strategy)
-    primary = attrs.evolve(primary, quota_cooldown=llm.quota_cooldown)
+    primary = FallbackConfig(
+        "llm", llm.base_url, llm.model, llm.api_keys, "", llm.strategy, llm.quota_cooldown
+    )
     entries = []
     for provider in (primary, *llm.fallbacks):
         keys = [ApiKey(f"key-{i}", secret) for i, secret in enumerate(provider.api_keys, 1)]
@@ -310,7 +311,7 @@ async def _updates(
         resequencer = Resequencer(
             gateway.deliver, telegram.webhook_reorder_window, await store.last_update_id()
         )
-        return WebhookServer(bot, store, telegram, intake, resequencer)
+        return WebhookServer(bot, telegram, intake, resequencer)
     return Poller(bot, store, telegram, intake, gateway.deliver)
 
 

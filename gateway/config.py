@@ -193,10 +193,11 @@ SECRET_KEYS = frozenset(
         "agent.token",
     }
 )
+_STRATEGIES = ("fill_first", "round_robin", "least_used", "random")
 _CHOICES = {
     "telegram.mode": ("polling", "webhook"),
-    "llm.strategy": ("fill_first", "round_robin", "least_used", "random"),
-    "llm.fallbacks.strategy": ("fill_first", "round_robin", "least_used", "random"),
+    "llm.strategy": _STRATEGIES,
+    "llm.fallbacks.strategy": _STRATEGIES,
     "threads.busy_policy": ("queue", "interrupt"),
 }
 

@@ -29,6 +29,12 @@ class Intake:
     _metrics: Metrics
     username: str = ""
     """The bot's username (for ``/command@bot``); set once ``getMe`` answered."""
+    _users: frozenset[int] = attrs.field(init=False)
+    _chats: frozenset[int] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._users = frozenset(self._config.allowed_users)
+        self._chats = frozenset(self._config.allowed_chats)
 
     async def take(self, update: Update) -> Routed | None:
         """Return the routed message if ``update`` is new and for a thread, else ``None``.
@@ -40,8 +46,8 @@ class Intake:
             routed = route(
                 update,
                 bot_username=self.username,
-                allowed_users=frozenset(self._config.allowed_users),
-                allowed_chats=frozenset(self._config.allowed_chats),
+                allowed_users=self._users,
+                allowed_chats=self._chats,
             )
         except Exception:  # noqa: BLE001 - bad input must not stop the gateway
             logger.exception("update {id} could not be routed; skipped", id=update.update_id)

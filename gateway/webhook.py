@@ -30,7 +30,6 @@ from gateway.config import TelegramConfig
 from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
 from gateway.intake import Intake
 from gateway.resequencer import Resequencer
-from gateway.store import Store
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
@@ -40,7 +39,6 @@ class WebhookServer:
     """Serves the webhook path and registers it with Telegram."""
 
     _bot: Bot
-    _store: Store
     _config: TelegramConfig
     _intake: Intake
     _resequencer: Resequencer
