@@ -75,6 +75,8 @@ class BotAPISimulator:
     """The ``retry_after`` of those answers."""
     reject_markup: bool = False
     """Answer every ``parse_mode=HTML`` request with "can't parse entities"."""
+    token: str | None = None
+    """The only bot token accepted (HTTP 401 for any other); ``None`` accepts any."""
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
@@ -197,6 +199,8 @@ class BotAPISimulator:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if self.token is not None and request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
         params: dict[str, Any] = dict(await request.post())
         if not params and request.can_read_body:
             try:

@@ -98,12 +98,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"run": _run, "demo": _demo, "status": _status, "check-config": _check_config}
     try:
         return handlers[args.command](args)
-    except GatewayError as error:
-        print(f"threadgate: {error}", file=sys.stderr)
+    except (GatewayError, BaseExceptionGroup) as error:
+        # The gateway's task groups wrap what ends them: report our own errors as one line
+        # each (no traceback), and let anything else propagate as it is.
+        errors = _gateway_errors(error)
+        if errors is None:
+            raise
+        for each in errors:
+            print(f"threadgate: {each}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("threadgate: stopped", file=sys.stderr)
         return 0
+
+
+def _gateway_errors(error: BaseException) -> list[BaseException] | None:
+    """The ``GatewayError`` leaves of ``error``; ``None`` if anything else is among them."""
+    if isinstance(error, GatewayError):
+        return [error]
+    if isinstance(error, BaseExceptionGroup):
+        leaves: list[BaseException] = []
+        for inner in error.exceptions:
+            found = _gateway_errors(inner)
+            if found is None:
+                return None
+            leaves += found
+        return leaves
+    return None
 
 
 if __name__ == "__main__":

@@ -22,3 +22,11 @@ class StoreUnavailableError(GatewayError):
 
 class AdminUnreachableError(GatewayError):
     """Raised when the CLI cannot reach a running gateway's admin endpoint."""
+
+
+class BotTokenRejectedError(GatewayError):
+    """Raised when Telegram refuses the bot token (HTTP 401): the gateway cannot run."""
+
+
+class TelegramUnreachableError(GatewayError):
+    """Raised when the Bot API does not answer at start (wrong base URL, no network)."""

@@ -23,7 +23,9 @@ from aiogram.types import Update
 from loguru import logger
 from pydantic import ValidationError
 
+from gateway.bot import identify
 from gateway.config import TelegramConfig
+from gateway.exceptions import BotTokenRejectedError
 from gateway.intake import Intake
 from gateway.routing import Routed
 from gateway.store import Store
@@ -47,8 +49,7 @@ class Poller:
         return bool(self.alive_at) and now - self.alive_at < self._config.poll_timeout + 30
 
     async def run(self) -> None:
-        me = await self._bot.get_me()
-        self._intake.username = me.username or ""
+        self._intake.username = await identify(self._bot, self._config)
         await self._bot.delete_webhook(drop_pending_updates=False)
         last = await self._store.last_update_id()
         offset = None if last is None else last + 1
@@ -72,8 +73,9 @@ class Poller:
                 await anyio.sleep(error.retry_after)
                 continue
             except TelegramUnauthorizedError:
-                logger.critical("Telegram rejected the bot token; stopping")
-                raise
+                raise BotTokenRejectedError(
+                    "Telegram rejected the bot token (TELEGRAM_BOT_TOKEN) while polling"
+                ) from None
             except (TelegramNetworkError, TelegramServerError) as error:
                 logger.warning("getUpdates failed: {e}; retrying in {s:.0f}s", e=error, s=backoff)
                 await anyio.sleep(backoff)

@@ -26,6 +26,7 @@ from aiohttp import web
 from loguru import logger
 from pydantic import ValidationError
 
+from gateway.bot import identify
 from gateway.config import TelegramConfig
 from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
 from gateway.intake import Intake
@@ -65,8 +66,7 @@ class WebhookServer:
             self._runner = runner
             bound_host, bound_port = runner.addresses[0][:2]
             self.url = f"http://{bound_host}:{bound_port}{path}"
-            me = await self._bot.get_me()
-            self._intake.username = me.username or ""
+            self._intake.username = await identify(self._bot, self._config)
             await self._register()
             logger.info(
                 "webhook mode as @{name}: listening on {url}, Telegram posts to {public}",
