@@ -16,13 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import anyio
+import attrs
 import httpx
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -39,6 +42,26 @@ from providers.simulator import LLMSimulator, Reply
 
 TOKEN = "123456:BENCH-token"  # noqa: S105 - only the local simulator takes it
 Result = tuple[float, list[float]]
+"""Messages per second and the latencies (seconds) of one load."""
+
+
+@attrs.frozen
+class Measured:
+    """One bot under one load."""
+
+    rate: float
+    """Messages answered per second."""
+    latencies: list[float]
+    """From each user message to its reply, in seconds."""
+    cpu_per_message: float
+    """The bot process's CPU time (user + system) per message, in seconds: steadier than
+    the rate on a noisy machine, since it does not depend on who else got the cores."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def drive(telegram: BotAPISimulator, chats: int, messages: int) -> Result:
@@ -123,7 +146,7 @@ async def baseline(telegram_url: str, llm_url: str) -> None:
 BOTS = {"baseline": baseline, "threadgate": threadgate}
 
 
-async def measure(name: str, chats: int, messages: int) -> Result:
+async def measure(name: str, chats: int, messages: int) -> Measured:
     """Start the simulators here and the bot ``name`` in a process of its own; drive it."""
     telegram, llm = BotAPISimulator(), LLMSimulator(default=lambda _: Reply("pong"))
     await telegram.start()
@@ -134,7 +157,10 @@ async def measure(name: str, chats: int, messages: int) -> Result:
             try:
                 with anyio.fail_after(60):  # the bot is up, connections are warm
                     await drive(telegram, 1, 1)
-                return await drive(telegram, chats, messages)
+                before = cpu_seconds(bot.pid)
+                rate, latencies = await drive(telegram, chats, messages)
+                used = cpu_seconds(bot.pid) - before
+                return Measured(rate, latencies, used / (chats * messages))
             finally:
                 bot.kill()
     finally:
@@ -147,20 +173,24 @@ def percentile(values: list[float], q: int) -> float:
 
 
 async def main(chats: int, messages: int) -> None:
-    results: dict[str, Result] = {}
+    results: dict[str, Measured] = {}
     for name in ("baseline", "threadgate", "baseline", "threadgate"):
-        rate, latencies = await measure(name, chats, messages)
-        if name not in results or rate > results[name][0]:
-            results[name] = (rate, latencies)  # best of two runs, for each
-    for name, (rate, latencies) in results.items():
+        measured = await measure(name, chats, messages)
+        if name not in results or measured.rate > results[name].rate:
+            results[name] = measured  # best of two runs, for each
+    for name, m in results.items():
         print(
-            f"{name:>10}: {rate:8.1f} msg/s   p50 {percentile(latencies, 50) * 1000:6.1f} ms"
-            f"   p99 {percentile(latencies, 99) * 1000:6.1f} ms"
+            f"{name:>10}: {m.rate:8.1f} msg/s   p50 {percentile(m.latencies, 50) * 1000:6.1f} ms"
+            f"   p99 {percentile(m.latencies, 99) * 1000:6.1f} ms"
+            f"   cpu {m.cpu_per_message * 1000:5.2f} ms/msg"
         )
-    (base_rate, base_lat), (tg_rate, tg_lat) = results["baseline"], results["threadgate"]
-    print(f"throughput ratio (threadgate / baseline): {tg_rate / base_rate:.2f}   (target >= 0.8)")
+    base, tg = results["baseline"], results["threadgate"]
+    print(f"throughput ratio (threadgate / baseline): {tg.rate / base.rate:.2f}   (target >= 0.8)")
+    print(
+        f"cpu per message (threadgate / baseline): {tg.cpu_per_message / base.cpu_per_message:.2f}"
+    )
     for q in (50, 99):
-        added = (percentile(tg_lat, q) - percentile(base_lat, q)) * 1000
+        added = (percentile(tg.latencies, q) - percentile(base.latencies, q)) * 1000
         print(
             f"added latency p{q}: {added:+.1f} ms" + ("   (target p99 < 5 ms)" if q == 99 else "")
         )

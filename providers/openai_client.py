@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, cast
 
+import anyio
 import attrs
 import httpx
+from anyio.streams.memory import MemoryObjectSendStream
 
 from providers.exceptions import (
     KeyRejectedError,
@@ -31,6 +34,19 @@ from providers.secrets import ApiKey, redact
 
 Message = Mapping[str, str]
 """One chat message: ``{"role": "user", "content": "..."}``."""
+
+
+def _cause(group: BaseExceptionGroup) -> BaseException:
+    """The one error that ended a stream: the provider's, if the reader failed."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending[:0] = error.exceptions
+        else:
+            leaves.append(error)
+    return next((e for e in leaves if isinstance(e, ProviderError)), leaves[0])
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -73,34 +89,63 @@ class ChatClient:
         emit: Callable[[str], Awaitable[None]],
         **options: Any,
     ) -> str:
-        """Stream an answer, calling ``emit`` with each text delta; return the whole text."""
+        """Stream an answer, calling ``emit`` with each text delta; return the whole text.
+
+        The response is read by a task of its own, so a slow ``emit`` (a chat that paces its
+        sends) never holds the connection: it goes back to the pool once the answer is in.
+        """
         body = {"model": model, "messages": list(messages), "stream": True, **options}
         parts: list[str] = []
+        send, receive = anyio.create_memory_object_stream[str](math.inf)
         try:
-            async with self._http.stream(
-                "POST", self._url(), json=body, headers=self._headers(key), timeout=self._timeout()
-            ) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    raise self._status_error(response, key)
-                complete = False
-                lines_iterator = cast("AsyncGenerator[str, None]", response.aiter_lines())
-                async with aclosing(lines_iterator) as lines:
-                    async for line in lines:
-                        delta, done = self._parse_event(line, key)
-                        if delta:
-                            parts.append(delta)
-                            await emit(delta)
-                        complete = complete or done
-                if not complete:
-                    raise StreamBrokenError("the answer stream ended before it was complete")
-        except httpx.TimeoutException as error:
-            raise ProviderTimeoutError(f"timed out: {type(error).__name__}") from None
-        except httpx.TransportError as error:
-            if parts:
-                raise StreamBrokenError(f"connection dropped: {type(error).__name__}") from None
-            raise ProviderUnavailableError(f"connection failed: {type(error).__name__}") from None
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(self._read, key, body, send)
+                async with receive:
+                    async for delta in receive:
+                        parts.append(delta)
+                        await emit(delta)
+        except BaseExceptionGroup as group:
+            raise _cause(group) from None
         return "".join(parts)
+
+    async def _read(
+        self, key: ApiKey, body: dict[str, Any], deltas: MemoryObjectSendStream[str]
+    ) -> None:
+        """Read the streamed answer into ``deltas``; raise the typed error if it fails."""
+        read_any = False
+        async with deltas:
+            try:
+                async with self._http.stream(
+                    "POST",
+                    self._url(),
+                    json=body,
+                    headers=self._headers(key),
+                    timeout=self._timeout(),
+                ) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise self._status_error(response, key)
+                    complete = False
+                    lines_iterator = cast("AsyncGenerator[str, None]", response.aiter_lines())
+                    async with aclosing(lines_iterator) as lines:
+                        async for line in lines:
+                            delta, done = self._parse_event(line, key)
+                            if delta:
+                                read_any = True
+                                deltas.send_nowait(delta)
+                            complete = complete or done
+                    if not complete:
+                        raise StreamBrokenError("the answer stream ended before it was complete")
+            except anyio.BrokenResourceError:
+                return  # the consumer is gone (its own error is the one that counts)
+            except httpx.TimeoutException as error:
+                raise ProviderTimeoutError(f"timed out: {type(error).__name__}") from None
+            except httpx.TransportError as error:
+                if read_any:
+                    raise StreamBrokenError(f"connection dropped: {type(error).__name__}") from None
+                raise ProviderUnavailableError(
+                    f"connection failed: {type(error).__name__}"
+                ) from None
 
     async def complete(
         self, key: ApiKey, model: str, messages: Sequence[Message], **options: Any
