@@ -179,24 +179,26 @@ class Store:
             raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
 
     def _migrate(self) -> None:
-        """Bring a file written by an earlier version up to this schema."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(threads)")}
-        if "session_id" not in columns:  # before 0.1: the session was only inside the record
+        """Bring a file written by an earlier version up to this schema (before 0.1: the
+        session only inside the record, the inbox closed by a second statement, history
+        lengths counted by SQLite, which stops at a NUL)."""
+        for table, column, definition, fill in (
+            (
+                "threads",
+                "session_id",
+                "TEXT NOT NULL DEFAULT ''",
+                "json_extract(record, '$.session_id')",
+            ),
+            ("outcomes", "chat_id", "INTEGER", None),
+            ("turns", "chars", "INTEGER NOT NULL DEFAULT 0", "length(content)"),
+        ):
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column in columns:
+                continue
             with _transaction(self._db):
-                self._db.execute(
-                    "ALTER TABLE threads ADD COLUMN session_id TEXT NOT NULL DEFAULT ''"
-                )
-                self._db.execute(
-                    "UPDATE threads SET session_id = json_extract(record, '$.session_id')"
-                )
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outcomes)")}
-        if "chat_id" not in columns:  # before 0.1: the inbox was closed by a second statement
-            self._db.execute("ALTER TABLE outcomes ADD COLUMN chat_id INTEGER")
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(turns)")}
-        if "chars" not in columns:  # before 0.1: counted by SQLite (which stops at a NUL)
-            with _transaction(self._db):
-                self._db.execute("ALTER TABLE turns ADD COLUMN chars INTEGER NOT NULL DEFAULT 0")
-                self._db.execute("UPDATE turns SET chars = length(content)")
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                if fill is not None:
+                    self._db.execute(f"UPDATE {table} SET {column} = {fill}")  # noqa: S608 - constants
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
