@@ -6,6 +6,7 @@ through the protocols in :mod:`actors.ports`.
 
 from __future__ import annotations
 
+from actors._timers import Timer
 from actors.actor import Actor
 from actors.context import ActorContext
 from actors.deadletter import DeadLetter, DeadLetterReason, log_dead_letter
@@ -62,5 +63,6 @@ __all__ = [
     "SupervisorConfig",
     "SupervisorStatistics",
     "SupervisorStatus",
+    "Timer",
     "log_dead_letter",
 ]

@@ -38,6 +38,7 @@ class Cell:
     _background: int = 0
     _failed_until: float | None = None
     _active: bool = False
+    _incarnation: int = 0
 
     @property
     def key(self) -> Hashable:
@@ -59,6 +60,11 @@ class Cell:
     def actor(self) -> Actor[Any] | None:
         """The current incarnation; ``None`` before the first start and while backing off."""
         return self._actor
+
+    @property
+    def incarnation(self) -> int:
+        """How many actors were built for this child so far (the current one's number)."""
+        return self._incarnation
 
     @property
     def active(self) -> bool:
@@ -91,6 +97,7 @@ class Cell:
     def start(self, actor: Actor[Any]) -> None:
         """A new incarnation begins."""
         self._actor = actor
+        self._incarnation += 1
         self._state = ChildState.STARTING
         self._background = 0
 

@@ -10,6 +10,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from actors._cell import Cell
+from actors._timers import Timer, TimerQueue
 from actors.envelope import Envelope
 from actors.ref import ActorRef
 
@@ -24,6 +25,7 @@ class ActorContext(Generic[K]):
     _task_group: TaskGroup
     _ref: ActorRef[K]
     _wake: Callable[[Cell], None]
+    _timers: TimerQueue
 
     @property
     def key(self) -> K:
@@ -47,6 +49,16 @@ class ActorContext(Generic[K]):
         """
         self._cell.mailbox.put_nowait(Envelope(message, control=control))
         self._wake(self._cell)
+
+    def tell_later(self, delay: float, message: object, *, control: bool = False) -> Timer:
+        """Enqueue ``message`` into this actor's own mailbox in ``delay`` seconds.
+
+        The timer is not a task: arming and cancelling it are cheap, and it does not keep the
+        actor from going dormant or from being passivated. It belongs to this incarnation:
+        if the incarnation has ended when it is due, nothing is sent. ``Timer.cancel()``
+        drops it; a message already sent cannot be taken back.
+        """
+        return self._timers.schedule(delay, self._cell, Envelope(message, control=control))
 
     def heartbeat(self) -> None:
         """Report progress, so the watchdog does not take a slow handler for a hung one."""

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import attrs
 
-from actors.thread_records import Outcome, ThreadKey, ThreadRecord
+from actors.thread_records import Concluded, Outcome, ThreadKey, ThreadRecord
 
 
 @attrs.frozen
@@ -63,8 +64,8 @@ class ReplyStream(Protocol):
         """The answer is incomplete: flush what there is, marked as cut off."""
 
     def keepalive(self) -> None:
-        """Called half a second into the run, then every few seconds while it is active
-        (e.g. to show "typing…" while nothing of the answer is visible)."""
+        """Called ``keepalive_delay`` into the run, then every ``keepalive_interval`` while it
+        is active (e.g. to show "typing…" while nothing of the answer is visible)."""
 
 
 class Outbox(Protocol):
@@ -83,8 +84,11 @@ class ThreadStore(Protocol):
     async def load(self, key: ThreadKey) -> ThreadRecord | None:
         """Return the saved record, or ``None`` for a thread never seen."""
 
-    async def save(self, key: ThreadKey, record: ThreadRecord) -> None:
-        """Replace the saved record (a new ``session_id`` starts a new session)."""
+    async def save(
+        self, key: ThreadKey, record: ThreadRecord, concluded: Sequence[Concluded] = ()
+    ) -> None:
+        """Replace the saved record (a new ``session_id`` starts a new session) and record
+        the outcomes ``concluded``, in one atomic write: a crash keeps both or neither."""
 
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str

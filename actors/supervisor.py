@@ -36,6 +36,7 @@ from loguru import logger
 
 from actors._cell import Cell
 from actors._errors import root_cause
+from actors._timers import Timer, TimerQueue
 from actors.actor import Actor
 from actors.context import ActorContext
 from actors.deadletter import DeadLetter, DeadLetterReason, log_dead_letter
@@ -45,6 +46,8 @@ from actors.exceptions import (
     ActorFailedError,
     ActorStalledError,
     ActorStoppedError,
+    MailboxClosedError,
+    MailboxFullError,
     SupervisorClosedError,
 )
 from actors.mailbox import Mailbox
@@ -94,6 +97,10 @@ class Supervisor(Generic[K]):
     _running_tasks: int = attrs.field(default=0, init=False)
     _all_stopped: anyio.Event | None = attrs.field(default=None, init=False)
     _counters: _Counters = attrs.field(factory=_Counters, init=False)
+    _timers: TimerQueue = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._timers = TimerQueue(self._fire)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -104,6 +111,7 @@ class Supervisor(Generic[K]):
         await task_group.__aenter__()
         self._task_group = task_group
         self._phase = _Phase.RUNNING
+        task_group.start_soon(self._timers.run)
         if self._config.idle_ttl is not None:
             task_group.start_soon(self._sweep, self._config.idle_ttl)
         return self
@@ -192,6 +200,28 @@ class Supervisor(Generic[K]):
         self._counters.delivered += sent
         return sent
 
+    def _fire(self, timer: Timer) -> None:
+        """A timer is due: send its message, unless the incarnation that set it has ended."""
+        cell = timer.cell
+        if (
+            cell.incarnation != timer.incarnation
+            or cell.actor is None
+            or self._cells.get(cell.key) is not cell  # type: ignore[arg-type]
+        ):
+            return  # restarted, failed or passivated since: its timers went with it
+        try:
+            cell.mailbox.put_nowait(timer.envelope)
+        except (MailboxFullError, MailboxClosedError) as error:
+            logger.warning(
+                "timer message {kind} for actor {key!r} not sent: {error}",
+                kind=type(timer.envelope.message).__name__,
+                key=cell.key,
+                error=error,
+            )
+            return
+        self._counters.delivered += 1
+        self._wake(cell)
+
     def _cell_for(self, key: K) -> Cell:
         if self._phase is not _Phase.RUNNING:
             raise SupervisorClosedError(f"supervisor is {self._phase.value}; not accepting")
@@ -253,7 +283,7 @@ class Supervisor(Generic[K]):
                 cell.start(actor)
             async with anyio.create_task_group() as task_group:
                 cell.watch(task_group.cancel_scope)
-                ctx = ActorContext(cell, task_group, self.ref_for(key), self._wake)
+                ctx = ActorContext(cell, task_group, self.ref_for(key), self._wake, self._timers)
                 if fresh:
                     await actor.on_start(ctx)
                 await self._serve(cell, actor, ctx)

@@ -32,6 +32,7 @@ from actors.thread_messages import (
     Command,
     CredentialsAvailable,
     FailureKind,
+    KeepaliveTick,
     QueueNoticeTick,
     Resume,
     RetryTick,
@@ -41,6 +42,7 @@ from actors.thread_messages import (
     UserMessage,
 )
 from actors.thread_records import (
+    Concluded,
     Outcome,
     PendingInput,
     ThreadKey,
@@ -59,7 +61,7 @@ from actors.thread_texts import (
     plural,
     status_text,
 )
-from actors.thread_timers import RetryTimer, tell_later
+from actors.thread_timers import RetryTimer, RunTimers
 
 
 @attrs.define(eq=False)
@@ -77,9 +79,9 @@ class ThreadActor(Actor[object]):
     _run: Run | None = attrs.field(default=None, init=False)
     _previous: Run | None = attrs.field(default=None, init=False)
     _queued: list[PendingInput] = attrs.field(factory=list, init=False)
-    _queue_noticed: bool = attrs.field(default=False, init=False)
     _parked: bool = attrs.field(default=False, init=False)
     _retry: RetryTimer = attrs.field(factory=RetryTimer, init=False)
+    _run_timers: RunTimers = attrs.field(factory=RunTimers, init=False)
     _last_inputs: tuple[str, ...] = attrs.field(default=(), init=False)
     _model: str | None = attrs.field(default=None, init=False)
 
@@ -100,7 +102,8 @@ class ThreadActor(Actor[object]):
         given_up = [p for p in interrupted if p.attempts >= self._settings.max_attempts]
         retried = [p for p in interrupted if p.attempts < self._settings.max_attempts]
         self._queued[:0] = retried
-        await self._save()
+        run = self._next_run()
+        await self._save(given_up, Outcome.ERROR_REPLIED, "interrupted by restarts")
         if interrupted:
             logger.warning(
                 "thread {key}: run interrupted by a restart; retrying {n}, giving up on {m}",
@@ -108,12 +111,11 @@ class ThreadActor(Actor[object]):
                 n=len(retried),
                 m=len(given_up),
             )
-        await self._conclude(given_up, Outcome.ERROR_REPLIED, "interrupted by restarts")
         if given_up:
             await self._notice("⚠️ Your message could not be answered: the agent kept failing.")
         if retried:
             await self._notice("⚠️ I was interrupted by a restart; answering your message again.")
-        await self._start_next(ctx)
+        self._launch(run, ctx)
 
     def can_passivate(self) -> bool:
         return self._run is None and not self._queued and not self._parked
@@ -151,7 +153,7 @@ class ThreadActor(Actor[object]):
                 await self._on_user(message, ctx)
             case Command():
                 await self._on_command(message, ctx)
-            case RunFinished() | RunFailed() if self._is_stale(message):
+            case RunFinished() | RunFailed() if not self._is_current(message.run_id):
                 logger.info(
                     "thread {key}: ignored the report of stale run {id} (generation {gen})",
                     key=self._key,
@@ -168,13 +170,17 @@ class ThreadActor(Actor[object]):
                 await self._unpark(ctx)
             case CredentialsAvailable() | RetryTick():
                 pass  # not parked: nothing waits for credentials
-            case QueueNoticeTick() if self._run is not None and self._run.id == message.run_id:
+            case KeepaliveTick() | QueueNoticeTick() if not self._is_current(message.run_id):
+                pass  # that run has ended (its timers were cancelled, this one was on its way)
+            case KeepaliveTick():
+                assert self._run is not None, "checked by _is_current"
+                self._run.keepalive()
+                self._run_timers.keepalive_in(self._settings.keepalive_interval, ctx)
+            case QueueNoticeTick():
                 await self._notice(
                     "⏳ Still working on the previous message; I'll answer this next.",
                     reply_to=message.message_id,
                 )
-            case QueueNoticeTick():
-                pass  # that run has ended: the queued message is being answered already
             case Resume():
                 pass  # on_start already reloaded the record and resumed its work
             case StatusQuery():
@@ -194,9 +200,11 @@ class ThreadActor(Actor[object]):
             self._cancel_run("interrupted by a new message")
             self._queued[:0] = carried
             self._queued.append(pending)
-            await self._start_next(ctx)
+            await self._advance(ctx)
         elif len(self._queued) >= self._settings.max_queued:
-            await self._conclude([pending], Outcome.ERROR_REPLIED, "queue full")
+            await self._store.record_outcome(
+                self._key, pending.message_id, Outcome.ERROR_REPLIED, "queue full"
+            )
             await self._notice(
                 f"⏳ {plural(len(self._queued), 'message')} already waiting; this one was not "
                 "queued. Wait for the answer, or /stop.",
@@ -205,14 +213,11 @@ class ThreadActor(Actor[object]):
         elif self._run is not None:
             self._queued.append(pending)
             await self._save()
-            if not self._queue_noticed:
-                self._queue_noticed = True  # once per run; said only if the run goes on
-                tick = QueueNoticeTick(self._run.id, message.message_id)
-                tell_later(self._settings.queue_notice_delay, tick, ctx)
+            # Said only if the run still goes on by then; at most once per run.
+            self._run_timers.notice_in(self._settings.queue_notice_delay, pending.message_id, ctx)
         elif self._parked:
             self._queued.append(pending)
-            await self._save()
-            await self._conclude([pending], Outcome.PARKED, "waiting for credentials")
+            await self._save([pending], Outcome.PARKED, "waiting for credentials")
             await self._notice(
                 "🔑 No API key is usable right now. Your message is saved and will be "
                 "answered automatically when one is back.",
@@ -220,7 +225,7 @@ class ThreadActor(Actor[object]):
             )
         else:
             self._queued.append(pending)
-            await self._start_next(ctx)
+            await self._advance(ctx)
 
     async def _on_command(self, command: Command, ctx: ActorContext[Any]) -> None:
         name = command.name
@@ -260,7 +265,7 @@ class ThreadActor(Actor[object]):
         self._session_id = new_session_id()
         self._last_inputs = ()
         self._model = None
-        await self._save()
+        await self._save(dropped, Outcome.DISCARDED_BY_RESET, f"/{command.name}")
         logger.info(
             "thread {key}: reset by /{cmd} to generation {gen}; {n} input(s) discarded",
             key=self._key,
@@ -268,7 +273,6 @@ class ThreadActor(Actor[object]):
             gen=self._generation,
             n=len(dropped),
         )
-        await self._conclude(dropped, Outcome.DISCARDED_BY_RESET, f"/{command.name}")
         text = "🆕 New session started."
         if dropped:
             text += f" {plural(len(dropped), 'earlier message')} discarded unanswered."
@@ -281,8 +285,7 @@ class ThreadActor(Actor[object]):
 
     async def _stop(self, command: Command) -> None:
         dropped = self._drop_all("stopped")
-        await self._save()
-        await self._conclude(dropped, Outcome.STOPPED, "/stop")
+        await self._save(dropped, Outcome.STOPPED, "/stop")
         if dropped:
             await self._answer(command, f"⏹ Stopped; {plural(len(dropped), 'message')} dropped.")
         else:
@@ -290,10 +293,8 @@ class ThreadActor(Actor[object]):
 
     async def _on_finished(self, ctx: ActorContext[Any]) -> None:
         run = self._take_run()
-        await self._save()
         logger.info("thread {key}: run {id} answered", key=self._key, id=run.id)
-        await self._conclude(run.inputs, Outcome.ANSWERED, "")
-        await self._start_next(ctx, saved=True)
+        await self._advance(ctx, run.inputs, Outcome.ANSWERED)
 
     async def _on_failed(self, report: RunFailed, ctx: ActorContext[Any]) -> None:
         run = self._take_run()
@@ -307,11 +308,11 @@ class ThreadActor(Actor[object]):
         if report.kind is FailureKind.EXHAUSTED:
             await self._park(run.inputs, report, ctx)
             return
-        await self._save()
-        await self._conclude(run.inputs, Outcome.ERROR_REPLIED, report.kind.value)
+        following = self._next_run()
+        await self._save(run.inputs, Outcome.ERROR_REPLIED, report.kind.value)
         text = FAILURE_TEXT[report.kind].format(detail=report.detail)
         await self._notice(text, reply_to=run.inputs[-1].message_id)
-        await self._start_next(ctx, saved=True)
+        self._launch(following, ctx)
 
     # -- parking ---------------------------------------------------------------------------
 
@@ -325,14 +326,13 @@ class ThreadActor(Actor[object]):
         self._parked = True
         delay = report.retry_after or self._settings.default_retry_after
         self._retry.start(delay, ctx)
-        await self._save()
+        await self._save(untold, Outcome.PARKED, report.detail)
         logger.warning(
             "thread {key}: parked {n} input(s), credentials exhausted; retry in {d:.0f}s",
             key=self._key,
             n=len(self._queued),
             d=delay,
         )
-        await self._conclude(untold, Outcome.PARKED, report.detail)
         if untold:
             await self._notice(
                 "🔑 All API keys are used up right now. Your message is saved and will be "
@@ -346,31 +346,42 @@ class ThreadActor(Actor[object]):
         self._parked = False
         self._retry.cancel()
         logger.info("thread {key}: credentials may be back; retrying", key=self._key)
-        await self._save()
-        await self._start_next(ctx, saved=True)
+        await self._advance(ctx)
 
     # -- runs ------------------------------------------------------------------------------
 
-    def _is_stale(self, report: RunFinished | RunFailed) -> bool:
-        return self._run is None or report.run_id != self._run.id
+    def _is_current(self, run_id: int) -> bool:
+        return self._run is not None and run_id == self._run.id
 
-    async def _start_next(self, ctx: ActorContext[Any], *, saved: bool = False) -> None:
-        """Start a run with everything queued, if the thread is free to.
+    async def _advance(
+        self,
+        ctx: ActorContext[Any],
+        concluded: Iterable[PendingInput] = (),
+        outcome: Outcome = Outcome.ANSWERED,
+    ) -> None:
+        """Start the next run if the thread is free to: saved (with the outcomes of
+        ``concluded``) in one write, then launched."""
+        run = self._next_run()
+        await self._save(concluded, outcome)
+        self._launch(run, ctx)
 
-        The record is saved either way, unless ``saved`` says the caller just did and nothing
-        starts.
-        """
+    def _next_run(self) -> Run | None:
+        """Take everything queued into a new current run, if the thread is free to; the
+        caller saves, then launches it."""
         if self._run is not None or self._parked or not self._queued:
-            if not saved:
-                await self._save()
-            return
+            return None
         inputs, self._queued = tuple(self._queued), []
         self._run_seq += 1
         run = Run(self._run_seq, self._generation, inputs, anyio.current_time())
-        previous, self._run, self._previous = self._previous, run, run
-        self._queue_noticed = False
+        self._run = run
         self._last_inputs = tuple(p.text for p in inputs)
-        await self._save()
+        return run
+
+    def _launch(self, run: Run | None, ctx: ActorContext[Any]) -> None:
+        """Start ``run``'s task (after it was saved as the current run) and its timers."""
+        if run is None:
+            return
+        previous, self._previous = self._previous, run
         request = RunRequest(
             self._key, self._session_id, self._generation, self._last_inputs, self._model
         )
@@ -378,16 +389,18 @@ class ThreadActor(Actor[object]):
             "thread {key}: run {id} started with {n} input(s), generation {gen}",
             key=self._key,
             id=run.id,
-            n=len(inputs),
+            n=len(run.inputs),
             gen=self._generation,
         )
+        self._run_timers.start(run.id, self._settings.keepalive_delay, ctx)
         ctx.start_soon(
             run.execute, request, self._agent, self._outbox, self._settings, ctx, previous
         )
 
     def _take_run(self) -> Run:
         run, self._run = self._run, None
-        assert run is not None, "checked by _is_stale"
+        assert run is not None, "checked by _is_current"
+        self._run_timers.stop()
         return run
 
     def _cancel_run(self, why: str) -> None:
@@ -395,8 +408,7 @@ class ThreadActor(Actor[object]):
             logger.info(
                 "thread {key}: run {id} cancelled: {why}", key=self._key, id=self._run.id, why=why
             )
-            self._run.cancel()
-            self._run = None
+            self._take_run().cancel()
 
     def _drop_all(self, why: str) -> list[PendingInput]:
         """Cancel the run, unpark, and return every input the thread held."""
@@ -411,7 +423,13 @@ class ThreadActor(Actor[object]):
 
     # -- ports -----------------------------------------------------------------------------
 
-    async def _save(self) -> None:
+    async def _save(
+        self,
+        concluded: Iterable[PendingInput] = (),
+        outcome: Outcome = Outcome.ANSWERED,
+        detail: str = "",
+    ) -> None:
+        """Save the record, with the outcome of every input in ``concluded``, in one write."""
         record = ThreadRecord(
             session_id=self._session_id,
             generation=self._generation,
@@ -422,13 +440,8 @@ class ThreadActor(Actor[object]):
             last_inputs=self._last_inputs,
             model=self._model,
         )
-        await self._store.save(self._key, record)
-
-    async def _conclude(
-        self, inputs: Iterable[PendingInput], outcome: Outcome, detail: str
-    ) -> None:
-        for pending in inputs:
-            await self._store.record_outcome(self._key, pending.message_id, outcome, detail)
+        outcomes = [Concluded(p.message_id, outcome, detail) for p in concluded]
+        await self._store.save(self._key, record, outcomes)
 
     async def _notice(self, text: str, *, reply_to: int | None = None) -> None:
         await self._outbox.notice(self._key, text, reply_to=reply_to)

@@ -102,6 +102,14 @@ class QueueNoticeTick:
 
 
 @attrs.frozen
+class KeepaliveTick:
+    """The thread's own timer: run ``run_id`` is still going; show that it is alive."""
+
+    run_id: int
+    """The run it belongs to (stale if that run has ended)."""
+
+
+@attrs.frozen
 class Resume:
     """Sent at start-up to threads with unfinished work; starting the actor resumes it."""
 

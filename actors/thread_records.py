@@ -55,6 +55,18 @@ class Outcome(enum.Enum):
 
 
 @attrs.frozen
+class Concluded:
+    """How one user message ended: written together with the record that no longer holds it."""
+
+    message_id: int
+    """The message."""
+    outcome: Outcome
+    """How it ended."""
+    detail: str = ""
+    """Why, briefly (a command name, a failure kind)."""
+
+
+@attrs.frozen
 class ThreadRecord:
     """What a thread actor persists after every change, so a restart loses nothing."""
 

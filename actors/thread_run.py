@@ -33,40 +33,46 @@ from actors.thread_settings import ThreadSettings
 
 @attrs.define(eq=False)
 class _Sink:
-    """The agent's output goes to the reply stream; every chunk or heartbeat is progress."""
+    """The agent's output goes to the reply stream; every chunk or heartbeat is progress.
+
+    One cancel scope watches the run: its deadline is the run's own deadline or the stall
+    deadline, whichever comes first. Progress moves it coarsely (to 1.5x the stall timeout
+    ahead, once less than 1x is left), so a run streaming hundreds of chunks touches its
+    timer a few times, not once per chunk: a run without progress is cancelled between 1x
+    and 1.5x ``stall_timeout`` after its last progress.
+    """
 
     _stream: ReplyStream
     _ctx: ActorContext[Any]
     _stall_timeout: float
-    _watchdog: anyio.CancelScope | None = None
-    _chunks: int = 0
+    _run_deadline: float
+    _watchdog: anyio.CancelScope = attrs.field(init=False)
 
-    def watch(self, scope: anyio.CancelScope) -> None:
-        self._watchdog = scope
+    def __attrs_post_init__(self) -> None:
+        now = anyio.current_time()
+        self._watchdog = anyio.CancelScope(
+            deadline=min(self._run_deadline, now + self._stall_timeout)
+        )
+
+    @property
+    def watchdog(self) -> anyio.CancelScope:
+        return self._watchdog
+
+    def timed_out(self) -> bool:
+        """Whether the watchdog fired for the run's deadline rather than for a stall."""
+        return self._watchdog.deadline >= self._run_deadline
 
     async def emit(self, text: str) -> None:
         if text:
-            self._chunks += 1
             self.heartbeat()
             await self._stream.append(text)
 
     def heartbeat(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.deadline = anyio.current_time() + self._stall_timeout
+        now = anyio.current_time()
+        watchdog, stall = self._watchdog, self._stall_timeout
+        if watchdog.deadline < min(self._run_deadline, now + stall):
+            watchdog.deadline = min(self._run_deadline, now + 1.5 * stall)
         self._ctx.heartbeat()
-
-
-FIRST_KEEPALIVE = 0.5
-"""An answer that starts sooner than this needs no "typing…" (one request fewer per turn)."""
-KEEPALIVE_INTERVAL = 4.0
-"""Then again this often (Telegram shows "typing…" for about 5 s)."""
-
-
-async def _keep_alive(stream: ReplyStream) -> None:
-    await anyio.sleep(FIRST_KEEPALIVE)
-    while True:
-        stream.keepalive()
-        await anyio.sleep(KEEPALIVE_INTERVAL)
 
 
 @attrs.define(eq=False)
@@ -79,6 +85,7 @@ class Run:
     _started_at: float
     _scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope, init=False)
     _done: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+    _stream: ReplyStream | None = attrs.field(default=None, init=False)
 
     @property
     def id(self) -> int:
@@ -91,6 +98,11 @@ class Run:
     @property
     def started_at(self) -> float:
         return self._started_at
+
+    def keepalive(self) -> None:
+        """Show that the run is alive (its thread's keepalive timer), while its reply is open."""
+        if self._stream is not None:
+            self._stream.keepalive()
 
     def cancel(self) -> None:
         """Cancel the run; it still reports (``CANCELLED``), and that report will be stale."""
@@ -113,10 +125,8 @@ class Run:
                 if previous is not None:
                     await previous._done.wait()
                 stream = outbox.open_stream(request.key, reply_to=self._inputs[-1].message_id)
-                async with anyio.create_task_group() as keepalive:
-                    keepalive.start_soon(_keep_alive, stream)
-                    report = await self._drive(request, agent, stream, settings, ctx)
-                    keepalive.cancel_scope.cancel()
+                self._stream = stream
+                report = await self._drive(request, agent, stream, settings, ctx)
         except Exception as error:  # noqa: BLE001 - every way a run ends is reported
             report = self._classify(request, error)
         finally:
@@ -124,9 +134,9 @@ class Run:
                 # Cancelled by its thread, even if the agent completed before noticing: the
                 # thread has already told the user, so the answer must not land as complete.
                 report = self._failed(FailureKind.CANCELLED, "cancelled")
-            with anyio.CancelScope(shield=True):
-                if stream is not None:
-                    report = await self._finalize(stream, report, settings.finalize_timeout)
+            self._stream = None
+            if stream is not None:
+                report = await self._finalize(stream, report, settings.finalize_timeout)
             self._done.set()
             ctx.tell_self(report, control=True)
 
@@ -138,20 +148,20 @@ class Run:
         settings: ThreadSettings,
         ctx: ActorContext[Any],
     ) -> RunFinished | RunFailed:
-        sink = _Sink(stream, ctx, settings.stall_timeout)
-        with anyio.move_on_after(settings.run_timeout):
-            stall_deadline = anyio.current_time() + settings.stall_timeout
-            with anyio.CancelScope(deadline=stall_deadline) as watchdog:
-                sink.watch(watchdog)
-                await agent.run(request, sink)
-                return RunFinished(self._id, self._generation)
-            return self._failed(FailureKind.STALLED, f"no output for {settings.stall_timeout:.0f}s")
-        return self._failed(FailureKind.TIMED_OUT, f"longer than {settings.run_timeout:.0f}s")
+        run_deadline = anyio.current_time() + settings.run_timeout
+        sink = _Sink(stream, ctx, settings.stall_timeout, run_deadline)
+        with sink.watchdog:
+            await agent.run(request, sink)
+            return RunFinished(self._id, self._generation)
+        if sink.timed_out():
+            return self._failed(FailureKind.TIMED_OUT, f"longer than {settings.run_timeout:.0f}s")
+        return self._failed(FailureKind.STALLED, f"no output for {settings.stall_timeout:.0f}s")
 
     async def _finalize(
         self, stream: ReplyStream, report: RunFinished | RunFailed, timeout: float
     ) -> RunFinished | RunFailed:
-        with anyio.move_on_after(timeout) as scope:
+        """Finish or abort the reply (shielded: a cancelled run still says what it has)."""
+        with anyio.move_on_after(timeout, shield=True) as scope:
             try:
                 if isinstance(report, RunFinished):
                     await stream.finish()

@@ -39,5 +39,10 @@ class ThreadSettings:
     """Runs an input may be part of when they end by a restart; then it is error-replied."""
     allowed_models: tuple[str, ...] = ()
     """Models ``/model NAME`` may switch to; empty disables the command."""
+    keepalive_delay: float = 0.5
+    """A run shows it is alive (``ReplyStream.keepalive``: "typing…") this long after it
+    starts; an answer that begins sooner costs no extra request to Telegram."""
+    keepalive_interval: float = 4.0
+    """Then again this often while it runs (Telegram shows "typing…" for about 5 s)."""
     finalize_timeout: float = 10.0
     """How long finishing or aborting a streamed reply may take."""

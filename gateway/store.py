@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from actors.thread_records import Outcome, PendingInput, ThreadKey, ThreadRecord
+from actors.thread_records import Concluded, Outcome, PendingInput, ThreadKey, ThreadRecord
 from gateway.exceptions import StoreUnavailableError
 from providers.chat_agent import Turn
 from providers.pool import SavedKeyState
@@ -141,6 +141,24 @@ def record_from_json(text: str) -> ThreadRecord:
         data[field] = tuple(PendingInput(**p) for p in data[field])
     data["last_inputs"] = tuple(data["last_inputs"])
     return ThreadRecord(**data)
+
+
+def _insert_outcomes(
+    db: sqlite3.Connection, key: ThreadKey, concluded: Sequence[Concluded]
+) -> None:
+    """One statement for all of them; a final outcome also closes its inbox entry (trigger)."""
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(concluded))
+    at, thread = time.time(), key_text(key)
+    values = [
+        v
+        for c in concluded
+        for v in (thread, c.message_id, c.outcome.value, c.detail, at, key.chat_id)
+    ]
+    db.execute(
+        "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at, chat_id)"  # noqa: S608 - placeholders only
+        f" VALUES {rows}",
+        values,
+    )
 
 
 @attrs.frozen
@@ -303,28 +321,35 @@ class Store:
 
         return await self._run(read)
 
-    async def save(self, key: ThreadKey, record: ThreadRecord) -> None:
+    async def save(
+        self, key: ThreadKey, record: ThreadRecord, concluded: Sequence[Concluded] = ()
+    ) -> None:
+        """Replace the record and record the outcomes in ``concluded``: one transaction."""
+
         def write(db: sqlite3.Connection) -> None:
-            db.execute(
+            upsert = (
                 "INSERT INTO threads (thread_key, record, session_id) VALUES (?, ?, ?)"
                 " ON CONFLICT (thread_key) DO UPDATE"
-                " SET record = excluded.record, session_id = excluded.session_id",
-                (key_text(key), record_to_json(record), record.session_id),
+                " SET record = excluded.record, session_id = excluded.session_id"
             )
+            values = (key_text(key), record_to_json(record), record.session_id)
+            if not concluded:
+                db.execute(upsert, values)
+                return
+            with _transaction(db):
+                db.execute(upsert, values)
+                _insert_outcomes(db, key, concluded)
 
         await self._run(write)
+        for outcome in concluded:
+            self._on_outcome(outcome.outcome)
 
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
-        def write(db: sqlite3.Connection) -> None:
-            db.execute(  # a final one also closes the inbox entry (trigger)
-                "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at, chat_id)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (key_text(key), message_id, outcome.value, detail, time.time(), key.chat_id),
-            )
-
-        await self._run(write)
+        await self._run(
+            lambda db: _insert_outcomes(db, key, [Concluded(message_id, outcome, detail)])
+        )
         self._on_outcome(outcome)
 
     async def outcomes(self, key: ThreadKey) -> list[tuple[int, str]]:

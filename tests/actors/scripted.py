@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import attrs
 
-from actors import Actor, ActorContext
+from actors import Actor, ActorContext, Timer
 
 
 class Kind(enum.Enum):
@@ -19,6 +19,7 @@ class Kind(enum.Enum):
     HANG = "hang"  # hangs on every attempt: stalled twice, then dead-lettered
     SLOW = "slow"  # takes a while, heartbeating: never taken for a hang
     BACKGROUND = "background"  # starts a background task that reports back later
+    TIMER = "timer"  # sets a timer that sends ``Done`` to the actor itself later
 
 
 @attrs.frozen
@@ -30,7 +31,7 @@ class Work:
     kind: Kind = Kind.OK
     """How handling behaves."""
     duration: float = 0.0
-    """For SLOW and BACKGROUND: how long, in seconds."""
+    """For SLOW, BACKGROUND and TIMER: how long, in seconds."""
 
 
 @attrs.frozen
@@ -50,6 +51,8 @@ class Journal:
     incarnations: dict[Hashable, int] = attrs.Factory(dict)
     stopped: list[Hashable] = attrs.Factory(list)
     hang_started: dict[int, float] = attrs.Factory(dict)
+    timers: dict[int, Timer] = attrs.Factory(dict)
+    done_at: dict[int, float] = attrs.Factory(dict)
 
 
 class Scripted(Actor[Work | Done]):
@@ -62,6 +65,7 @@ class Scripted(Actor[Work | Done]):
         journal = self._journal
         if isinstance(message, Done):
             journal.handled.append((self._key, message.id))
+            journal.done_at[message.id] = anyio.current_time()
             return None
         attempt = journal.attempts[message.id] = journal.attempts.get(message.id, 0) + 1
         if message.kind is Kind.CRASH or (message.kind is Kind.CRASH_ONCE and attempt == 1):
@@ -76,6 +80,9 @@ class Scripted(Actor[Work | Done]):
                 ctx.heartbeat()
         if message.kind is Kind.BACKGROUND:
             ctx.start_soon(self._later, message, ctx)
+            return message.id
+        if message.kind is Kind.TIMER:
+            journal.timers[message.id] = ctx.tell_later(message.duration, Done(message.id))
             return message.id
         journal.handled.append((self._key, message.id))
         return message.id

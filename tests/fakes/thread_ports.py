@@ -7,6 +7,7 @@ end-to-end tests use the real adapters over HTTP instead.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 
 import anyio
 import attrs
@@ -17,7 +18,7 @@ from actors.exceptions import (
     CredentialsExhaustedError,
 )
 from actors.ports import RunRequest, RunSink
-from actors.thread_records import Outcome, ThreadKey, ThreadRecord
+from actors.thread_records import Concluded, Outcome, ThreadKey, ThreadRecord
 
 
 class StoreFailedError(Exception):
@@ -34,12 +35,15 @@ class MemoryStore:
     async def load(self, key: ThreadKey) -> ThreadRecord | None:
         return self.records.get(key)
 
-    async def save(self, key: ThreadKey, record: ThreadRecord) -> None:
+    async def save(
+        self, key: ThreadKey, record: ThreadRecord, concluded: Sequence[Concluded] = ()
+    ) -> None:
         if self.fail_saves:
             self.fail_saves -= 1
             raise StoreFailedError("injected store failure")
         self.records[key] = record
         self.generations[key].append(record.generation)
+        self.outcomes += [(key, c.message_id, c.outcome, c.detail) for c in concluded]
 
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str

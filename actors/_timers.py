@@ -1,0 +1,117 @@
+"""Timers: messages an actor sends itself later, without a task per timer.
+
+A supervisor keeps one :class:`TimerQueue` and one task that runs it. The task sleeps in a
+cancel scope whose deadline is the earliest timer in the heap; only scheduling an earlier
+timer moves it. Cancelling just marks the timer: the task discards cancelled timers when it
+wakes, so cancelling never touches the deadline. A timer thus costs a heap entry, not a task:
+an agent run can arm its "typing…" timer and a queued message its notice timer, and cancel
+them when the run ends, at the price of a heap push and a flag; while timers keep being armed
+and cancelled, the task wakes about once per delay, not once per timer.
+
+Rules:
+
+* A timer belongs to the incarnation that set it: if that incarnation has ended by the time
+  the timer is due (restart, passivation, shutdown), the message is not sent.
+* A cancelled timer is never sent. One already sent cannot be taken back: actors recognize
+  a tick that is no longer wanted when it arrives (by an epoch or a run id).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable
+
+import anyio
+import attrs
+
+from actors._cell import Cell
+from actors.envelope import Envelope
+
+
+@attrs.define(eq=False)
+class Timer:
+    """A message on its way to an actor at a later time; ``cancel()`` drops it."""
+
+    _due: float
+    _cell: Cell
+    _incarnation: int
+    _envelope: Envelope
+    _cancelled: bool = attrs.field(default=False, init=False)
+    _fired: bool = attrs.field(default=False, init=False)
+
+    @property
+    def due(self) -> float:
+        """When it is sent (``anyio.current_time()`` scale)."""
+        return self._due
+
+    @property
+    def cell(self) -> Cell:
+        """The child it goes to."""
+        return self._cell
+
+    @property
+    def incarnation(self) -> int:
+        """The incarnation that set it (it is not sent to a later one)."""
+        return self._incarnation
+
+    @property
+    def envelope(self) -> Envelope:
+        """What is sent."""
+        return self._envelope
+
+    @property
+    def pending(self) -> bool:
+        """Neither sent nor cancelled yet."""
+        return not (self._cancelled or self._fired)
+
+    def cancel(self) -> None:
+        """Drop the message if it was not sent yet; harmless otherwise."""
+        self._cancelled = True
+
+
+@attrs.define(eq=False)
+class TimerQueue:
+    """Pending timers, earliest first, and the loop that sends them when due."""
+
+    _deliver: Callable[[Timer], None]
+    _heap: list[tuple[float, int, Timer]] = attrs.field(factory=list, init=False)
+    _order: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
+    _sleep: anyio.CancelScope | None = attrs.field(default=None, init=False)
+
+    def schedule(self, delay: float, cell: Cell, envelope: Envelope) -> Timer:
+        """Send ``envelope`` to the current incarnation of ``cell`` in ``delay`` seconds."""
+        due = anyio.current_time() + max(0.0, delay)
+        timer = Timer(due, cell, cell.incarnation, envelope)
+        heapq.heappush(self._heap, (due, next(self._order), timer))
+        sleep = self._sleep
+        if sleep is not None and due < sleep.deadline:
+            sleep.deadline = due
+        return timer
+
+    async def run(self) -> None:
+        """Send timers as they come due, forever (run it in the owner's task group)."""
+        while True:
+            with anyio.CancelScope(deadline=self._next_due()) as sleep:
+                self._sleep = sleep
+                try:
+                    await anyio.sleep_forever()
+                finally:
+                    self._sleep = None
+            now = anyio.current_time()
+            heap = self._heap
+            while heap and heap[0][0] <= now:
+                timer = heapq.heappop(heap)[2]
+                if timer.pending:
+                    timer._fired = True
+                    self._deliver(timer)
+
+    def _discard_cancelled(self) -> None:
+        heap = self._heap
+        while heap and not heap[0][2].pending:
+            heapq.heappop(heap)
+
+    def _next_due(self) -> float:
+        self._discard_cancelled()
+        return self._heap[0][0] if self._heap else math.inf
