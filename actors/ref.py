@@ -50,11 +50,13 @@ class ActorRef(Generic[K]):
         """Enqueue ``message``, waiting for room (under ``OverflowPolicy.WAIT``)."""
         await self._router.deliver(self.key, Envelope(message, control=control))
 
-    async def ask(self, message: object, *, timeout: float, control: bool = False) -> object:
+    async def ask(self, message: object, *, timeout: float | None, control: bool = False) -> object:
         """Send ``message`` and wait for the actor's answer.
 
         An exception raised by the actor while handling an asked message goes to the asker;
         the actor keeps running. Never ask yourself: it deadlocks until the timeout.
+        ``timeout=None`` sets no deadline of its own: for a caller whose own cancel scope
+        already bounds the wait (it saves a scope and a timer per ask).
 
         Raises:
             AskTimeoutError: no answer within ``timeout`` seconds (enqueueing included).
@@ -63,6 +65,9 @@ class ActorRef(Generic[K]):
         """
         reply = Reply()
         envelope = Envelope(message, control=control, reply=reply)
+        if timeout is None:
+            await self._router.deliver(self.key, envelope)
+            return await reply.wait()
         with anyio.move_on_after(timeout):
             await self._router.deliver(self.key, envelope)
             return await reply.wait()

@@ -52,16 +52,26 @@ from actors.thread_records import (
 )
 from actors.thread_run import Run
 from actors.thread_settings import BusyPolicy, ThreadSettings
+from actors.thread_slot import RunSlot
 from actors.thread_texts import (
     FAILURE_TEXT,
+    GAVE_UP,
     HELP,
-    about,
+    NO_KEY_NOW,
+    NOTHING_TO_RETRY,
+    RETRYING,
+    RUN_IN_PROGRESS,
+    STILL_WORKING,
+    describe,
+    keys_used_up,
     model_reply,
+    new_session,
     new_session_id,
-    plural,
+    queue_full,
     status_text,
+    stopped,
 )
-from actors.thread_timers import RetryTimer, RunTimers
+from actors.thread_timers import RetryTimer
 
 
 @attrs.define(eq=False)
@@ -75,13 +85,10 @@ class ThreadActor(Actor[object]):
     _settings: ThreadSettings = attrs.field(factory=ThreadSettings)
     _session_id: str = attrs.field(default="", init=False)
     _generation: int = attrs.field(default=0, init=False)
-    _run_seq: int = attrs.field(default=0, init=False)
-    _run: Run | None = attrs.field(default=None, init=False)
-    _previous: Run | None = attrs.field(default=None, init=False)
+    _slot: RunSlot = attrs.field(factory=RunSlot, init=False)
     _queued: list[PendingInput] = attrs.field(factory=list, init=False)
     _parked: bool = attrs.field(default=False, init=False)
     _retry: RetryTimer = attrs.field(factory=RetryTimer, init=False)
-    _run_timers: RunTimers = attrs.field(factory=RunTimers, init=False)
     _last_inputs: tuple[str, ...] = attrs.field(default=(), init=False)
     _model: str | None = attrs.field(default=None, init=False)
 
@@ -93,9 +100,10 @@ class ThreadActor(Actor[object]):
             record = ThreadRecord(session_id=new_session_id())
         self._session_id = record.session_id
         self._generation = record.generation
-        self._run_seq = record.run_seq
+        self._slot = RunSlot(record.run_seq)
+        # A thread parked when the gateway stopped tries again now: its keys may be back (if
+        # not, it parks again at once, and its users, told already, are not told twice).
         self._queued = list(record.queued)
-        self._parked = record.parked
         self._last_inputs = record.last_inputs
         self._model = record.model
         interrupted = [attrs.evolve(p, attempts=p.attempts + 1) for p in record.in_flight]
@@ -112,27 +120,22 @@ class ThreadActor(Actor[object]):
                 m=len(given_up),
             )
         if given_up:
-            await self._notice("⚠️ Your message could not be answered: the agent kept failing.")
+            await self._notice(GAVE_UP)
         if retried:
-            await self._notice("⚠️ I was interrupted by a restart; answering your message again.")
+            await self._notice(RETRYING)
         self._launch(run, ctx)
 
     def can_passivate(self) -> bool:
-        return self._run is None and not self._queued and not self._parked
+        return self._slot.current is None and not self._queued and not self._parked
 
     def describe(self) -> Mapping[str, object]:
-        status = self.status()
-        return {
-            "phase": status.phase.value,
-            "generation": status.generation,
-            "queued": status.queued,
-            "run_age": "-" if status.run_age is None else f"{status.run_age:.1f}s",
-        }
+        return describe(self.status())
 
     def status(self) -> ThreadStatus:
         """Return a snapshot of this thread."""
+        run = self._slot.current
         phase = ThreadPhase.IDLE
-        if self._run is not None:
+        if run is not None:
             phase = ThreadPhase.RUNNING
         elif self._parked:
             phase = ThreadPhase.PARKED
@@ -142,7 +145,7 @@ class ThreadActor(Actor[object]):
             session_id=self._session_id,
             generation=self._generation,
             queued=len(self._queued),
-            run_age=(None if self._run is None else anyio.current_time() - self._run.started_at),
+            run_age=None if run is None else anyio.current_time() - run.started_at,
         )
 
     # -- messages --------------------------------------------------------------------------
@@ -153,7 +156,7 @@ class ThreadActor(Actor[object]):
                 await self._on_user(message, ctx)
             case Command():
                 await self._on_command(message, ctx)
-            case RunFinished() | RunFailed() if not self._is_current(message.run_id):
+            case RunFinished() | RunFailed() if not self._slot.is_current(message.run_id):
                 logger.info(
                     "thread {key}: ignored the report of stale run {id} (generation {gen})",
                     key=self._key,
@@ -170,17 +173,14 @@ class ThreadActor(Actor[object]):
                 await self._unpark(ctx)
             case CredentialsAvailable() | RetryTick():
                 pass  # not parked: nothing waits for credentials
-            case KeepaliveTick() | QueueNoticeTick() if not self._is_current(message.run_id):
+            case KeepaliveTick() | QueueNoticeTick() if not self._slot.is_current(message.run_id):
                 pass  # that run has ended (its timers were cancelled, this one was on its way)
             case KeepaliveTick():
-                assert self._run is not None, "checked by _is_current"
-                self._run.keepalive()
-                self._run_timers.keepalive_in(self._settings.keepalive_interval, ctx)
+                assert self._slot.current is not None, "checked by is_current"
+                self._slot.current.keepalive()
+                self._slot.keepalive_in(self._settings.keepalive_interval, ctx)
             case QueueNoticeTick():
-                await self._notice(
-                    "⏳ Still working on the previous message; I'll answer this next.",
-                    reply_to=message.message_id,
-                )
+                await self._notice(STILL_WORKING, reply_to=message.message_id)
             case Resume():
                 pass  # on_start already reloaded the record and resumed its work
             case StatusQuery():
@@ -195,8 +195,9 @@ class ThreadActor(Actor[object]):
 
     async def _on_user(self, message: UserMessage, ctx: ActorContext[Any]) -> None:
         pending = PendingInput(message.message_id, message.text)
-        if self._run is not None and self._settings.busy_policy is BusyPolicy.INTERRUPT:
-            carried = self._run.inputs
+        running = self._slot.current
+        if running is not None and self._settings.busy_policy is BusyPolicy.INTERRUPT:
+            carried = running.inputs
             self._cancel_run("interrupted by a new message")
             self._queued[:0] = carried
             self._queued.append(pending)
@@ -205,24 +206,16 @@ class ThreadActor(Actor[object]):
             await self._store.record_outcome(
                 self._key, pending.message_id, Outcome.ERROR_REPLIED, "queue full"
             )
-            await self._notice(
-                f"⏳ {plural(len(self._queued), 'message')} already waiting; this one was not "
-                "queued. Wait for the answer, or /stop.",
-                reply_to=message.message_id,
-            )
-        elif self._run is not None:
+            await self._notice(queue_full(len(self._queued)), reply_to=message.message_id)
+        elif running is not None:
             self._queued.append(pending)
             await self._save()
             # Said only if the run still goes on by then; at most once per run.
-            self._run_timers.notice_in(self._settings.queue_notice_delay, pending.message_id, ctx)
+            self._slot.notice_in(self._settings.queue_notice_delay, pending.message_id, ctx)
         elif self._parked:
             self._queued.append(pending)
             await self._save([pending], Outcome.PARKED, "waiting for credentials")
-            await self._notice(
-                "🔑 No API key is usable right now. Your message is saved and will be "
-                "answered automatically when one is back.",
-                reply_to=message.message_id,
-            )
+            await self._notice(NO_KEY_NOW, reply_to=message.message_id)
         else:
             self._queued.append(pending)
             await self._advance(ctx)
@@ -240,10 +233,10 @@ class ThreadActor(Actor[object]):
         elif name == "model":
             await self._switch_model(command)
         elif name == "retry":
-            if self._run is not None:
-                await self._answer(command, "A run is in progress; /stop it first.")
+            if self._slot.current is not None:
+                await self._answer(command, RUN_IN_PROGRESS)
             elif not self._last_inputs:
-                await self._answer(command, "Nothing to retry yet.")
+                await self._answer(command, NOTHING_TO_RETRY)
             else:
                 text = "\n\n".join(self._last_inputs)
                 await self._on_user(UserMessage(command.message_id, text, command.user_id), ctx)
@@ -273,9 +266,7 @@ class ThreadActor(Actor[object]):
             gen=self._generation,
             n=len(dropped),
         )
-        text = "🆕 New session started."
-        if dropped:
-            text += f" {plural(len(dropped), 'earlier message')} discarded unanswered."
+        text = new_session(len(dropped))
         if command.args:  # a reset skill with input: it is the new session's first message
             await self._notice(text, reply_to=command.message_id)
             message = UserMessage(command.message_id, command.args, command.user_id)
@@ -286,18 +277,15 @@ class ThreadActor(Actor[object]):
     async def _stop(self, command: Command) -> None:
         dropped = self._drop_all("stopped")
         await self._save(dropped, Outcome.STOPPED, "/stop")
-        if dropped:
-            await self._answer(command, f"⏹ Stopped; {plural(len(dropped), 'message')} dropped.")
-        else:
-            await self._answer(command, "Nothing to stop.")
+        await self._answer(command, stopped(len(dropped)))
 
     async def _on_finished(self, ctx: ActorContext[Any]) -> None:
-        run = self._take_run()
+        run = self._slot.end()
         logger.info("thread {key}: run {id} answered", key=self._key, id=run.id)
         await self._advance(ctx, run.inputs, Outcome.ANSWERED)
 
     async def _on_failed(self, report: RunFailed, ctx: ActorContext[Any]) -> None:
-        run = self._take_run()
+        run = self._slot.end()
         logger.warning(
             "thread {key}: run {id} failed: {kind} ({detail})",
             key=self._key,
@@ -334,11 +322,7 @@ class ThreadActor(Actor[object]):
             d=delay,
         )
         if untold:
-            await self._notice(
-                "🔑 All API keys are used up right now. Your message is saved and will be "
-                f"answered automatically when a key is back, expected in {about(delay)}.",
-                reply_to=untold[-1].message_id,
-            )
+            await self._notice(keys_used_up(delay), reply_to=untold[-1].message_id)
         elif told:
             logger.info("thread {key}: still parked; users were already told", key=self._key)
 
@@ -349,9 +333,6 @@ class ThreadActor(Actor[object]):
         await self._advance(ctx)
 
     # -- runs ------------------------------------------------------------------------------
-
-    def _is_current(self, run_id: int) -> bool:
-        return self._run is not None and run_id == self._run.id
 
     async def _advance(
         self,
@@ -368,20 +349,16 @@ class ThreadActor(Actor[object]):
     def _next_run(self) -> Run | None:
         """Take everything queued into a new current run, if the thread is free to; the
         caller saves, then launches it."""
-        if self._run is not None or self._parked or not self._queued:
+        if self._slot.current is not None or self._parked or not self._queued:
             return None
         inputs, self._queued = tuple(self._queued), []
-        self._run_seq += 1
-        run = Run(self._run_seq, self._generation, inputs, anyio.current_time())
-        self._run = run
         self._last_inputs = tuple(p.text for p in inputs)
-        return run
+        return self._slot.begin(self._generation, inputs)
 
     def _launch(self, run: Run | None, ctx: ActorContext[Any]) -> None:
-        """Start ``run``'s task (after it was saved as the current run) and its timers."""
+        """Start ``run`` (after it was saved as the current run)."""
         if run is None:
             return
-        previous, self._previous = self._previous, run
         request = RunRequest(
             self._key, self._session_id, self._generation, self._last_inputs, self._model
         )
@@ -392,27 +369,20 @@ class ThreadActor(Actor[object]):
             n=len(run.inputs),
             gen=self._generation,
         )
-        self._run_timers.start(run.id, self._settings.keepalive_delay, ctx)
-        ctx.start_soon(
-            run.execute, request, self._agent, self._outbox, self._settings, ctx, previous
-        )
-
-    def _take_run(self) -> Run:
-        run, self._run = self._run, None
-        assert run is not None, "checked by _is_current"
-        self._run_timers.stop()
-        return run
+        self._slot.launch(run, request, self._agent, self._outbox, self._settings, ctx)
 
     def _cancel_run(self, why: str) -> None:
-        if self._run is not None:
+        if self._slot.current is not None:
+            run = self._slot.end()
             logger.info(
-                "thread {key}: run {id} cancelled: {why}", key=self._key, id=self._run.id, why=why
+                "thread {key}: run {id} cancelled: {why}", key=self._key, id=run.id, why=why
             )
-            self._take_run().cancel()
+            run.cancel()
 
     def _drop_all(self, why: str) -> list[PendingInput]:
         """Cancel the run, unpark, and return every input the thread held."""
-        dropped = list(self._run.inputs) if self._run is not None else []
+        running = self._slot.current
+        dropped = list(running.inputs) if running is not None else []
         self._cancel_run(why)
         dropped += self._queued
         self._queued = []
@@ -433,8 +403,8 @@ class ThreadActor(Actor[object]):
         record = ThreadRecord(
             session_id=self._session_id,
             generation=self._generation,
-            run_seq=self._run_seq,
-            in_flight=self._run.inputs if self._run is not None else (),
+            run_seq=self._slot.seq,
+            in_flight=self._slot.current.inputs if self._slot.current is not None else (),
             queued=tuple(self._queued),
             parked=self._parked,
             last_inputs=self._last_inputs,

@@ -16,6 +16,16 @@ HELP = (
     "/status: what this thread is doing"
 )
 
+GAVE_UP = "⚠️ Your message could not be answered: the agent kept failing."
+RETRYING = "⚠️ I was interrupted by a restart; answering your message again."
+STILL_WORKING = "⏳ Still working on the previous message; I'll answer this next."
+NO_KEY_NOW = (
+    "🔑 No API key is usable right now. Your message is saved and will be answered "
+    "automatically when one is back."
+)
+RUN_IN_PROGRESS = "A run is in progress; /stop it first."
+NOTHING_TO_RETRY = "Nothing to retry yet."
+
 FAILURE_TEXT = {
     FailureKind.CANCELLED: "⚠️ The answer was cancelled ({detail}).",
     FailureKind.STALLED: "⌛ The agent stopped responding ({detail}); the answer was cancelled.",
@@ -54,6 +64,45 @@ def status_text(status: ThreadStatus) -> str:
     parts.append(f"{plural(status.queued, 'message')} queued")
     parts.append(f"session {status.session_id[:8]} (generation {status.generation})")
     return ", ".join(parts) + "."
+
+
+def queue_full(waiting: int) -> str:
+    """A message refused because ``waiting`` are queued already."""
+    return (
+        f"⏳ {plural(waiting, 'message')} already waiting; this one was not queued. "
+        "Wait for the answer, or /stop."
+    )
+
+
+def keys_used_up(delay: float) -> str:
+    """The thread parked: a key is expected back in ``delay`` seconds."""
+    return (
+        "🔑 All API keys are used up right now. Your message is saved and will be answered "
+        f"automatically when a key is back, expected in {about(delay)}."
+    )
+
+
+def new_session(dropped: int) -> str:
+    """A reset's notice, with how many messages it discarded."""
+    text = "🆕 New session started."
+    if dropped:
+        text += f" {plural(dropped, 'earlier message')} discarded unanswered."
+    return text
+
+
+def stopped(dropped: int) -> str:
+    """``/stop``'s reply."""
+    return f"⏹ Stopped; {plural(dropped, 'message')} dropped." if dropped else "Nothing to stop."
+
+
+def describe(status: ThreadStatus) -> dict[str, object]:
+    """A thread's columns in the supervisor's status table."""
+    return {
+        "phase": status.phase.value,
+        "generation": status.generation,
+        "queued": status.queued,
+        "run_age": "-" if status.run_age is None else f"{status.run_age:.1f}s",
+    }
 
 
 def model_reply(

@@ -18,7 +18,6 @@ from actors.thread_records import ThreadKey
 from gateway.chat_sender import LIMIT, Edit, Send, Typing, split_point
 from gateway.metrics import Metrics
 
-ASK_TIMEOUT = 120.0
 CUT_OFF = " …\n[answer cut off]"
 
 
@@ -75,14 +74,14 @@ class TelegramReplyStream:
             await self._show((pending + suffix)[:LIMIT])
 
     async def _show(self, text: str) -> None:
+        # No deadline of its own: the run's watchdog bounds an append, the thread's
+        # finalize timeout a finish or abort.
         if self._message_id is None:
-            answer = await self._sender.ask(
-                Send(self._key, text, self._reply_to), timeout=ASK_TIMEOUT
-            )
+            answer = await self._sender.ask(Send(self._key, text, self._reply_to), timeout=None)
             self._message_id = answer if isinstance(answer, int) else None
             self._reply_to = None
         elif text != self._shown:
-            await self._sender.ask(Edit(self._key, self._message_id, text), timeout=ASK_TIMEOUT)
+            await self._sender.ask(Edit(self._key, self._message_id, text), timeout=None)
         self._shown = text
 
 

@@ -89,7 +89,11 @@ class ChatAgent:
 
     async def run(self, request: RunRequest, sink: RunSink) -> None:
         user = Turn("user", "\n\n".join(request.inputs))
-        past = await self.history.recent(request.session_id, self.context_budget)
+        past = (
+            await self.history.recent(request.session_id, self.context_budget)
+            if self.context_budget > 0
+            else ()
+        )
         messages: list[Message] = [{"role": "system", "content": self.prompt_for(request.key)}]
         messages += [{"role": t.role, "content": t.content} for t in past]
         messages.append({"role": user.role, "content": user.content})

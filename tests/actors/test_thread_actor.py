@@ -4,7 +4,7 @@ import anyio
 import pytest
 
 from actors import SupervisorConfig
-from actors.thread_messages import CredentialsAvailable
+from actors.thread_messages import CredentialsAvailable, Resume
 from actors.thread_records import Outcome, ThreadKey, ThreadPhase
 from actors.thread_settings import BusyPolicy, ThreadSettings
 from tests.actors.thread_harness import open_threads
@@ -152,6 +152,29 @@ async def test_parked_thread_retries_on_its_own_timer_and_tells_users_once() -> 
         await threads.wait_idle(DM)
         assert threads.store.outcome_of(DM, message) == [Outcome.PARKED, Outcome.ANSWERED]
         assert len(threads.outbox.texts(DM)) == 1
+
+
+@pytest.mark.parametrize("keys_back", [True, False])
+async def test_a_thread_parked_when_the_gateway_stopped_tries_again_at_start(
+    keys_back: bool,
+) -> None:
+    agent = fresh(exhausted=True, retry_after=1800)
+    async with open_threads(agent=agent) as threads:
+        message = await threads.say(DM, "hi")
+        assert (await threads.status(DM)).phase is ThreadPhase.PARKED
+        store = threads.store
+    agent.exhausted = not keys_back
+    async with open_threads(agent=agent, store=store) as threads:  # the gateway restarted
+        await threads.supervisor.ref_for(DM).send(Resume(), control=True)  # as its replay does
+        await anyio.wait_all_tasks_blocked()
+        if keys_back:
+            await threads.wait_idle(DM)
+            assert store.outcome_of(DM, message) == [Outcome.PARKED, Outcome.ANSWERED]
+        else:
+            assert (await threads.status(DM)).phase is ThreadPhase.PARKED
+            assert store.outcome_of(DM, message) == [Outcome.PARKED]
+            assert threads.outbox.texts(DM) == [], "the user was told before the restart"
+        assert len(agent.requests) == 2
 
 
 async def test_stalled_run_is_cancelled_with_a_reply_and_the_queue_drains() -> None:

@@ -62,8 +62,10 @@ async def open_threads(
     settings: ThreadSettings | None = None,
     config: SupervisorConfig | None = None,
     agent: ScriptedAgent | None = None,
+    store: MemoryStore | None = None,
 ) -> AsyncIterator[Threads]:
-    store, outbox = MemoryStore(), RecordingOutbox()
+    """A supervisor of thread actors; pass the ``store`` of an earlier one to restart."""
+    store, outbox = store or MemoryStore(), RecordingOutbox()
     agent = agent or ScriptedAgent(chunk_delay=0.05)
     settings = settings or ThreadSettings(stall_timeout=5, run_timeout=30)
     letters: list[DeadLetter] = []
