@@ -9,8 +9,11 @@ Rules:
 
 * At most one run at a time (``thread_run``). Commands act at once; they are never queued
   behind a run.
-* State is saved (``ThreadStore.save``) before anything is said or started, so a crash
-  loses nothing: the next incarnation reloads it and retries interrupted inputs.
+* One write per transition: the record is saved (``ThreadStore.save``, together with the
+  outcomes the transition concludes) before anything is said or started, so a crash loses
+  nothing: the next incarnation reloads it and retries interrupted inputs.
+* Its timers (a run's keepalive and queue notice, the parked thread's retry) are messages it
+  sends itself (``ActorContext.tell_later``); a tick of a run that has ended is stale.
 * Every user message ends in exactly one final outcome, recorded in the store, and the user
   is told (answer, error reply, reset notice, stop notice). ``PARKED`` comes first while no
   key is usable; the user is told once per message.
@@ -41,6 +44,7 @@ from actors.thread_messages import (
     StatusQuery,
     UserMessage,
 )
+from actors.thread_parking import Parking
 from actors.thread_records import (
     Concluded,
     Outcome,
@@ -71,7 +75,6 @@ from actors.thread_texts import (
     status_text,
     stopped,
 )
-from actors.thread_timers import RetryTimer
 
 
 @attrs.define(eq=False)
@@ -87,8 +90,7 @@ class ThreadActor(Actor[object]):
     _generation: int = attrs.field(default=0, init=False)
     _slot: RunSlot = attrs.field(factory=RunSlot, init=False)
     _queued: list[PendingInput] = attrs.field(factory=list, init=False)
-    _parked: bool = attrs.field(default=False, init=False)
-    _retry: RetryTimer = attrs.field(factory=RetryTimer, init=False)
+    _parking: Parking = attrs.field(factory=Parking, init=False)
     _last_inputs: tuple[str, ...] = attrs.field(default=(), init=False)
     _model: str | None = attrs.field(default=None, init=False)
 
@@ -106,13 +108,11 @@ class ThreadActor(Actor[object]):
         self._queued = list(record.queued)
         self._last_inputs = record.last_inputs
         self._model = record.model
-        interrupted = [attrs.evolve(p, attempts=p.attempts + 1) for p in record.in_flight]
-        given_up = [p for p in interrupted if p.attempts >= self._settings.max_attempts]
-        retried = [p for p in interrupted if p.attempts < self._settings.max_attempts]
+        retried, given_up = record.interrupted(self._settings.max_attempts)
         self._queued[:0] = retried
         run = self._next_run()
         await self._save(given_up, Outcome.ERROR_REPLIED, "interrupted by restarts")
-        if interrupted:
+        if record.in_flight:
             logger.warning(
                 "thread {key}: run interrupted by a restart; retrying {n}, giving up on {m}",
                 key=self._key,
@@ -126,7 +126,7 @@ class ThreadActor(Actor[object]):
         self._launch(run, ctx)
 
     def can_passivate(self) -> bool:
-        return self._slot.current is None and not self._queued and not self._parked
+        return self._slot.current is None and not self._queued and not self._parking.active
 
     def describe(self) -> Mapping[str, object]:
         return describe(self.status())
@@ -137,7 +137,7 @@ class ThreadActor(Actor[object]):
         phase = ThreadPhase.IDLE
         if run is not None:
             phase = ThreadPhase.RUNNING
-        elif self._parked:
+        elif self._parking.active:
             phase = ThreadPhase.PARKED
         return ThreadStatus(
             key=self._key,
@@ -167,18 +167,16 @@ class ThreadActor(Actor[object]):
                 await self._on_finished(ctx)
             case RunFailed():
                 await self._on_failed(message, ctx)
-            case RetryTick() if not self._retry.current(message):
+            case RetryTick() if not self._parking.current(message):
                 pass  # a tick of an earlier parking
-            case CredentialsAvailable() | RetryTick() if self._parked:
+            case CredentialsAvailable() | RetryTick() if self._parking.active:
                 await self._unpark(ctx)
             case CredentialsAvailable() | RetryTick():
                 pass  # not parked: nothing waits for credentials
             case KeepaliveTick() | QueueNoticeTick() if not self._slot.is_current(message.run_id):
                 pass  # that run has ended (its timers were cancelled, this one was on its way)
             case KeepaliveTick():
-                assert self._slot.current is not None, "checked by is_current"
-                self._slot.current.keepalive()
-                self._slot.keepalive_in(self._settings.keepalive_interval, ctx)
+                self._slot.keepalive(self._settings.keepalive_interval, ctx)
             case QueueNoticeTick():
                 await self._notice(STILL_WORKING, reply_to=message.message_id)
             case Resume():
@@ -197,9 +195,7 @@ class ThreadActor(Actor[object]):
         pending = PendingInput(message.message_id, message.text)
         running = self._slot.current
         if running is not None and self._settings.busy_policy is BusyPolicy.INTERRUPT:
-            carried = running.inputs
-            self._cancel_run("interrupted by a new message")
-            self._queued[:0] = carried
+            self._queued[:0] = self._cancel_run("interrupted by a new message")
             self._queued.append(pending)
             await self._advance(ctx)
         elif len(self._queued) >= self._settings.max_queued:
@@ -212,7 +208,7 @@ class ThreadActor(Actor[object]):
             await self._save()
             # Said only if the run still goes on by then; at most once per run.
             self._slot.notice_in(self._settings.queue_notice_delay, pending.message_id, ctx)
-        elif self._parked:
+        elif self._parking.active:
             self._queued.append(pending)
             await self._save([pending], Outcome.PARKED, "waiting for credentials")
             await self._notice(NO_KEY_NOW, reply_to=message.message_id)
@@ -232,16 +228,13 @@ class ThreadActor(Actor[object]):
             await self._answer(command, HELP)
         elif name == "model":
             await self._switch_model(command)
-        elif name == "retry":
-            if self._slot.current is not None:
-                await self._answer(command, RUN_IN_PROGRESS)
-            elif not self._last_inputs:
-                await self._answer(command, NOTHING_TO_RETRY)
-            else:
-                text = "\n\n".join(self._last_inputs)
-                await self._on_user(UserMessage(command.message_id, text, command.user_id), ctx)
-        else:  # not ours: the agent may know it (skills)
-            text = f"/{name} {command.args}".strip()
+        elif name == "retry" and self._slot.current is not None:
+            await self._answer(command, RUN_IN_PROGRESS)
+        elif name == "retry" and not self._last_inputs:
+            await self._answer(command, NOTHING_TO_RETRY)
+        else:  # /retry: the last turn's input again; not ours: the agent may know it (skills)
+            skill = f"/{name} {command.args}".strip()
+            text = "\n\n".join(self._last_inputs) if name == "retry" else skill
             await self._on_user(UserMessage(command.message_id, text, command.user_id), ctx)
 
     async def _switch_model(self, command: Command) -> None:
@@ -311,9 +304,8 @@ class ThreadActor(Actor[object]):
         told = [p for p in self._queued if p.parked]
         untold = [p for p in self._queued if not p.parked]
         self._queued = [attrs.evolve(p, parked=True) for p in self._queued]
-        self._parked = True
         delay = report.retry_after or self._settings.default_retry_after
-        self._retry.start(delay, ctx)
+        self._parking.start(delay, ctx)
         await self._save(untold, Outcome.PARKED, report.detail)
         logger.warning(
             "thread {key}: parked {n} input(s), credentials exhausted; retry in {d:.0f}s",
@@ -327,8 +319,7 @@ class ThreadActor(Actor[object]):
             logger.info("thread {key}: still parked; users were already told", key=self._key)
 
     async def _unpark(self, ctx: ActorContext[Any]) -> None:
-        self._parked = False
-        self._retry.cancel()
+        self._parking.end()
         logger.info("thread {key}: credentials may be back; retrying", key=self._key)
         await self._advance(ctx)
 
@@ -349,7 +340,7 @@ class ThreadActor(Actor[object]):
     def _next_run(self) -> Run | None:
         """Take everything queued into a new current run, if the thread is free to; the
         caller saves, then launches it."""
-        if self._slot.current is not None or self._parked or not self._queued:
+        if self._slot.current is not None or self._parking.active or not self._queued:
             return None
         inputs, self._queued = tuple(self._queued), []
         self._last_inputs = tuple(p.text for p in inputs)
@@ -371,24 +362,21 @@ class ThreadActor(Actor[object]):
         )
         self._slot.launch(run, request, self._agent, self._outbox, self._settings, ctx)
 
-    def _cancel_run(self, why: str) -> None:
-        if self._slot.current is not None:
-            run = self._slot.end()
-            logger.info(
-                "thread {key}: run {id} cancelled: {why}", key=self._key, id=run.id, why=why
-            )
-            run.cancel()
+    def _cancel_run(self, why: str) -> tuple[PendingInput, ...]:
+        """Cancel the current run, if any; return its inputs."""
+        if self._slot.current is None:
+            return ()
+        run = self._slot.end()
+        logger.info("thread {key}: run {id} cancelled: {why}", key=self._key, id=run.id, why=why)
+        run.cancel()
+        return run.inputs
 
     def _drop_all(self, why: str) -> list[PendingInput]:
         """Cancel the run, unpark, and return every input the thread held."""
-        running = self._slot.current
-        dropped = list(running.inputs) if running is not None else []
-        self._cancel_run(why)
-        dropped += self._queued
+        dropped = [*self._cancel_run(why), *self._queued]
         self._queued = []
-        if self._parked:
-            self._parked = False
-            self._retry.cancel()
+        if self._parking.active:
+            self._parking.end()
         return dropped
 
     # -- ports -----------------------------------------------------------------------------
@@ -406,7 +394,7 @@ class ThreadActor(Actor[object]):
             run_seq=self._slot.seq,
             in_flight=self._slot.current.inputs if self._slot.current is not None else (),
             queued=tuple(self._queued),
-            parked=self._parked,
+            parked=self._parking.active,
             last_inputs=self._last_inputs,
             model=self._model,
         )

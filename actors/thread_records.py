@@ -87,6 +87,15 @@ class ThreadRecord:
     model: str | None = None
     """The session's model, if switched with ``/model``."""
 
+    def interrupted(self, max_attempts: int) -> tuple[list[PendingInput], list[PendingInput]]:
+        """The inputs of the run a restart interrupted, each counting one attempt more: those
+        to retry, and those given up on after ``max_attempts``."""
+        counted = [attrs.evolve(p, attempts=p.attempts + 1) for p in self.in_flight]
+        return (
+            [p for p in counted if p.attempts < max_attempts],
+            [p for p in counted if p.attempts >= max_attempts],
+        )
+
 
 class ThreadPhase(enum.Enum):
     """What a thread is doing."""

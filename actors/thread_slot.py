@@ -67,6 +67,12 @@ class RunSlot:
         self.keepalive_in(settings.keepalive_delay, ctx)
         ctx.start_soon(run.execute, request, agent, outbox, settings, ctx, previous)
 
+    def keepalive(self, interval: float, ctx: ActorContext[Any]) -> None:
+        """The current run's keepalive is due: show that it is alive; the next in ``interval``."""
+        assert self._current is not None, "callers check is_current"
+        self._current.keepalive()
+        self.keepalive_in(interval, ctx)
+
     def keepalive_in(self, delay: float, ctx: ActorContext[Any]) -> None:
         """The current run's next keepalive is due in ``delay`` seconds."""
         assert self._current is not None
