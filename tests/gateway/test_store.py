@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.thread_records import Outcome, PendingInput, ThreadKey, ThreadRecord
+from actors.thread_records import Concluded, Outcome, PendingInput, ThreadKey, ThreadRecord
+from gateway.exceptions import StoreUnavailableError
 from gateway.store import InboxEntry, Store, record_from_json, record_to_json
 from providers.chat_agent import Turn, trim
 from providers.pool import SavedKeyState
@@ -62,6 +63,29 @@ async def test_inbox_dedupes_and_tracks_unanswered(tmp_path: Path) -> None:
     await store.record_outcome(KEY, 5, Outcome.ANSWERED, "")
     assert await store.unanswered() == []
     assert await store.last_update_id() == 10
+    store.close()
+
+
+async def test_a_record_and_the_outcomes_it_concludes_are_one_write(tmp_path: Path) -> None:
+    counted: list[Outcome] = []
+    store = Store(tmp_path / "db.sqlite3", on_outcome=counted.append)
+    for update_id, message_id in ((10, 5), (11, 6)):
+        payload = {"kind": "message", "message_id": message_id, "text": "hi", "user_id": 1}
+        await store.accept(InboxEntry(update_id, KEY, message_id, payload))
+    running = ThreadRecord("s1", run_seq=2, in_flight=(PendingInput(6, "hi"),))
+    await store.save(KEY, running, [Concluded(5, Outcome.ANSWERED), Concluded(6, Outcome.PARKED)])
+    assert await store.load(KEY) == running
+    assert await store.outcomes(KEY) == [(5, "answered"), (6, "parked")]
+    assert [e.message_id for e in await store.unanswered()] == [6], "answered: closed"
+    assert counted == [Outcome.ANSWERED, Outcome.PARKED]
+    # Atomic: an outcome that cannot be written leaves the record as it was.
+    store._db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON outcomes BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    with pytest.raises(StoreUnavailableError):
+        await store.save(KEY, ThreadRecord("s1", run_seq=3), [Concluded(6, Outcome.ANSWERED)])
+    assert await store.load(KEY) == running
+    assert counted == [Outcome.ANSWERED, Outcome.PARKED]
     store.close()
 
 
