@@ -187,6 +187,19 @@ async def test_stalled_run_is_cancelled_with_a_reply_and_the_queue_drains() -> N
         assert threads.store.outcome_of(DM, queued) == [Outcome.ANSWERED]
 
 
+async def test_a_run_that_stops_making_progress_is_cancelled_within_one_and_a_half_stalls() -> None:
+    stall = 2.0
+    async with open_threads(ThreadSettings(stall_timeout=stall, run_timeout=60)) as threads:
+        start = anyio.current_time()
+        stuck = await threads.say(DM, "#stuck")  # one chunk at once, then nothing
+        await threads.wait_idle(DM)
+        took = anyio.current_time() - start
+        assert threads.store.outcome_of(DM, stuck) == [Outcome.ERROR_REPLIED]
+        assert "stopped responding" in threads.outbox.texts(DM)[-1]
+        assert [s.state for s in threads.outbox.streams] == ["aborted"]
+        assert stall <= took <= 1.5 * stall + 0.2  # wait_idle polls every 0.05 s
+
+
 async def test_run_longer_than_run_timeout_is_cancelled_even_with_heartbeats() -> None:
     settings = ThreadSettings(stall_timeout=0.5, run_timeout=1.0)
     async with open_threads(settings, agent=fresh(chunk_delay=0.1)) as threads:

@@ -107,8 +107,8 @@ class RecordingOutbox:
 
 @attrs.define
 class ScriptedAgent:
-    """Behaves as the last input asks: ``#slow:N``, ``#hang``, ``#silent``, ``#fail``, ``#bad``,
-    ``#bug``; and raises CredentialsExhaustedError while ``exhausted`` (the pool is dry).
+    """Behaves as the last input asks: ``#slow:N``, ``#hang``, ``#stuck``, ``#silent``, ``#fail``,
+    ``#bad``, ``#bug``; and raises CredentialsExhaustedError while ``exhausted`` (the pool is dry).
     ``#slow`` runs check the pool again before every chunk (the last key dies mid-run)."""
 
     exhausted: bool = False
@@ -132,6 +132,9 @@ class ScriptedAgent:
         last = request.inputs[-1]
         self._check_pool()
         if "#hang" in last:
+            await anyio.sleep_forever()
+        if "#stuck" in last:  # some output, then nothing
+            await sink.emit("[0]")
             await anyio.sleep_forever()
         if "#silent" in last:
             while True:
