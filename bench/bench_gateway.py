@@ -49,6 +49,8 @@ from providers.openai_client import ChatClient
 from providers.secrets import ApiKey
 from providers.simulator import LLMSimulator, Reply
 
+FREEZE_BASELINE = "BENCH_BASELINE_GC_FREEZE"
+"""Set (by ``--baseline-gc-freeze``) for a baseline tuned as Threadgate is: ``gc.freeze()``."""
 TOKEN = "123456:BENCH-token"  # noqa: S105 - only the local simulator takes it
 Result = tuple[float, list[float]]
 """Messages per second and the latencies (seconds) of one load."""
@@ -196,10 +198,11 @@ async def baseline(telegram_url: str, llm_url: str) -> None:
 
         dispatcher = Dispatcher()
         dispatcher.include_router(router)
-        # As `threadgate run` does once started: without it, the collector's full passes
-        # over aiogram's models stop this bot for a quarter of a second now and then, and its
-        # p99 would measure garbage collection rather than the work per message.
-        gc.freeze()
+        if os.environ.get(FREEZE_BASELINE):
+            # As `threadgate run` does once started: without it, the collector's full passes
+            # over aiogram's models stop this bot for a quarter of a second now and then (and
+            # rebuild the response models that pydantic caches only weakly).
+            gc.freeze()
         await dispatcher.start_polling(bot, polling_timeout=1, handle_signals=False)
 
 
@@ -284,9 +287,16 @@ if __name__ == "__main__":
     )
     parser.add_argument("--rounds", type=int, default=3, help="runs of each bot; the median")
     parser.add_argument(
+        "--baseline-gc-freeze",
+        action="store_true",
+        help="the baseline freezes its start-up objects out of the collector, as Threadgate does",
+    )
+    parser.add_argument(
         "--serve", nargs=3, metavar=("BOT", "TELEGRAM", "LLM"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
+    if args.baseline_gc_freeze:
+        os.environ[FREEZE_BASELINE] = "1"  # the bots are child processes: they inherit it
     if args.serve:
         serve_bot(*args.serve)
     else:
