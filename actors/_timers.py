@@ -34,17 +34,11 @@ from actors.envelope import Envelope
 class Timer:
     """A message on its way to an actor at a later time; ``cancel()`` drops it."""
 
-    _due: float
     _cell: Cell
     _incarnation: int
     _envelope: Envelope
     _cancelled: bool = attrs.field(default=False, init=False)
     _fired: bool = attrs.field(default=False, init=False)
-
-    @property
-    def due(self) -> float:
-        """When it is sent (``anyio.current_time()`` scale)."""
-        return self._due
 
     @property
     def cell(self) -> Cell:
@@ -83,7 +77,7 @@ class TimerQueue:
     def schedule(self, delay: float, cell: Cell, envelope: Envelope) -> Timer:
         """Send ``envelope`` to the current incarnation of ``cell`` in ``delay`` seconds."""
         due = anyio.current_time() + max(0.0, delay)
-        timer = Timer(due, cell, cell.incarnation, envelope)
+        timer = Timer(cell, cell.incarnation, envelope)
         heapq.heappush(self._heap, (due, next(self._order), timer))
         sleep = self._sleep
         if sleep is not None and due < sleep.deadline:

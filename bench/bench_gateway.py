@@ -88,21 +88,25 @@ class Replies:
     at: dict[int, float] = attrs.Factory(dict)
     _waiting: dict[int, asyncio.Event] = attrs.Factory(dict)
     _all: asyncio.Event = attrs.Factory(asyncio.Event)
+    _loop: asyncio.AbstractEventLoop = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        loop = asyncio.get_running_loop()
+        self.telegram.listeners.append(self._on_send)
+        self._loop = asyncio.get_running_loop()
 
-        def on_send(event: str, sent: SentMessage) -> None:
-            replied = sent.reply_to
-            if event != "sent" or replied is None or sent.text != ANSWER or replied in self.at:
-                return  # an edit, a notice ("still working"), or a second answer
-            self.at[replied] = sent.at
-            if replied in self._waiting:
-                loop.call_soon_threadsafe(self._waiting[replied].set)
-            if len(self.at) >= self.expected:
-                loop.call_soon_threadsafe(self._all.set)
+    def close(self) -> None:
+        """Stop listening (a later load listens with a ``Replies`` of its own)."""
+        self.telegram.listeners.remove(self._on_send)
 
-        self.telegram.listeners.append(on_send)
+    def _on_send(self, event: str, sent: SentMessage) -> None:
+        replied = sent.reply_to
+        if event != "sent" or replied is None or sent.text != ANSWER or replied in self.at:
+            return  # an edit, a notice ("still working"), or a second answer
+        self.at[replied] = sent.at
+        if replied in self._waiting:
+            self._loop.call_soon_threadsafe(self._waiting[replied].set)
+        if len(self.at) >= self.expected:
+            self._loop.call_soon_threadsafe(self._all.set)
 
     async def answer(self, message_id: int) -> float:
         """Wait for the answer to ``message_id``; return its latency in seconds."""
@@ -131,6 +135,7 @@ async def drive(telegram: BotAPISimulator, chats: int, messages: int) -> Result:
         for chat_id in range(1, chats + 1):
             tg.start_soon(chat, 10_000 + chat_id)
     took = time.perf_counter() - start
+    replies.close()
     return chats * messages / took, latencies
 
 
@@ -147,6 +152,7 @@ async def drive_open(telegram: BotAPISimulator, chats: int, messages: int, rate:
         sent.append(telegram.say(f"ping {index}", chat_id=chat_id, forum=False))
     await replies.all()
     took = time.perf_counter() - start
+    replies.close()
     return total / took, [replies.at[m] - telegram.said_at[m] for m in sent]
 
 
@@ -212,7 +218,7 @@ BOTS = {"baseline": baseline, "threadgate": threadgate}
 async def measure(name: str, chats: int, messages: int, rate: float | None = None) -> Measured:
     """Start the simulators here and the bot ``name`` in a process of its own; drive it
     (closed loop, or open loop at ``rate`` messages per second)."""
-    telegram, llm = BotAPISimulator(), LLMSimulator(default=lambda _: Reply("pong"))
+    telegram, llm = BotAPISimulator(), LLMSimulator(default=lambda _: Reply(ANSWER))
     await telegram.start()
     await llm.start()
     command = [sys.executable, __file__, "--serve", name, telegram.base_url, llm.base_url]
