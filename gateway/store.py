@@ -6,6 +6,15 @@ turns of a session) run on the event loop's thread: they take tens of microsecon
 a hop to a worker thread, and measurably better under load (``docs/performance.md``). Reads
 that can be large (the start-up replay, an operator's listing) run in a worker thread on a
 short-lived connection of their own, which WAL lets read while the main one writes.
+
+Rules:
+
+* Inbox rows, thread records and outcomes are committed before the call returns.
+* A session's new turns are *staged*: committed in the transaction of the store's next write,
+  which is normally the record of the run they belong to (a run appends its history, then
+  the thread saves how it ended), so a run's history and its conclusion land together. Every
+  read of turns, every checkpoint (``checkpoint``, every 2 s) and ``close`` commit them
+  first. If that transaction fails, the write is retried without them and they stay staged.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 import attrs
+from loguru import logger
 
 from actors.thread_records import Concluded, Outcome, PendingInput, ThreadKey, ThreadRecord
 from gateway.exceptions import StoreUnavailableError
@@ -187,6 +197,7 @@ class Store:
     ) -> None:
         self._path = Path(path)
         self._on_outcome = on_outcome
+        self._staged: list[tuple[str, list[Any]]] = []  # statements for the next commit
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
@@ -229,17 +240,67 @@ class Store:
         return db
 
     def close(self) -> None:
-        self._db.close()
+        """Commit what is staged, and close."""
+        try:
+            self._write_now(lambda _: None)
+        except StoreUnavailableError as error:
+            logger.error("store: {e}", e=error)
+        finally:
+            if self._staged:
+                logger.error(
+                    "{path}: closed with {n} history write(s) not written",
+                    path=self._path,
+                    n=len(self._staged),
+                )
+            self._db.close()
 
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        """A small statement, on the loop's thread (see the module docstring)."""
+        """A small read, on the loop's thread (see the module docstring)."""
         try:
             return func(self._db)
         except sqlite3.Error as error:
             raise StoreUnavailableError(f"{self._path}: {error}") from None
 
+    async def _write(self, func: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
+        """A small write, on the loop's thread, committed with whatever is staged; ``atomic``
+        when ``func`` runs several statements."""
+        return self._write_now(func, atomic=atomic)
+
+    def _write_now(self, func: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
+        db, staged = self._db, self._staged
+        try:
+            if not staged and not atomic:
+                return func(db)
+            try:
+                with _transaction(db):
+                    for statement, values in staged:
+                        db.execute(statement, values)
+                    result = func(db)
+            except sqlite3.Error as error:
+                if not staged:
+                    raise
+                logger.warning(
+                    "{path}: a write with {n} staged history write(s) failed ({e});"
+                    " retrying it without them, which stay staged",
+                    path=self._path,
+                    n=len(staged),
+                    e=error,
+                )
+                with _transaction(db):
+                    return func(db)
+            staged.clear()
+            return result
+        except sqlite3.Error as error:
+            raise StoreUnavailableError(f"{self._path}: {error}") from None
+
+    async def flush(self) -> None:
+        """Commit the staged turns now."""
+        if self._staged:
+            await self._write(lambda _: None)
+
     async def _read(self, func: Callable[[sqlite3.Connection], T]) -> T:
         """A read that may be large, in a worker thread on a connection of its own."""
+        await self.flush()  # what it reads includes every turn appended so far
 
         def read() -> T:
             db = sqlite3.connect(self._path, timeout=5)
@@ -284,7 +345,7 @@ class Store:
             )
             return cursor.rowcount == 1
 
-        return await self._run(write)
+        return await self._write(write)
 
     async def unanswered(self) -> list[InboxEntry]:
         """Inbox entries without a final outcome, oldest first (replayed at start)."""
@@ -332,22 +393,18 @@ class Store:
                 " ON CONFLICT (thread_key) DO UPDATE"
                 " SET record = excluded.record, session_id = excluded.session_id"
             )
-            values = (key_text(key), record_to_json(record), record.session_id)
-            if not concluded:
-                db.execute(upsert, values)
-                return
-            with _transaction(db):
-                db.execute(upsert, values)
+            db.execute(upsert, (key_text(key), record_to_json(record), record.session_id))
+            if concluded:
                 _insert_outcomes(db, key, concluded)
 
-        await self._run(write)
+        await self._write(write, atomic=bool(concluded))
         for outcome in concluded:
             self._on_outcome(outcome.outcome)
 
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
-        await self._run(
+        await self._write(
             lambda db: _insert_outcomes(db, key, [Concluded(message_id, outcome, detail)])
         )
         self._on_outcome(outcome)
@@ -400,20 +457,18 @@ class Store:
             kept.reverse()
             return kept
 
+        await self.flush()
         return await self._run(read)
 
     async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
-        def write(db: sqlite3.Connection) -> None:
-            if not turns:
-                return
-            rows = ", ".join(["(?, ?, ?, ?)"] * len(turns))  # one statement: one commit
-            values = [v for t in turns for v in (session_id, t.role, t.content, len(t.content))]
-            db.execute(
-                f"INSERT INTO turns (session_id, role, content, chars) VALUES {rows}",  # noqa: S608 - placeholders only
-                values,
-            )
-
-        await self._run(write)
+        """Stage the turns: committed with the store's next write (see the module docstring)."""
+        if not turns:
+            return
+        rows = ", ".join(["(?, ?, ?, ?)"] * len(turns))  # one statement
+        values = [v for t in turns for v in (session_id, t.role, t.content, len(t.content))]
+        self._staged.append(
+            (f"INSERT INTO turns (session_id, role, content, chars) VALUES {rows}", values)  # noqa: S608 - placeholders only
+        )
 
     # -- PoolStateStore (synchronous, small) -----------------------------------------------
 

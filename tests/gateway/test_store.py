@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import tempfile
@@ -11,10 +12,11 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loguru import logger
 
 from actors.thread_records import Concluded, Outcome, PendingInput, ThreadKey, ThreadRecord
 from gateway.exceptions import StoreUnavailableError
-from gateway.store import InboxEntry, Store, record_from_json, record_to_json
+from gateway.store import SCHEMA, InboxEntry, Store, record_from_json, record_to_json
 from providers.chat_agent import Turn, trim
 from providers.pool import SavedKeyState
 
@@ -188,6 +190,7 @@ async def test_commits_leave_checkpoints_to_the_worker_thread(tmp_path: Path) ->
     store = Store(tmp_path / "db.sqlite3")
     for _ in range(1500):  # 6 MB: SQLite would checkpoint (and reuse the log) at 4 MB
         await store.append("s", [Turn("user", "x" * 4000)])
+        await store.flush()
     wal = tmp_path / "db.sqlite3-wal"
     assert wal.stat().st_size > 5_000_000, "nothing was checkpointed inside a commit"
     logged, copied = await store.checkpoint()
@@ -195,3 +198,52 @@ async def test_commits_leave_checkpoints_to_the_worker_thread(tmp_path: Path) ->
     assert copied == logged
     assert len(await store.recent("s", 10_000)) == 2
     store.close()
+
+
+def committed_turns(path: Path) -> int:
+    """Turns another connection sees (what is committed)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM turns").fetchone()[0])
+
+
+async def test_history_is_committed_with_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    await store.append("s", [Turn("user", "q"), Turn("assistant", "a")])
+    assert committed_turns(path) == 0, "staged"
+    await store.save(KEY, ThreadRecord("s", run_seq=1), [Concluded(5, Outcome.ANSWERED)])
+    assert committed_turns(path) == 2, "in the transaction of the run's conclusion"
+    await store.append("s", [Turn("user", "q2")])
+    assert await store.recent("s", 100) == [
+        Turn("user", "q"),
+        Turn("assistant", "a"),
+        Turn("user", "q2"),
+    ], "a read sees every turn appended"
+    await store.append("s", [Turn("user", "q3")])
+    await store.checkpoint()
+    assert committed_turns(path) == 4, "a checkpoint commits what is staged"
+    await store.append("s", [Turn("user", "q4")])
+    store.close()
+    assert committed_turns(path) == 5, "so does closing"
+
+
+async def test_a_failing_history_write_does_not_fail_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    logged: list[str] = []
+    sink = logger.add(lambda message: logged.append(str(message)), level="WARNING")
+    try:
+        await store.append("s", [Turn("user", "q")])
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            raw.execute("DROP TABLE turns")
+        record = ThreadRecord("s", run_seq=1)
+        await store.save(KEY, record)
+        assert await store.load(KEY) == record, "the record was written all the same"
+        assert any("with 1 staged history write(s) failed" in line for line in logged)
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            raw.executescript(SCHEMA)
+        await store.flush()
+        assert committed_turns(path) == 1, "kept, and written once it could be"
+    finally:
+        logger.remove(sink)
+        store.close()
