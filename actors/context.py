@@ -80,4 +80,6 @@ class ActorContext(Generic[K]):
             finally:
                 self._cell.background_ended()
 
+        if name is None:  # cheaper than anyio working it out, and names ``func``, not ``tracked``
+            name = getattr(func, "__qualname__", None)
         self._task_group.start_soon(tracked, name=name)

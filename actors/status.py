@@ -65,6 +65,9 @@ class SupervisorStatistics:
     """Times a child was marked failed for exceeding its restart intensity."""
     dead_letters: int
     """Messages that ended without being handled (each with an explicit outcome)."""
+    timer_wakeups: int
+    """Times the timer task woke up to send the timers then due (``ActorContext.tell_later``;
+    a timer cancelled before it is due does not wake it)."""
 
 
 @attrs.frozen

@@ -55,6 +55,9 @@ from actors.policy import SupervisorConfig
 from actors.ref import ActorRef
 from actors.status import ChildState, SupervisorStatistics, SupervisorStatus
 
+_ACTIVATION = "actors.Supervisor._activation"
+"""The name of every activation task."""
+
 K = TypeVar("K", bound=Hashable)
 
 
@@ -249,7 +252,8 @@ class Supervisor(Generic[K]):
         if cell.activate():
             assert self._task_group is not None
             self._running_tasks += 1
-            self._task_group.start_soon(self._activation, cell)
+            # Named here: anyio would otherwise work the name out anew for every activation.
+            self._task_group.start_soon(self._activation, cell, name=_ACTIVATION)
 
     # -- supervision -----------------------------------------------------------------------
 
@@ -439,4 +443,5 @@ class Supervisor(Generic[K]):
             passivations=counters.passivations,
             failures=counters.failures,
             dead_letters=counters.dead_letters,
+            timer_wakeups=self._timers.wakeups,
         )

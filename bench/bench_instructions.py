@@ -1,6 +1,6 @@
 """Instructions per message: Threadgate against the minimal aiogram bot, counted by callgrind.
 
-    python bench/bench_instructions.py [--messages 100]
+    python bench/bench_instructions.py [--messages 100] [--chats 5 --rate 2]
 
 The same bots, simulators and closed-loop load as ``bench_gateway.py``, but each bot runs
 under ``valgrind --tool=callgrind``, which counts the instructions the bot's process executes
@@ -9,14 +9,18 @@ warm-up and stops after the load, so start-up is left out. The count does not de
 else the machine is doing: it repeats to within a fraction of a percent where the timed
 benchmark varies by tens of percent, which makes it the figure to compare changes with.
 
-One chat only: under valgrind the bot runs about fifty times slower, and with several chats
-the answers would take long enough for "typing…" and "still working" notices that a real run
-does not send. Needs valgrind (``apt-get install valgrind``).
+One chat flat out by default: under valgrind the bot runs about fifty times slower, and with
+several chats flat out the answers would take long enough for "typing…" and "still working"
+notices that a real run does not send. ``--rate R`` counts an open loop instead, ``--chats``
+chats round robin at R messages per second (``--messages`` per chat): slow enough (2/s),
+the bot idles between messages as it does when users write. Needs valgrind
+(``apt-get install valgrind``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +35,12 @@ from providers.simulator import LLMSimulator, Reply
 BENCH = Path(__file__).resolve().parent / "bench_gateway.py"
 sys.path.insert(0, str(BENCH.parent.parent))  # run as a script: the project root
 
-from bench.bench_gateway import ANSWER, drive  # noqa: E402 - after the path set-up above
+from bench.bench_gateway import (  # noqa: E402 - after the path set-up above
+    ANSWER,
+    FREEZE_BASELINE,
+    drive,
+    drive_open,
+)
 
 
 def dumped(out: Path, name: str) -> int:
@@ -44,8 +53,11 @@ def dumped(out: Path, name: str) -> int:
     raise ValueError(f"callgrind dumped no totals for {name} in {out}")
 
 
-async def count(name: str, messages: int, out: Path) -> float:
-    """Instructions per message of the bot ``name`` under a closed loop of one chat."""
+async def count(
+    name: str, messages: int, out: Path, chats: int = 1, rate: float | None = None
+) -> float:
+    """Instructions per message of the bot ``name``: a closed loop of one chat, or an open
+    loop of ``chats`` chats at ``rate`` messages per second."""
     telegram, llm = BotAPISimulator(), LLMSimulator(default=lambda _: Reply(ANSWER))
     await telegram.start()
     await llm.start()
@@ -70,21 +82,24 @@ async def count(name: str, messages: int, out: Path) -> float:
                 with anyio.fail_after(600):  # imports run slowly even uninstrumented
                     await drive(telegram, 1, 3)
                 await anyio.run_process(["callgrind_control", "--instr=on", str(bot.pid)])
-                await drive(telegram, 1, messages)
+                if rate is None:
+                    await drive(telegram, 1, messages)
+                else:
+                    await drive_open(telegram, chats, messages, rate)
                 await anyio.run_process(["callgrind_control", "--dump", str(bot.pid)])
             finally:
                 bot.kill()
     finally:
         await telegram.stop()
         await llm.stop()
-    return dumped(out, name) / messages
+    return dumped(out, name) / (messages if rate is None else chats * messages)
 
 
-async def main(messages: int) -> None:
+async def main(messages: int, chats: int, rate: float | None) -> None:
     counts: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as out:
         for name in ("baseline", "threadgate"):
-            counts[name] = await count(name, messages, Path(out))
+            counts[name] = await count(name, messages, Path(out), chats, rate)
     for name, per_message in counts.items():
         print(f"{name:>10}: {per_message / 1e6:6.2f} M instructions per message")
     ratio = counts["threadgate"] / counts["baseline"]
@@ -93,8 +108,11 @@ async def main(messages: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=100, help="per chat")
+    parser.add_argument("--chats", type=int, default=1, help="with --rate")
+    parser.add_argument("--rate", type=float, help="open loop, messages per second")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("bench_instructions: needs valgrind (apt-get install valgrind)")
-    anyio.run(main, args.messages, backend="asyncio")
+    os.environ[FREEZE_BASELINE] = "1"  # the baseline as bench_gateway.py runs it by default
+    anyio.run(main, args.messages, args.chats, args.rate, backend="asyncio")

@@ -99,7 +99,7 @@ class ChatClient:
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         try:
             async with anyio.create_task_group() as task_group:
-                task_group.start_soon(self._read, key, body, send)
+                task_group.start_soon(self._read, key, body, send, name="ChatClient._read")
                 async with receive:
                     async for delta in receive:
                         parts.append(delta)

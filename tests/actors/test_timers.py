@@ -92,3 +92,35 @@ async def test_a_pending_timer_does_not_hold_passivation_and_dies_with_it() -> N
         assert "a" not in sup, "the timer of a passivated actor must not respawn it"
     assert journal.handled == []
     assert journal.incarnations["a"] == 1
+
+
+async def test_cancelling_the_earliest_timer_lets_the_timer_task_sleep_on() -> None:
+    """A run's "typing…" timer, cancelled when the run ends, must not wake the timer task for
+    nothing: the task sleeps until the next pending timer, or for good."""
+    journal = Journal()
+    async with make(journal) as sup:
+        ref = sup.ref_for("a")
+        await ref.ask(Work(1, Kind.TIMER, 0.2), timeout=1)
+        journal.timers[1].cancel()
+        await anyio.sleep(0.4)
+        assert sup.statistics().timer_wakeups == 0
+        start = anyio.current_time()
+        await ref.ask(Work(2, Kind.TIMER, 0.2), timeout=1)
+        await ref.ask(Work(3, Kind.TIMER, 0.5), timeout=1)
+        journal.timers[2].cancel()  # the earliest: the task now sleeps until 3 is due
+        await wait_for(journal, "a", 3)
+        assert journal.done_at[3] - start == pytest.approx(0.5, abs=0.1)
+        assert sup.statistics().timer_wakeups == 1
+
+
+async def test_a_cancelled_later_timer_costs_no_wakeup_either() -> None:
+    journal = Journal()
+    async with make(journal) as sup:
+        ref = sup.ref_for("a")
+        await ref.ask(Work(1, Kind.TIMER, 0.2), timeout=1)
+        await ref.ask(Work(2, Kind.TIMER, 0.4), timeout=1)
+        journal.timers[2].cancel()  # not the earliest: only marked
+        await wait_for(journal, "a", 1)
+        await anyio.sleep(0.4)
+        assert [i for _, i in journal.handled] == [1]
+        assert sup.statistics().timer_wakeups == 1
