@@ -115,12 +115,9 @@ class TimerQueue:
 
     def _dropped(self, timer: Timer) -> None:
         """``timer`` was cancelled: if it was the earliest, sleep until the next one."""
-        heap = self._heap
-        if heap and heap[0][2] is timer:
-            self._discard_cancelled()
-            sleep = self._sleep
-            if sleep is not None:
-                sleep.deadline = heap[0][0] if heap else math.inf
+        heap, sleep = self._heap, self._sleep
+        if sleep is not None and heap and heap[0][2] is timer:
+            sleep.deadline = self._next_due()
 
     def _discard_cancelled(self) -> None:
         heap = self._heap
