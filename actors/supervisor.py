@@ -331,24 +331,29 @@ class Supervisor(Generic[K]):
         """Passivate children dormant for ``idle_ttl``; forget failed ones past their cooldown."""
         while True:
             await anyio.sleep(idle_ttl / 4)
-            now = anyio.current_time()
-            stopped: list[tuple[K, Actor[Any]]] = []
-            for key, cell in list(self._cells.items()):
-                failed_until = cell.failed_until
-                if failed_until is not None:
-                    if now >= failed_until:
-                        del self._cells[key]
-                    continue
-                actor = cell.actor
-                if actor is not None and cell.dormant_for(now) >= idle_ttl:
-                    cell.mailbox.close()  # empty: checked by dormant_for()
+            await self._sweep_once(idle_ttl)
+
+    async def _sweep_once(self, idle_ttl: float) -> None:
+        # A method of its own so that its locals (every actor it stops) are gone when it
+        # returns: a passivated actor is not kept alive until the next sweep.
+        now = anyio.current_time()
+        stopped: list[tuple[K, Actor[Any]]] = []
+        for key, cell in list(self._cells.items()):
+            failed_until = cell.failed_until
+            if failed_until is not None:
+                if now >= failed_until:
                     del self._cells[key]
-                    stopped.append((key, actor))
-            if len(stopped) > len(self._cells):
-                self._cells = dict(self._cells)  # a dict never shrinks by deletion alone
-            self._counters.passivations += len(stopped)
-            for key, actor in stopped:
-                await self._stop_actor(key, actor)
+                continue
+            actor = cell.actor
+            if actor is not None and cell.dormant_for(now) >= idle_ttl:
+                cell.mailbox.close()  # empty: checked by dormant_for()
+                del self._cells[key]
+                stopped.append((key, actor))
+        if len(stopped) > len(self._cells):
+            self._cells = dict(self._cells)  # a dict never shrinks by deletion alone
+        self._counters.passivations += len(stopped)
+        for key, actor in stopped:
+            await self._stop_actor(key, actor)
 
     async def _stop_actor(self, key: Hashable, actor: Actor[Any]) -> None:
         if type(actor).on_stop is Actor.on_stop:

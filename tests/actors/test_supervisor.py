@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import gc
 import itertools
+import weakref
 from collections.abc import Hashable
 
 import anyio
@@ -194,6 +196,27 @@ async def test_idle_child_is_passivated_and_respawned_fresh() -> None:
         await sup.ref_for("a").ask(Work(2), timeout=1)
         assert sup.statistics().passivations == 1
     assert journal.incarnations["a"] == 2
+
+
+async def test_a_passivated_actor_is_released_at_once() -> None:
+    """Nothing keeps a passivated actor alive until the next sweep (a sweep may stop
+    100,000 of them)."""
+    journal, letters = Journal(), list[DeadLetter]()
+    made: list[weakref.ref[Scripted]] = []
+
+    def factory(key: Hashable) -> Scripted:
+        actor = Scripted(key, journal)
+        made.append(weakref.ref(actor))
+        return actor
+
+    config = SupervisorConfig(idle_ttl=0.4, restart=FAST_RESTARTS)
+    async with Supervisor(factory, config, on_dead_letter=letters.append) as sup:
+        await sup.ref_for("a").ask(Work(1), timeout=1)
+        while journal.stopped != ["a"]:
+            await anyio.sleep(0.005)
+        await anyio.sleep(0.02)  # the sweep has returned; the next is 0.1 s away
+        gc.collect()
+        assert [ref() for ref in made] == [None]
 
 
 async def test_background_work_keeps_child_alive_and_reports_back() -> None:
