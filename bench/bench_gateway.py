@@ -356,16 +356,17 @@ async def main(
     rounds: int,
     versus: str = "threadgate",
 ) -> None:
-    """Measure the baseline against ``versus`` (Threadgate, or the baseline itself: the
-    noise floor): the closed loop (or only the open loop at ``rate``), then the open loop at
-    each of ``loads`` times the baseline's throughput just measured."""
+    """Measure the baseline against ``versus`` (Threadgate; the baseline itself: the noise
+    floor; or the slowed baseline, its burn calibrated on one run first): the closed loop
+    (or only the open loop at ``rate``), then the open loop at each of ``loads`` times the
+    baseline's throughput just measured."""
     label = LABELS[versus]
     if versus == "slowed":
         calibration = await measure("baseline", chats, messages)
         os.environ[BURN] = str(SLOWED * calibration.cpu_per_message)
         print(
             f"slowed: the baseline burning {SLOWED:.0%} of its CPU time per message more"
-            f" ({float(os.environ[BURN]) * 1000:.2f} ms): a bot at 0.8 of its throughput"
+            f" ({float(os.environ[BURN]) * 1000:.2f} ms): a bot at about 0.8 of its throughput"
         )
     if rate is not None:
         print(f"open loop: {rate:.0f} messages/s offered, round robin over {chats} chats")
@@ -426,7 +427,8 @@ if __name__ == "__main__":
         "--versus",
         choices=tuple(LABELS),
         default="threadgate",
-        help="what the baseline is compared with; 'baseline' measures the noise floor",
+        help="what the baseline is compared with; 'baseline' measures the noise floor,"
+        " 'slowed' a bot at about 0.8 of the baseline's throughput",
     )
     parser.add_argument(
         "--untuned-baseline",
