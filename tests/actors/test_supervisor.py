@@ -212,8 +212,9 @@ async def test_a_passivated_actor_is_released_at_once() -> None:
     config = SupervisorConfig(idle_ttl=0.4, restart=FAST_RESTARTS)
     async with Supervisor(factory, config, on_dead_letter=letters.append) as sup:
         await sup.ref_for("a").ask(Work(1), timeout=1)
-        while journal.stopped != ["a"]:
-            await anyio.sleep(0.005)
+        with anyio.fail_after(2):
+            while journal.stopped != ["a"]:
+                await anyio.sleep(0.005)
         await anyio.sleep(0.02)  # the sweep has returned; the next is 0.1 s away
         gc.collect()
         assert [ref() for ref in made] == [None]
