@@ -1,12 +1,11 @@
 """Threadgate's actor core: a supervised mailbox runtime and the thread actor.
 
 This package imports nothing from ``gateway`` or ``providers``; it talks to the outside world
-through the protocols in :mod:`actors.ports`.
+through the protocols in :mod:`actors.thread.ports`.
 """
 
 from __future__ import annotations
 
-from actors._timers import Timer
 from actors.actor import Actor
 from actors.context import ActorContext
 from actors.deadletter import DeadLetter, DeadLetterReason, log_dead_letter
@@ -17,11 +16,7 @@ from actors.exceptions import (
     ActorFailedError,
     ActorStalledError,
     ActorStoppedError,
-    AgentError,
-    AgentRejectedError,
-    AgentUnavailableError,
     AskTimeoutError,
-    CredentialsExhaustedError,
     MailboxClosedError,
     MailboxFullError,
     SupervisorClosedError,
@@ -31,6 +26,7 @@ from actors.policy import OverflowPolicy, RestartPolicy, SupervisorConfig
 from actors.ref import ActorRef
 from actors.status import ChildState, ChildStatus, SupervisorStatistics, SupervisorStatus
 from actors.supervisor import Supervisor
+from actors.timers import Timer
 
 __all__ = [
     "Actor",
@@ -41,13 +37,9 @@ __all__ = [
     "ActorRef",
     "ActorStalledError",
     "ActorStoppedError",
-    "AgentError",
-    "AgentRejectedError",
-    "AgentUnavailableError",
     "AskTimeoutError",
     "ChildState",
     "ChildStatus",
-    "CredentialsExhaustedError",
     "DeadLetter",
     "DeadLetterReason",
     "Envelope",

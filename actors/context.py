@@ -1,42 +1,38 @@
-"""``ActorContext``: what an incarnation may do besides handling its messages."""
+"""``ActorContext``: what an incarnation may do besides handling its messages.
+
+The runtime builds the concrete context (``actors._context``); actors only see this
+interface, so nothing of the supervisor's private records reaches them.
+"""
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import anyio
-import attrs
-from anyio.abc import TaskGroup
-
-from actors._cell import Cell
-from actors._timers import Timer, TimerQueue
-from actors.envelope import Envelope
-from actors.ref import ActorRef
+if TYPE_CHECKING:
+    from actors.ref import ActorRef
+    from actors.timers import Timer
 
 K = TypeVar("K", bound=Hashable)
 
 
-@attrs.define(eq=False)
-class ActorContext(Generic[K]):
+class ActorContext(abc.ABC, Generic[K]):
     """Handed to each hook of one incarnation; valid for that incarnation only."""
 
-    _cell: Cell
-    _task_group: TaskGroup
-    _ref: ActorRef[K]
-    _wake: Callable[[Cell], None]
-    _timers: TimerQueue
+    __slots__ = ()
 
     @property
+    @abc.abstractmethod
     def key(self) -> K:
         """The actor's key."""
-        return self._ref.key
 
     @property
+    @abc.abstractmethod
     def self_ref(self) -> ActorRef[K]:
         """A ref to this actor (routes through the supervisor, like any other ref)."""
-        return self._ref
 
+    @abc.abstractmethod
     def tell_self(self, message: object, *, control: bool = False) -> None:
         """Enqueue ``message`` straight into this actor's own mailbox.
 
@@ -47,9 +43,8 @@ class ActorContext(Generic[K]):
             MailboxFullError: the lane is full.
             MailboxClosedError: the actor stopped for good.
         """
-        self._cell.mailbox.put_nowait(Envelope(message, control=control))
-        self._wake(self._cell)
 
+    @abc.abstractmethod
     def tell_later(self, delay: float, message: object, *, control: bool = False) -> Timer:
         """Enqueue ``message`` into this actor's own mailbox in ``delay`` seconds.
 
@@ -58,12 +53,12 @@ class ActorContext(Generic[K]):
         if the incarnation has ended when it is due, nothing is sent. ``Timer.cancel()``
         drops it; a message already sent cannot be taken back.
         """
-        return self._timers.schedule(delay, self._cell, Envelope(message, control=control))
 
+    @abc.abstractmethod
     def heartbeat(self) -> None:
         """Report progress, so the watchdog does not take a slow handler for a hung one."""
-        self._cell.progress(anyio.current_time())
 
+    @abc.abstractmethod
     def start_soon(
         self, func: Callable[..., Awaitable[Any]], *args: object, name: str | None = None
     ) -> None:
@@ -72,14 +67,3 @@ class ActorContext(Generic[K]):
         It is cancelled when the incarnation stops or restarts; an exception it raises crashes
         the incarnation. The actor is not passivated while one runs.
         """
-        self._cell.background_started()
-
-        async def tracked() -> None:
-            try:
-                await func(*args)
-            finally:
-                self._cell.background_ended()
-
-        if name is None:  # cheaper than anyio working it out, and names ``func``, not ``tracked``
-            name = getattr(func, "__qualname__", None)
-        self._task_group.start_soon(tracked, name=name)

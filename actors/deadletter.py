@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 import attrs
 from loguru import logger
+
+from actors.envelope import Envelope
+from actors.exceptions import ActorCrashedError, ActorStoppedError
 
 
 class DeadLetterReason(enum.Enum):
@@ -43,3 +46,39 @@ def log_dead_letter(letter: DeadLetter) -> None:
         reason=letter.reason.value,
         detail=letter.detail,
     )
+
+
+@attrs.define(eq=False)
+class DeadLetterOffice:
+    """Where a supervisor's given-up messages go, counted.
+
+    Rule: a dead letter with an asker waiting is answered to the asker (``ActorStoppedError``
+    at shutdown, else ``ActorCrashedError``), never both; every other one goes to the handler.
+    A handler that raises is logged; it never stops supervision.
+    """
+
+    _handler: Callable[[DeadLetter], None] = log_dead_letter
+    _count: int = attrs.field(default=0, init=False)
+
+    @property
+    def count(self) -> int:
+        """Dead letters posted so far."""
+        return self._count
+
+    def post(
+        self, key: Hashable, envelope: Envelope, reason: DeadLetterReason, detail: str
+    ) -> None:
+        """Give up on ``envelope`` (for the actor ``key``), for ``reason``."""
+        self._count += 1
+        if envelope.reply is not None:
+            error: Exception = (
+                ActorStoppedError(f"actor {key!r} stopped: {detail}")
+                if reason is DeadLetterReason.SHUTDOWN
+                else ActorCrashedError(f"actor {key!r}: {detail}")
+            )
+            envelope.reply.set_error(error)
+            return
+        try:
+            self._handler(DeadLetter(key, envelope.message, reason, detail))
+        except Exception as error:  # noqa: BLE001 - a broken handler must not kill supervision
+            logger.exception("dead-letter handler failed for actor {key!r}: {e}", key=key, e=error)

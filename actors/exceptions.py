@@ -63,27 +63,3 @@ class AskTimeoutError(ActorError, TimeoutError):
 
 class ActorStoppedError(ActorError):
     """Raised to an asker whose message was still queued when the actor stopped for good."""
-
-
-class AgentError(ActorError):
-    """Root of the errors an agent runner (a port) raises to say how a run ended."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class CredentialsExhaustedError(AgentError):
-    """Raised when no API key is usable; ``retry_after`` says when one is expected back."""
-
-    def __init__(self, reason: str, retry_after: float | None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class AgentUnavailableError(AgentError):
-    """Raised when the model provider failed after retries (5xx, timeouts, dropped streams)."""
-
-
-class AgentRejectedError(AgentError):
-    """Raised when the provider refused the request itself (bad request, content too long)."""

@@ -2,17 +2,12 @@
 
 Failure rules (also in ``docs/architecture.md``):
 
-* **Crash** (``receive`` raises for a tell, ``on_start`` raises, a background task raises):
-  the incarnation ends; after a backoff a fresh actor is built on the *same* mailbox. The
-  message being handled is put back at the head and retried once; if it crashes again it is
-  dead-lettered (an asker gets :class:`ActorCrashedError`).
-* **Hang**: a message handled for ``stall_timeout`` without progress (a heartbeat) is
-  cancelled, with its incarnation's background tasks, between 1x and 1.5x ``stall_timeout``
-  (the check interval is half the timeout); that counts as a crash with
-  :class:`ActorStalledError`.
-* **Intensity**: more than ``max_restarts`` within ``within`` seconds marks the child failed:
-  its queued messages are dead-lettered and new ones are refused with
-  :class:`ActorFailedError` until ``failed_cooldown`` has passed.
+* **Crash** (``receive`` raises for a tell, ``on_start`` raises, a background task raises)
+  and **hang** (a message handled for ``stall_timeout`` without a heartbeat is cancelled,
+  with its incarnation's background tasks, between 1x and 1.5x ``stall_timeout``; reason
+  :class:`ActorStalledError`): a fresh actor is built on the *same* mailbox after a backoff,
+  the message is retried once, and too many restarts mark the child failed
+  (``actors._restarts`` has the rules).
 * **Overflow**: never a drop; the sender gets :class:`MailboxFullError` or waits.
 * **Idle**: a child with nothing to do has no task (dormant); after ``idle_ttl`` dormant it is
   passivated (forgotten), and the next message builds a fresh actor from the store port.
@@ -35,17 +30,16 @@ from anyio.abc import TaskGroup
 from loguru import logger
 
 from actors._cell import Cell
+from actors._context import CellContext
 from actors._errors import root_cause
-from actors._timers import Timer, TimerQueue
+from actors._restarts import after_crash
 from actors.actor import Actor
 from actors.context import ActorContext
-from actors.deadletter import DeadLetter, DeadLetterReason, log_dead_letter
+from actors.deadletter import DeadLetter, DeadLetterOffice, DeadLetterReason, log_dead_letter
 from actors.envelope import Envelope
 from actors.exceptions import (
-    ActorCrashedError,
     ActorFailedError,
     ActorStalledError,
-    ActorStoppedError,
     MailboxClosedError,
     MailboxFullError,
     SupervisorClosedError,
@@ -54,6 +48,7 @@ from actors.mailbox import Mailbox
 from actors.policy import SupervisorConfig
 from actors.ref import ActorRef
 from actors.status import ChildState, SupervisorStatistics, SupervisorStatus
+from actors.timers import Timer, TimerQueue
 
 _ACTIVATION = "actors.Supervisor._activation"
 """The name of every activation task."""
@@ -76,7 +71,6 @@ class _Counters:
     stalls: int = 0
     passivations: int = 0
     failures: int = 0
-    dead_letters: int = 0
 
 
 @attrs.define(eq=False)
@@ -101,9 +95,11 @@ class Supervisor(Generic[K]):
     _all_stopped: anyio.Event | None = attrs.field(default=None, init=False)
     _counters: _Counters = attrs.field(factory=_Counters, init=False)
     _timers: TimerQueue = attrs.field(init=False)
+    _dead_letters: DeadLetterOffice = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._timers = TimerQueue(self._fire)
+        self._dead_letters = DeadLetterOffice(self._on_dead_letter)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -162,7 +158,7 @@ class Supervisor(Generic[K]):
     def _hand_back(self) -> None:
         for cell in self._cells.values():
             for envelope in cell.mailbox.close():
-                self._dead_letter(cell.key, envelope, DeadLetterReason.SHUTDOWN, "shutdown")
+                self._dead_letters.post(cell.key, envelope, DeadLetterReason.SHUTDOWN, "shutdown")
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -287,7 +283,7 @@ class Supervisor(Generic[K]):
                 cell.start(actor)
             async with anyio.create_task_group() as task_group:
                 cell.watch(task_group.cancel_scope)
-                ctx = ActorContext(cell, task_group, self.ref_for(key), self._wake, self._timers)
+                ctx = CellContext(cell, task_group, self.ref_for(key), self._wake, self._timers)
                 if fresh:
                     await actor.on_start(ctx)
                 await self._serve(cell, actor, ctx)
@@ -365,58 +361,15 @@ class Supervisor(Generic[K]):
                 logger.warning("actor {key!r} on_stop failed: {error!r}", key=key, error=error)
 
     def _after_crash(self, cell: Cell, error: Exception) -> float | None:
-        """Retry or dead-letter the message in hand; return the backoff, or None if failed."""
+        """Count the crash; return the backoff, or ``None`` if the child is now failed."""
         cause = root_cause(error)
-        now = anyio.current_time()
         self._counters.restarts += 1
         if isinstance(cause, ActorStalledError):
             self._counters.stalls += 1
-        envelope = cell.take_handling()
-        logger.warning(
-            "actor {key!r} crashed{while_}: {cause!r}",
-            key=cell.key,
-            while_=f" handling {type(envelope.message).__name__}" if envelope else "",
-            cause=cause,
-        )
-        if envelope is not None:
-            if envelope.attempts == 0:
-                cell.mailbox.push_front(attrs.evolve(envelope, attempts=1))
-            else:
-                detail = f"crashed the actor twice: {type(cause).__name__}"
-                self._dead_letter(cell.key, envelope, DeadLetterReason.CRASHED, detail)
-        policy = self._config.restart
-        in_window = cell.record_restart(now, policy.within)
-        if in_window <= policy.max_restarts:
-            return policy.delay(in_window, self._rng)
-        self._counters.failures += 1
-        cell.fail(now + policy.failed_cooldown)
-        logger.error(
-            "actor {key!r} restarted {n} times within {w}s: marked failed for {c}s",
-            key=cell.key,
-            n=in_window,
-            w=policy.within,
-            c=policy.failed_cooldown,
-        )
-        for queued in cell.mailbox.close():
-            self._dead_letter(cell.key, queued, DeadLetterReason.FAILED, "actor failed")
-        return None
-
-    def _dead_letter(
-        self, key: Hashable, envelope: Envelope, reason: DeadLetterReason, detail: str
-    ) -> None:
-        self._counters.dead_letters += 1
-        if envelope.reply is not None:
-            error: Exception = (
-                ActorStoppedError(f"actor {key!r} stopped: {detail}")
-                if reason is DeadLetterReason.SHUTDOWN
-                else ActorCrashedError(f"actor {key!r}: {detail}")
-            )
-            envelope.reply.set_error(error)
-            return
-        try:
-            self._on_dead_letter(DeadLetter(key, envelope.message, reason, detail))
-        except Exception as error:  # noqa: BLE001 - a broken handler must not kill supervision
-            logger.exception("dead-letter handler failed for actor {key!r}: {e}", key=key, e=error)
+        delay = after_crash(cell, cause, self._config.restart, self._rng, self._dead_letters)
+        if delay is None:
+            self._counters.failures += 1
+        return delay
 
     # -- inspection ------------------------------------------------------------------------
 
@@ -447,6 +400,6 @@ class Supervisor(Generic[K]):
             stalls=counters.stalls,
             passivations=counters.passivations,
             failures=counters.failures,
-            dead_letters=counters.dead_letters,
+            dead_letters=self._dead_letters.count,
             timer_wakeups=self._timers.wakeups,
         )

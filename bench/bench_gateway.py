@@ -56,11 +56,11 @@ from aiogram.types import Message, ReplyParameters
 from loguru import logger
 
 from gateway.app import serve
-from gateway.botapi_sim import BotAPISimulator, SentMessage
 from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
+from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
+from gateway.demo.model_sim import LLMSimulator, Reply
 from providers.openai_client import ChatClient
 from providers.secrets import ApiKey
-from providers.simulator import LLMSimulator, Reply
 
 FREEZE_BASELINE = "BENCH_BASELINE_GC_FREEZE"
 """Set (unless ``--untuned-baseline``) for a baseline tuned as Threadgate is: ``gc.freeze()``."""

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import anyio
 
-from gateway.botapi_sim import BotAPISimulator
-from providers.simulator import LLMSimulator, Reply
+from gateway.demo.botapi_sim import BotAPISimulator
+from gateway.demo.model_sim import LLMSimulator, Reply
 
 BENCH = Path(__file__).resolve().parent / "bench_gateway.py"
 sys.path.insert(0, str(BENCH.parent.parent))  # run as a script: the project root

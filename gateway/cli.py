@@ -17,7 +17,7 @@ from rich.console import Console
 from gateway import logs
 from gateway.config import Config, load, redacted
 from gateway.exceptions import AdminUnreachableError, GatewayError
-from gateway.status_view import render
+from gateway.ops.status_view import render
 
 
 def _config(args: argparse.Namespace) -> Config:

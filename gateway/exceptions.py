@@ -30,3 +30,31 @@ class BotTokenRejectedError(GatewayError):
 
 class TelegramUnreachableError(GatewayError):
     """Raised when the Bot API does not answer at start (wrong base URL, no network)."""
+
+
+class SendFailedError(GatewayError):
+    """Raised to the asker of a ``Send`` when Telegram did not take the whole message.
+
+    ``delivered`` are the ids of the pieces that did go out (a long text is split), and
+    ``outcome_unknown`` says whether the failed piece may have arrived all the same (a network
+    error after the request left): it is never sent again, so nothing arrives twice.
+    """
+
+    def __init__(
+        self, key: object, reason: str, *, delivered: tuple[int, ...], outcome_unknown: bool
+    ) -> None:
+        super().__init__(f"send to {key} failed: {reason}")
+        self.key = key
+        self.reason = reason
+        self.delivered = delivered
+        self.outcome_unknown = outcome_unknown
+
+
+class EditFailedError(GatewayError):
+    """Raised to the asker of an ``Edit`` that Telegram refused, or that failed every retry."""
+
+    def __init__(self, key: object, message_id: int, reason: str) -> None:
+        super().__init__(f"edit of message {message_id} in {key} failed: {reason}")
+        self.key = key
+        self.message_id = message_id
+        self.reason = reason

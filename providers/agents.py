@@ -13,17 +13,13 @@ from importlib.metadata import entry_points
 import attrs
 import httpx
 
-from actors.ports import AgentRunner
+from actors.thread.ports import AgentRunner
 from providers.chain import FallbackChain
 from providers.chat_agent import ChatAgent, SessionHistory
-from providers.exceptions import ProviderError
+from providers.exceptions import AgentUnknownError
 from providers.http_agent import HttpAgent
 
 GROUP = "threadgate.agents"
-
-
-class AgentUnknownError(ProviderError):
-    """Raised when no agent of the configured name exists."""
 
 
 @attrs.frozen

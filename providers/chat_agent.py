@@ -13,13 +13,13 @@ from typing import Protocol
 import anyio
 import attrs
 
-from actors.exceptions import (
+from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
 )
-from actors.ports import RunRequest, RunSink
-from actors.thread_records import ThreadKey
+from actors.thread.ports import RunRequest, RunSink
+from actors.thread.records import ThreadKey
 from providers.chain import FallbackChain
 from providers.exceptions import (
     PoolExhaustedError,

@@ -53,3 +53,7 @@ class PoolExhaustedError(ProviderError):
     def __init__(self, message: str, retry_after: float | None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class AgentUnknownError(ProviderError):
+    """Raised when no agent of the configured name exists (or it lacks what it needs)."""

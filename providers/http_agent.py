@@ -18,12 +18,12 @@ from typing import Any, cast
 import attrs
 import httpx
 
-from actors.exceptions import (
+from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
 )
-from actors.ports import RunRequest, RunSink
+from actors.thread.ports import RunRequest, RunSink
 from providers.openai_client import parse_retry_after
 from providers.secrets import redact
 

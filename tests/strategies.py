@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from actors.thread_records import ThreadKey
+from actors.thread.records import ThreadKey
 from tests.actors.scripted import Kind
 
 #: A handful of keys, so that children collide, crash and recover while others work.

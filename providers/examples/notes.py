@@ -11,8 +11,8 @@ from __future__ import annotations
 import anyio.lowlevel
 import attrs
 
-from actors.exceptions import AgentRejectedError
-from actors.ports import AgentRunner, RunRequest, RunSink
+from actors.thread.exceptions import AgentRejectedError
+from actors.thread.ports import AgentRunner, RunRequest, RunSink
 from providers.agents import AgentContext
 
 

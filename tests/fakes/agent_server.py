@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from providers.simulator import LoopbackServer, serve_in_thread
+from gateway.demo.model_sim import LoopbackServer, serve_in_thread
 
 
 @attrs.define(eq=False)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from providers.simulator import LLMSimulator, Reply
+from gateway.demo.model_sim import LLMSimulator, Reply
 
 __all__ = ["LLMSimulator", "Reply", "llm_server"]
 

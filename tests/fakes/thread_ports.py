@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import anyio
 import attrs
 
-from actors.exceptions import (
+from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
 )
-from actors.ports import RunRequest, RunSink
-from actors.thread_records import Concluded, Outcome, ThreadKey, ThreadRecord
+from actors.thread.ports import RunRequest, RunSink
+from actors.thread.records import Concluded, Outcome, ThreadKey, ThreadRecord
 
 
 class StoreFailedError(Exception):

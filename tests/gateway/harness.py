@@ -11,7 +11,6 @@ import anyio
 import attrs
 
 from gateway.app import Gateway, open_gateway
-from gateway.botapi_sim import BotAPISimulator, SentMessage
 from gateway.config import (
     AdminConfig,
     Config,
@@ -20,7 +19,8 @@ from gateway.config import (
     TelegramConfig,
     ThreadsConfig,
 )
-from providers.simulator import LLMSimulator
+from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
+from gateway.demo.model_sim import LLMSimulator
 
 TOKEN = "123456:TEST-token-for-the-simulator"
 KEYS = ("sk-test-key-one-123456", "sk-test-key-two-654321")

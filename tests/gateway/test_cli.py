@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.botapi_sim import BotAPISimulator
+from gateway.demo.botapi_sim import BotAPISimulator
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:the-real-token-for-this-test"

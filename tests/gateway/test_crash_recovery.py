@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.botapi_sim import BotAPISimulator
-from providers.simulator import LLMSimulator, Reply, default_answer
+from gateway.demo.botapi_sim import BotAPISimulator
+from gateway.demo.model_sim import LLMSimulator, Reply, default_answer
 from tests.gateway.harness import KEYS, TOKEN
 
 pytestmark = pytest.mark.slow

@@ -9,10 +9,10 @@ import anyio.to_thread
 import httpx
 import pytest
 
-from gateway.botapi_sim import BotAPISimulator
 from gateway.cli import main
 from gateway.config import FallbackConfig
-from providers.simulator import LLMSimulator, Reply, default_answer
+from gateway.demo.botapi_sim import BotAPISimulator
+from gateway.demo.model_sim import LLMSimulator, Reply, default_answer
 from tests.gateway.harness import ADMIN, KEYS, running_gateway, wait_until
 
 pytestmark = pytest.mark.anyio

@@ -7,15 +7,16 @@ import attrs
 import httpx
 import pytest
 
-from actors.exceptions import (
+from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
 )
-from actors.ports import RunRequest
-from actors.thread_records import ThreadKey
-from providers.agents import AgentContext, AgentUnknownError, available, load_agent
+from actors.thread.ports import RunRequest
+from actors.thread.records import ThreadKey
+from providers.agents import AgentContext, available, load_agent
 from providers.chain import FallbackChain
+from providers.exceptions import AgentUnknownError
 from providers.http_agent import HttpAgent
 from tests.fakes.agent_server import AgentServer
 

@@ -7,13 +7,13 @@ import attrs
 import httpx
 import pytest
 
-from actors.exceptions import (
+from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
 )
-from actors.ports import RunRequest
-from actors.thread_records import ThreadKey
+from actors.thread.ports import RunRequest
+from actors.thread.records import ThreadKey
 from providers.chain import FallbackChain, ProviderEntry
 from providers.chat_agent import ChatAgent, Turn, trim
 from providers.exceptions import PoolExhaustedError, StreamBrokenError

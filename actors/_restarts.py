@@ -1,0 +1,60 @@
+"""What a crash does to one child: its message is retried once, then it backs off or fails.
+
+Rules (also in ``docs/architecture.md``):
+
+* The message being handled is put back at the head of the mailbox and retried once by the
+  next incarnation; if it was already its retry, it is a ``CRASHED`` dead letter.
+* The n-th restart within ``within`` seconds waits ``RestartPolicy.delay(n)``; more than
+  ``max_restarts`` of them mark the child failed for ``failed_cooldown``, and everything
+  still queued becomes a ``FAILED`` dead letter.
+"""
+
+from __future__ import annotations
+
+import random
+
+import anyio
+import attrs
+from loguru import logger
+
+from actors._cell import Cell
+from actors.deadletter import DeadLetterOffice, DeadLetterReason
+from actors.policy import RestartPolicy
+
+
+def after_crash(
+    cell: Cell,
+    cause: BaseException,
+    policy: RestartPolicy,
+    rng: random.Random,
+    dead_letters: DeadLetterOffice,
+) -> float | None:
+    """Retry or dead-letter the message in hand; return the backoff, or ``None`` if failed."""
+    now = anyio.current_time()
+    envelope = cell.take_handling()
+    logger.warning(
+        "actor {key!r} crashed{while_}: {cause!r}",
+        key=cell.key,
+        while_=f" handling {type(envelope.message).__name__}" if envelope else "",
+        cause=cause,
+    )
+    if envelope is not None:
+        if envelope.attempts == 0:
+            cell.mailbox.push_front(attrs.evolve(envelope, attempts=1))
+        else:
+            detail = f"crashed the actor twice: {type(cause).__name__}"
+            dead_letters.post(cell.key, envelope, DeadLetterReason.CRASHED, detail)
+    in_window = cell.record_restart(now, policy.within)
+    if in_window <= policy.max_restarts:
+        return policy.delay(in_window, rng)
+    cell.fail(now + policy.failed_cooldown)
+    logger.error(
+        "actor {key!r} restarted {n} times within {w}s: marked failed for {c}s",
+        key=cell.key,
+        n=in_window,
+        w=policy.within,
+        c=policy.failed_cooldown,
+    )
+    for queued in cell.mailbox.close():
+        dead_letters.post(cell.key, queued, DeadLetterReason.FAILED, "actor failed")
+    return None

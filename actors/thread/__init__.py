@@ -1,0 +1,83 @@
+"""The thread actor: one actor alone owns one chat thread's session, run and queue.
+
+Built on the runtime (:mod:`actors`) and nothing else of ours: it talks to Telegram, the
+store and the agents through the protocols in :mod:`actors.thread.ports`, which ``gateway``
+and ``providers`` implement.
+"""
+
+from __future__ import annotations
+
+from actors.thread.actor import ThreadActor
+from actors.thread.exceptions import (
+    AgentError,
+    AgentRejectedError,
+    AgentUnavailableError,
+    CredentialsExhaustedError,
+    ThreadError,
+)
+from actors.thread.messages import (
+    Command,
+    CredentialsAvailable,
+    FailureKind,
+    KeepaliveTick,
+    QueueNoticeTick,
+    Resume,
+    RetryTick,
+    RunFailed,
+    RunFinished,
+    StatusQuery,
+    UserMessage,
+)
+from actors.thread.ports import (
+    AgentRunner,
+    Outbox,
+    ReplyStream,
+    RunRequest,
+    RunSink,
+    ThreadStore,
+)
+from actors.thread.records import (
+    Concluded,
+    Outcome,
+    PendingInput,
+    ThreadKey,
+    ThreadPhase,
+    ThreadRecord,
+    ThreadStatus,
+)
+from actors.thread.settings import BusyPolicy, ThreadSettings
+
+__all__ = [
+    "AgentError",
+    "AgentRejectedError",
+    "AgentRunner",
+    "AgentUnavailableError",
+    "BusyPolicy",
+    "Command",
+    "Concluded",
+    "CredentialsAvailable",
+    "CredentialsExhaustedError",
+    "FailureKind",
+    "KeepaliveTick",
+    "Outbox",
+    "Outcome",
+    "PendingInput",
+    "QueueNoticeTick",
+    "ReplyStream",
+    "Resume",
+    "RetryTick",
+    "RunFailed",
+    "RunFinished",
+    "RunRequest",
+    "RunSink",
+    "StatusQuery",
+    "ThreadActor",
+    "ThreadError",
+    "ThreadKey",
+    "ThreadPhase",
+    "ThreadRecord",
+    "ThreadSettings",
+    "ThreadStatus",
+    "ThreadStore",
+    "UserMessage",
+]

@@ -1,0 +1,96 @@
+"""Ports: what the thread actor needs from the outside world, as protocols.
+
+``gateway/`` and ``providers/`` implement them; ``actors/`` never imports those packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import attrs
+
+from actors.thread.records import Concluded, Outcome, ThreadKey, ThreadRecord
+
+
+@attrs.frozen
+class RunRequest:
+    """What an agent is given for one turn."""
+
+    key: ThreadKey
+    """The thread."""
+    session_id: str
+    """The session whose history the agent should use (and extend, when it finishes)."""
+    generation: int
+    """The session generation (for logs)."""
+    inputs: tuple[str, ...]
+    """The user texts of this turn, oldest first (several when messages were queued)."""
+    model: str | None = None
+    """The model chosen for this session with ``/model``; ``None``: the agent's default."""
+
+
+class RunSink(Protocol):
+    """Where a running agent puts its output."""
+
+    async def emit(self, text: str) -> None:
+        """Append ``text`` to the answer; counts as progress."""
+
+    def heartbeat(self) -> None:
+        """Report progress without output (tool calls, thinking)."""
+
+
+class AgentRunner(Protocol):
+    """Runs one turn of an agent.
+
+    Must raise a subclass of :class:`~actors.exceptions.AgentError` to say how a failed run
+    ended (``CredentialsExhaustedError``, ``AgentUnavailableError``, ``AgentRejectedError``);
+    any other exception is reported as an internal error.
+    """
+
+    async def run(self, request: RunRequest, sink: RunSink) -> None:
+        """Stream the answer to ``request`` into ``sink``; return when it is complete."""
+
+
+class ReplyStream(Protocol):
+    """One streamed answer in the chat (the gateway edits it as text grows)."""
+
+    async def append(self, text: str) -> None:
+        """Add ``text`` to the answer."""
+
+    async def finish(self) -> None:
+        """The answer is complete: flush it."""
+
+    async def abort(self) -> None:
+        """The answer is incomplete: flush what there is, marked as cut off."""
+
+    def keepalive(self) -> None:
+        """Called ``keepalive_delay`` into the run, then every ``keepalive_interval`` while it
+        is active (e.g. to show "typing…" while nothing of the answer is visible)."""
+
+
+class Outbox(Protocol):
+    """Sends to the chat. Calls return promptly: sending is queued, rate-limited elsewhere."""
+
+    async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
+        """Send a short notice to the thread."""
+
+    def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> ReplyStream:
+        """Start a streamed answer in the thread."""
+
+
+class ThreadStore(Protocol):
+    """Durable thread state and the outcome of every user message."""
+
+    async def load(self, key: ThreadKey) -> ThreadRecord | None:
+        """Return the saved record, or ``None`` for a thread never seen."""
+
+    async def save(
+        self, key: ThreadKey, record: ThreadRecord, concluded: Sequence[Concluded] = ()
+    ) -> None:
+        """Replace the saved record (a new ``session_id`` starts a new session) and record
+        the outcomes ``concluded``, in one atomic write: a crash keeps both or neither."""
+
+    async def record_outcome(
+        self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
+    ) -> None:
+        """Record how a user message ended (``PARKED`` may later be followed by a final one)."""

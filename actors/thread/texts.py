@@ -1,0 +1,119 @@
+"""What the thread actor says to users, in one place."""
+
+from __future__ import annotations
+
+import uuid
+
+from actors.thread.messages import FailureKind
+from actors.thread.records import ThreadStatus
+
+HELP = (
+    "Send a message and the agent answers here.\n"
+    "/new or /reset: start a new session\n"
+    "/stop: stop the current answer and drop queued messages\n"
+    "/retry: run the last input again\n"
+    "/model NAME: switch this session's model (if allowed)\n"
+    "/status: what this thread is doing"
+)
+
+GAVE_UP = "⚠️ Your message could not be answered: the agent kept failing."
+RETRYING = "⚠️ I was interrupted by a restart; answering your message again."
+STILL_WORKING = "⏳ Still working on the previous message; I'll answer this next."
+NO_KEY_NOW = (
+    "🔑 No API key is usable right now. Your message is saved and will be answered "
+    "automatically when one is back."
+)
+RUN_IN_PROGRESS = "A run is in progress; /stop it first."
+NOTHING_TO_RETRY = "Nothing to retry yet."
+
+FAILURE_TEXT = {
+    FailureKind.CANCELLED: "⚠️ The answer was cancelled ({detail}).",
+    FailureKind.STALLED: "⌛ The agent stopped responding ({detail}); the answer was cancelled.",
+    FailureKind.TIMED_OUT: "⌛ The answer took too long ({detail}) and was cancelled.",
+    FailureKind.UNAVAILABLE: "⚠️ The model provider is unavailable ({detail}). Try again later.",
+    FailureKind.REJECTED: "⚠️ The model provider refused the request ({detail}).",
+    FailureKind.ERROR: "⚠️ Something went wrong ({detail}). Try again or /new.",
+}
+
+
+def new_session_id() -> str:
+    """A fresh, unguessable session id."""
+    return uuid.uuid4().hex
+
+
+def about(seconds: float) -> str:
+    """``seconds`` for humans: 'about 5 minutes'."""
+    if seconds < 1.5:
+        return "a moment"
+    if seconds < 90:
+        return f"about {round(seconds)} seconds"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    return f"about {seconds / 3600:.1f} hours"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def status_text(status: ThreadStatus) -> str:
+    """A thread's ``/status`` reply."""
+    parts = [f"Thread {status.key}: {status.phase.value}"]
+    if status.run_age is not None:
+        parts.append(f"answering for {status.run_age:.0f}s")
+    parts.append(f"{plural(status.queued, 'message')} queued")
+    parts.append(f"session {status.session_id[:8]} (generation {status.generation})")
+    return ", ".join(parts) + "."
+
+
+def queue_full(waiting: int) -> str:
+    """A message refused because ``waiting`` are queued already."""
+    return (
+        f"⏳ {plural(waiting, 'message')} already waiting; this one was not queued. "
+        "Wait for the answer, or /stop."
+    )
+
+
+def keys_used_up(delay: float) -> str:
+    """The thread parked: a key is expected back in ``delay`` seconds."""
+    return (
+        "🔑 All API keys are used up right now. Your message is saved and will be answered "
+        f"automatically when a key is back, expected in {about(delay)}."
+    )
+
+
+def new_session(dropped: int) -> str:
+    """A reset's notice, with how many messages it discarded."""
+    text = "🆕 New session started."
+    if dropped:
+        text += f" {plural(dropped, 'earlier message')} discarded unanswered."
+    return text
+
+
+def stopped(dropped: int) -> str:
+    """``/stop``'s reply."""
+    return f"⏹ Stopped; {plural(dropped, 'message')} dropped." if dropped else "Nothing to stop."
+
+
+def describe(status: ThreadStatus) -> dict[str, object]:
+    """A thread's columns in the supervisor's status table."""
+    return {
+        "phase": status.phase.value,
+        "generation": status.generation,
+        "queued": status.queued,
+        "run_age": "-" if status.run_age is None else f"{status.run_age:.1f}s",
+    }
+
+
+def model_reply(
+    allowed: tuple[str, ...], current: str | None, wanted: str
+) -> tuple[str | None, str]:
+    """``/model wanted``: the model to switch to (``None``: no switch) and the reply."""
+    if not allowed:
+        return None, "Switching models is not enabled here."
+    choices = f"Allowed: {', '.join(allowed)}."
+    if not wanted:
+        return None, f"This session uses {current or 'the default model'}. {choices}"
+    if wanted not in allowed:
+        return None, f"{wanted} is not allowed. {choices}"
+    return wanted, f"This session now uses {wanted} (from the next answer on)."

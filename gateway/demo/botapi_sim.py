@@ -1,0 +1,330 @@
+"""A local Telegram Bot API simulator: the demo's Telegram, and the tests' fake Bot API.
+
+It speaks the real Bot API over HTTP on loopback, so the real aiogram ``Bot`` talks to it
+through ``TelegramAPIServer.from_base``. Users are simulated with :meth:`BotAPISimulator.say`;
+whatever the bot sends or edits is recorded (and reported to listeners). It can answer 429
+with ``retry_after`` every N sends (flood control).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from html.parser import HTMLParser
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from gateway.demo.model_sim import LoopbackServer, serve_in_thread
+
+BOT_ID = 7000001
+BOT_USERNAME = "threadgate_demo_bot"
+
+
+class _TagBalance(HTMLParser):
+    """Telegram's check, roughly: known tags, properly nested."""
+
+    TAGS = frozenset({"b", "strong", "i", "em", "u", "s", "code", "pre", "a", "tg-spoiler"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.ok = True
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.ok = self.ok and tag in self.TAGS
+        self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.ok = self.ok and bool(self.stack) and self.stack.pop() == tag
+
+    def close(self) -> None:
+        super().close()
+        self.ok = self.ok and not self.stack
+
+
+@attrs.define
+class SentMessage:
+    """A message the bot sent, with its edits."""
+
+    chat_id: int
+    thread_id: int | None
+    message_id: int
+    text: str
+    reply_to: int | None
+    edits: int = 0
+    at: float = attrs.Factory(time.monotonic)
+    """When it was sent (``time.monotonic``)."""
+
+
+@attrs.define(eq=False)
+class BotAPISimulator:
+    """The server. ``say()`` makes a user write; ``sent`` is what the bot wrote."""
+
+    flood_every: int = 0
+    """Answer every Nth send with HTTP 429 (0: never)."""
+    flood_retry_after: int = 1
+    """The ``retry_after`` of those answers."""
+    reject_markup: bool = False
+    """Answer every ``parse_mode=HTML`` request with "can't parse entities"."""
+    token: str | None = None
+    """The only bot token accepted (HTTP 401 for any other); ``None`` accepts any."""
+    sent: list[SentMessage] = attrs.Factory(list)
+    actions: list[tuple[int, str]] = attrs.Factory(list)
+    listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
+    said_at: dict[int, float] = attrs.Factory(dict)
+    """When each user message was made (``time.monotonic``), by message id."""
+    floods: int = 0
+    webhook: tuple[str, str] | None = None
+    """The webhook set by the bot: (url, secret token); ``getUpdates`` is refused meanwhile."""
+    base_url: str = ""
+    _updates: list[dict[str, Any]] = attrs.Factory(list)
+    _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
+    _message_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1000))
+    _sends: int = 0
+    _confirmed: int = 0
+    _arrived: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _server: LoopbackServer = attrs.Factory(LoopbackServer)
+    _lock: threading.Lock = attrs.Factory(threading.Lock)
+
+    # -- users -----------------------------------------------------------------------------
+
+    def say(
+        self,
+        text: str,
+        *,
+        chat_id: int = -1001,
+        topic: int | None = None,
+        user_id: int = 42,
+        forum: bool = True,
+        caption: bool = False,
+    ) -> int:
+        """A user writes ``text``; return its message id. Thread-safe."""
+        update = self.make_update(
+            text, chat_id=chat_id, topic=topic, user_id=user_id, forum=forum, caption=caption
+        )
+        self._push(update)
+        return int(update["message"]["message_id"])
+
+    def make_update(
+        self,
+        text: str,
+        *,
+        chat_id: int = -1001,
+        topic: int | None = None,
+        user_id: int = 42,
+        forum: bool = True,
+        caption: bool = False,
+    ) -> dict[str, Any]:
+        """The update a user writing ``text`` makes, with the next ids, without queueing it
+        (webhook tests POST it themselves, in whatever order)."""
+        message_id = next(self._message_ids)
+        self.said_at[message_id] = time.monotonic()
+        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        if chat_id < 0:
+            chat.update(title="Demo forum", is_forum=forum)
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+        }
+        message["caption" if caption else "text"] = text
+        if forum and topic is not None and topic != 1:
+            message.update(message_thread_id=topic, is_topic_message=True)
+        with self._lock:
+            return {"update_id": next(self._update_ids), "message": message}
+
+    def push_raw(self, update: dict[str, Any]) -> None:
+        """Queue any update body (for odd-input tests). Thread-safe."""
+        self._push(update)
+
+    def _push(self, body: dict[str, Any]) -> None:
+        # Queued at once (so callers can rely on it), announced to the server's loop after.
+        with self._lock:
+            if "update_id" not in body:
+                body = {"update_id": next(self._update_ids), **body}
+            self._updates.append(body)
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._announce)
+        else:
+            self._announce()
+
+    def _announce(self) -> None:
+        if self._arrived is not None:
+            self._arrived.set()
+
+    @property
+    def unconfirmed(self) -> int:
+        """Updates the bot has not confirmed yet (fetched or not)."""
+        return len(self._updates)
+
+    @property
+    def confirmed(self) -> int:
+        """The highest update id the bot confirmed (via ``getUpdates`` offset)."""
+        return self._confirmed
+
+    def texts(self, chat_id: int, topic: int | None = None) -> list[str]:
+        """The bot's messages in a thread, as they read now."""
+        return [m.text for m in self.sent if (m.chat_id, m.thread_id) == (chat_id, topic)]
+
+    # -- server ----------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._loop = asyncio.get_running_loop()
+        self._arrived = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/bot{token}/{method}", self._handle)
+        self.base_url = f"http://{host}:{await self._server.start(app, host, port)}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        await self._server.stop()
+
+    @contextmanager
+    def serving_in_thread(self) -> Iterator[BotAPISimulator]:
+        """Serve from a thread with its own asyncio loop."""
+        with serve_in_thread(self.start, self.stop, "botapi-simulator"):
+            yield self
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if self.token is not None and request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
+        params: dict[str, Any] = dict(await request.post())
+        if not params and request.can_read_body:
+            try:
+                params = await request.json()
+            except ValueError:
+                params = {}
+        handler = getattr(self, f"_api_{method.lower()}", None)
+        if handler is None:
+            return self._ok(True)  # setMyCommands, deleteWebhook, ...: accepted
+        result: web.Response = await handler(params)
+        return result
+
+    @staticmethod
+    def _ok(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(code: int, description: str, **parameters: Any) -> web.Response:
+        body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+        if parameters:
+            body["parameters"] = parameters
+        return web.json_response(body, status=code)
+
+    async def _api_getme(self, params: dict[str, Any]) -> web.Response:
+        user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
+        return self._ok(user)
+
+    async def _api_setwebhook(self, params: dict[str, Any]) -> web.Response:
+        url = str(params.get("url") or "")
+        self.webhook = (url, str(params.get("secret_token") or "")) if url else None
+        return self._ok(True)
+
+    async def _api_deletewebhook(self, params: dict[str, Any]) -> web.Response:
+        self.webhook = None
+        return self._ok(True)
+
+    async def _api_getupdates(self, params: dict[str, Any]) -> web.Response:
+        if self.webhook is not None:
+            return self._error(409, "Conflict: can't use getUpdates while webhook is active")
+        offset = int(params.get("offset") or 0)
+        timeout = min(float(params.get("timeout") or 0), 5.0)
+        if offset:
+            self._confirmed = max(self._confirmed, offset - 1)
+            with self._lock:
+                self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates and timeout and self._arrived is not None:
+            self._arrived.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+        with self._lock:
+            return self._ok(self._updates[:100])
+
+    async def _api_sendmessage(self, params: dict[str, Any]) -> web.Response:
+        self._sends += 1
+        if self.flood_every and self._sends % self.flood_every == 0:
+            self.floods += 1
+            retry = self.flood_retry_after
+            return self._error(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+        text = self._render(params)
+        if text is None:
+            return self._error(400, "Bad Request: can't parse entities: unsupported markup")
+        if not text.strip():
+            return self._error(400, "Bad Request: message text is empty")
+        if len(text) > 4096:
+            return self._error(400, "Bad Request: message is too long")
+        thread = params.get("message_thread_id")
+        reply = params.get("reply_parameters")
+        reply_to = json.loads(reply).get("message_id") if isinstance(reply, str) else None
+        chat_id = int(params["chat_id"])
+        sent = SentMessage(
+            chat_id, int(thread) if thread else None, next(self._message_ids), text, reply_to
+        )
+        self.sent.append(sent)
+        self._notify("sent", sent)
+        return self._ok(self._message_json(sent))
+
+    async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+        message_id = int(params["message_id"])
+        text = self._render(params)
+        if text is None:
+            return self._error(400, "Bad Request: can't parse entities: unsupported markup")
+        for sent in self.sent:
+            if sent.message_id == message_id:
+                if sent.text == text:
+                    return self._error(400, "Bad Request: message is not modified")
+                if len(text) > 4096:
+                    return self._error(400, "Bad Request: MESSAGE_TOO_LONG")
+                sent.text, sent.edits = text, sent.edits + 1
+                self._notify("edited", sent)
+                return self._ok(self._message_json(sent))
+        return self._error(400, "Bad Request: message to edit not found")
+
+    async def _api_sendchataction(self, params: dict[str, Any]) -> web.Response:
+        self.actions.append((int(params["chat_id"]), str(params.get("action"))))
+        return self._ok(True)
+
+    def _render(self, params: dict[str, Any]) -> str | None:
+        """The text as a user sees it; ``None`` if its markup would be rejected."""
+        text = str(params.get("text", ""))
+        if str(params.get("parse_mode") or "").upper() != "HTML":
+            return text
+        if self.reject_markup:
+            return None
+        checker = _TagBalance()
+        checker.feed(text)
+        checker.close()
+        if not checker.ok:
+            return None
+        return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+    def _notify(self, event: str, sent: SentMessage) -> None:
+        for listener in self.listeners:
+            listener(event, sent)
+
+    @staticmethod
+    def _message_json(sent: SentMessage) -> dict[str, Any]:
+        chat = {"id": sent.chat_id, "type": "private" if sent.chat_id > 0 else "supergroup"}
+        body: dict[str, Any] = {
+            "message_id": sent.message_id,
+            "date": int(time.time()),
+            "chat": chat,
+            "text": sent.text,
+            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate"},
+        }
+        if sent.thread_id is not None:
+            body.update(message_thread_id=sent.thread_id, is_topic_message=True)
+        return body

@@ -1,0 +1,184 @@
+"""The local demo: the whole gateway on this machine, with no network.
+
+A built-in Bot API simulator stands in for Telegram and a scripted local model for the LLM
+provider; the real gateway runs between them. In a terminal you pick a forum topic and type;
+otherwise a scripted walkthrough shows queueing, a reset mid-run, and exhausted keys
+recovering, then prints the status table.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+
+import anyio
+import anyio.to_thread
+import attrs
+from rich.console import Console
+from rich.markup import escape
+
+from gateway.app import Gateway, open_gateway
+from gateway.config import Config
+from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
+from gateway.demo.model_sim import LLMSimulator, Reply, default_answer
+from gateway.ops.admin import status_json
+from gateway.ops.status_view import render
+
+CHAT = -1001234
+DEMO_TOKEN = "123456:DEMO-local-simulator-token"  # noqa: S105 - only the local simulator takes it
+DEMO_KEYS = ("demo-key-1", "demo-key-2")
+HELP = (
+    "Type to talk in the current topic (/new, /cc, /stop, /status, /retry work too).\n"
+    ":topic N  switch topic   :status  the supervisor table   :exhaust  keys run dry (HTTP 429)\n"
+    ":quit     leave"
+)
+
+
+def scripted_model(messages: list[dict[str, str]]) -> Reply:
+    """Answers slowly when asked for a story, quickly otherwise."""
+    text = default_answer(messages)
+    last = messages[-1]["content"] if messages else ""
+    if "story" in last:
+        story = " ".join(f"Once upon a time, part {i}." for i in range(1, 40))
+        return Reply(f"{story} The end.", chunk_delay=0.12)
+    return Reply(text, chunk_delay=0.02)
+
+
+@attrs.define
+class Demo:
+    console: Console
+    telegram: BotAPISimulator
+    model: LLMSimulator
+    topic: int = 1
+
+    def show(self, event: str, sent: SentMessage) -> None:
+        mark = "→" if event == "sent" else "✎"
+        text = sent.text if len(sent.text) < 300 else sent.text[:150] + " … " + sent.text[-120:]
+        label = escape(f"[topic {sent.thread_id or 1}]")
+        self.console.print(f"[cyan]{label}[/cyan] bot {mark} {escape(text)}")
+
+    def say(self, text: str, topic: int | None = None) -> None:
+        topic = self.topic if topic is None else topic
+        self.console.print(f"[green]{escape(f'[topic {topic}]')}[/green] you: {escape(text)}")
+        self.telegram.say(text, chat_id=CHAT, topic=topic)
+
+    def exhaust(self, seconds: int = 4) -> None:
+        for key in DEMO_KEYS:
+            self.model.script(key, Reply(status=429, retry_after=str(seconds)))
+
+    def status(self, gateway: Gateway) -> None:
+        body = status_json(gateway.thread_status(), gateway.pool_status(), time.time())
+        self.console.print(render(body))
+
+
+def demo_config(config: Config, telegram: str, model: str, data_dir: str) -> Config:
+    return attrs.evolve(
+        config,
+        telegram=attrs.evolve(config.telegram, token=DEMO_TOKEN, api_base=telegram, poll_timeout=1),
+        llm=attrs.evolve(config.llm, base_url=model, model="scripted", api_keys=DEMO_KEYS),
+        threads=attrs.evolve(config.threads, reset_skills=("cc",)),
+        admin=attrs.evolve(config.admin, addr="127.0.0.1:0"),
+        data_dir=data_dir,
+    )
+
+
+async def run_demo(config: Config, *, interactive: bool | None = None) -> None:
+    interactive = sys.stdin.isatty() if interactive is None else interactive
+    console = Console()
+    telegram, model = BotAPISimulator(), LLMSimulator(default=scripted_model)
+    demo = Demo(console, telegram, model)
+    telegram.listeners.append(demo.show)
+    await telegram.start()
+    await model.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="threadgate-demo-") as data_dir:
+            local = demo_config(config, telegram.base_url, model.base_url, data_dir)
+            async with open_gateway(local) as gateway:
+                console.print(
+                    "[bold]Threadgate local demo[/bold]: a simulated forum with topics, "
+                    "a scripted model, and the real gateway in between."
+                )
+                if interactive:
+                    await _chat(demo, gateway)
+                else:
+                    await _walkthrough(demo, gateway)
+    finally:
+        await telegram.stop()
+        await model.stop()
+
+
+async def _walkthrough(demo: Demo, gateway: Gateway) -> None:
+    console = demo.console
+    console.rule("1. Three topics, each its own thread")
+    for topic in (1, 2, 3):
+        demo.say(f"hello from topic {topic}", topic)
+    await _quiet(demo, gateway)
+    console.rule("2. A long answer; a second message is queued and acknowledged once")
+    demo.say("tell me a story", 2)
+    await anyio.sleep(1.2)
+    demo.say("and make it short next time", 2)
+    await anyio.sleep(1.5)
+    console.rule("3. /cc (a reset skill) mid-run: cancelled, one notice, new session")
+    demo.say("/cc", 2)
+    await _quiet(demo, gateway)
+    console.rule("4. Every key rate-limited: the message is parked, then answered")
+    demo.exhaust(seconds=3)
+    demo.say("are you still there?", 3)
+    await anyio.sleep(6.0)
+    demo.say("and topic 1 never noticed", 1)
+    await anyio.sleep(2.0)
+    await _quiet(demo, gateway)
+    console.rule("5. The supervisor's table (threadgate status shows the same)")
+    demo.status(gateway)
+
+
+async def _quiet(demo: Demo, gateway: Gateway, timeout: float = 60) -> None:
+    """Wait until every update was taken and no thread is running, queueing or parked."""
+
+    def busy() -> bool:
+        return bool(demo.telegram.unconfirmed) or any(
+            dict(child.detail).get("phase") != "idle" or child.mailbox_depth
+            for child in gateway.thread_status().children
+        )
+
+    with anyio.move_on_after(timeout):
+        while busy():  # noqa: ASYNC110 - status is a snapshot; nothing signals "all idle"
+            await anyio.sleep(0.2)
+
+
+async def _chat(demo: Demo, gateway: Gateway) -> None:
+    console = demo.console
+    console.print(HELP)
+    while True:
+        line = await anyio.to_thread.run_sync(
+            _read, f"[topic {demo.topic}]> ", abandon_on_cancel=True
+        )
+        if line is None or line.strip() == ":quit":
+            return
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(":topic"):
+            number = line.removeprefix(":topic").strip()
+            if number.isdigit() and int(number) > 0:
+                demo.topic = int(number)
+            else:
+                console.print("usage: :topic N (N >= 1)")
+        elif line == ":status":
+            demo.status(gateway)
+        elif line == ":exhaust":
+            demo.exhaust()
+            console.print("every key answers HTTP 429 (Retry-After: 4) to its next request")
+        elif line.startswith(":"):
+            console.print(HELP)
+        else:
+            demo.say(line)
+        await anyio.sleep(0.3)
+
+
+def _read(prompt: str) -> str | None:
+    try:
+        return input(prompt)
+    except EOFError:
+        return None

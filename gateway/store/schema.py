@@ -1,0 +1,105 @@
+"""The SQLite store's schema, its triggers, and the migrations from earlier files."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+
+from actors.thread import Outcome
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inbox (
+    update_id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL,
+    thread_key TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    outcome TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS inbox_message ON inbox (chat_id, message_id);
+CREATE TABLE IF NOT EXISTS outcomes (
+    thread_key TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    at REAL NOT NULL,
+    chat_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS threads (
+    thread_key TEXT PRIMARY KEY, record TEXT NOT NULL, session_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY, thread_key TEXT NOT NULL, created_at REAL NOT NULL
+);
+-- Every session a thread ever had, kept for the record (a reset starts a new one). Written by
+-- the database itself whenever a thread record names a new session: no second statement.
+CREATE TRIGGER IF NOT EXISTS thread_session_insert AFTER INSERT ON threads BEGIN
+    INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)
+    VALUES (NEW.session_id, NEW.thread_key, (julianday('now') - 2440587.5) * 86400.0);
+END;
+CREATE TRIGGER IF NOT EXISTS thread_session_update AFTER UPDATE OF session_id ON threads
+WHEN NEW.session_id IS NOT OLD.session_id BEGIN
+    INSERT OR IGNORE INTO sessions (session_id, thread_key, created_at)
+    VALUES (NEW.session_id, NEW.thread_key, (julianday('now') - 2440587.5) * 86400.0);
+END;
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    chars INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
+CREATE TABLE IF NOT EXISTS pool_state (
+    pool TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (pool, label)
+);
+"""
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Several statements, one commit (the connection commits each statement otherwise)."""
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+FINAL = ", ".join(f"'{outcome.value}'" for outcome in Outcome if outcome.final)
+TRIGGERS = """
+-- A final outcome closes its inbox entry in the same statement that records it.
+CREATE TRIGGER IF NOT EXISTS outcome_closes_inbox AFTER INSERT ON outcomes
+WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN
+    UPDATE inbox SET outcome = NEW.outcome, detail = NEW.detail
+    WHERE chat_id = NEW.chat_id AND message_id = NEW.message_id;
+END;
+""".replace("FINAL_OUTCOMES", FINAL)
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring a file written by an earlier version up to this schema (before 0.1: the
+    session only inside the record, the inbox closed by a second statement, history
+    lengths counted by SQLite, which stops at a NUL)."""
+    for table, column, definition, fill in (
+        (
+            "threads",
+            "session_id",
+            "TEXT NOT NULL DEFAULT ''",
+            "json_extract(record, '$.session_id')",
+        ),
+        ("outcomes", "chat_id", "INTEGER", None),
+        ("turns", "chars", "INTEGER NOT NULL DEFAULT 0", "length(content)"),
+    ):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column in columns:
+            continue
+        with transaction(db):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            if fill is not None:
+                db.execute(f"UPDATE {table} SET {column} = {fill}")  # noqa: S608 - constants

@@ -1,0 +1,120 @@
+"""Long polling: every update is written to the durable inbox before it is confirmed.
+
+Telegram confirms an update when the next ``getUpdates`` asks for a higher offset; this loop
+asks only after the update was written (deduplicated by ``update_id``) and routed. Bad input
+never stops it: an update that cannot be routed is logged and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import anyio
+import attrs
+from aiogram import Bot
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import Update
+from loguru import logger
+from pydantic import ValidationError
+
+from gateway.config import TelegramConfig
+from gateway.exceptions import BotTokenRejectedError
+from gateway.store.sqlite import Store
+from gateway.telegram.bot import identify
+from gateway.telegram.intake import Intake
+from gateway.telegram.routing import Routed
+
+
+@attrs.define(eq=False)
+class Poller:
+    """Fetches updates and hands them to the threads."""
+
+    _bot: Bot
+    _store: Store
+    _config: TelegramConfig
+    _intake: Intake
+    _deliver: Callable[[Routed], Awaitable[None]]
+    alive_at: float = attrs.field(default=0.0, init=False)
+
+    name = "poller"
+
+    def alive(self, now: float) -> bool:
+        """Whether a ``getUpdates`` was under way recently (health check)."""
+        return bool(self.alive_at) and now - self.alive_at < self._config.poll_timeout + 30
+
+    async def run(self) -> None:
+        self._intake.username = await identify(self._bot, self._config)
+        await self._bot.delete_webhook(drop_pending_updates=False)
+        last = await self._store.last_update_id()
+        offset = None if last is None else last + 1
+        logger.info(
+            "polling as @{name} from offset {offset}", name=self._intake.username, offset=offset
+        )
+        backoff = 1.0
+        while True:
+            self.alive_at = anyio.current_time()
+            updates: Sequence[Update | int]
+            try:
+                updates = await self._bot.get_updates(
+                    offset=offset,
+                    timeout=self._config.poll_timeout,
+                    request_timeout=self._config.poll_timeout + 15,
+                )
+            except ClientDecodeError as error:
+                updates = self._salvage(error)
+            except TelegramRetryAfter as error:
+                logger.warning("getUpdates flood control: waiting {s}s", s=error.retry_after)
+                await anyio.sleep(error.retry_after)
+                continue
+            except TelegramUnauthorizedError:
+                raise BotTokenRejectedError(
+                    "Telegram rejected the bot token (TELEGRAM_BOT_TOKEN) while polling"
+                ) from None
+            except (TelegramNetworkError, TelegramServerError) as error:
+                logger.warning("getUpdates failed: {e}; retrying in {s:.0f}s", e=error, s=backoff)
+                await anyio.sleep(backoff)
+                backoff = min(60.0, backoff * 2)
+                continue
+            backoff = 1.0
+            for update in updates:
+                if isinstance(update, Update):
+                    await self.handle(update)
+                    offset = update.update_id + 1
+                else:
+                    offset = update + 1  # malformed: logged by _salvage, confirmed and skipped
+
+    def _salvage(self, error: ClientDecodeError) -> list[Update | int]:
+        """Parse a batch aiogram could not decode update by update; bad ones become their id."""
+        data = error.data if isinstance(error.data, dict) else {}
+        raw_updates = data.get("result")
+        if not isinstance(raw_updates, list):
+            logger.error("getUpdates answer could not be read at all: {e}", e=error.message)
+            return []
+        salvaged: list[Update | int] = []
+        for raw in raw_updates:
+            try:
+                salvaged.append(Update.model_validate(raw, context={"bot": self._bot}))
+            except ValidationError as invalid:
+                update_id = raw.get("update_id") if isinstance(raw, dict) else None
+                if not isinstance(update_id, int):
+                    logger.error("an update without an id could not be read; skipped")
+                    continue
+                logger.warning(
+                    "update {id} is malformed ({n} problem(s)); skipped",
+                    id=update_id,
+                    n=invalid.error_count(),
+                )
+                salvaged.append(update_id)
+        return salvaged
+
+    async def handle(self, update: Update) -> None:
+        """Write, route and deliver one update; never raises for bad input."""
+        routed = await self._intake.take(update)
+        if routed is not None:
+            await self._deliver(routed)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import httpx
+import pytest
+
+from actors import SupervisorStatistics, SupervisorStatus
+from gateway.config import AdminConfig
+from gateway.exceptions import ConfigInvalidError
+from gateway.ops.admin import AdminServer, is_loopback
+from providers.pool import PoolStatus
+from tests.gateway.harness import running_gateway
+
+pytestmark = pytest.mark.anyio
+
+
+def test_loopback_addresses() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "127.1.2.3"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.0.2.1", "example.org"))
+
+
+async def test_admin_off_loopback_requires_a_bearer_token(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as run:
+        gateway = run.gateway
+        open_config = attrs.evolve(
+            gateway.config,
+            admin=attrs.evolve(gateway.config.admin, addr="0.0.0.0:0"),
+        )
+        with pytest.raises(ConfigInvalidError, match=r"admin\.token"):
+            AdminServer(gateway, open_config.admin)
+        guarded = attrs.evolve(
+            gateway.config,
+            admin=attrs.evolve(gateway.config.admin, addr="0.0.0.0:0", token="admin-secret-42"),
+        )
+        server = AdminServer(gateway, guarded.admin)
+        await server.start()
+        try:
+            port = server.url.rsplit(":", 1)[1]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                assert (await http.get("/status")).status_code == 401
+                wrong = {"Authorization": "Bearer nope"}
+                assert (await http.get("/metrics", headers=wrong)).status_code == 401
+                right = {"Authorization": "Bearer admin-secret-42"}
+                response = await http.get("/status", headers=right)
+                assert response.status_code == 200
+                assert "admin-secret-42" not in response.text
+        finally:
+            await server.stop()
+
+
+@attrs.define
+class Unhealthy:
+    """A stand-in for the gateway: the admin endpoint reads only the ``Observed`` protocol."""
+
+    check: str
+
+    def thread_status(self) -> SupervisorStatus:
+        counts = dict.fromkeys(attrs.fields_dict(SupervisorStatistics), 0)
+        return SupervisorStatus(children=(), statistics=SupervisorStatistics(**counts))
+
+    def pool_status(self) -> list[PoolStatus]:
+        return []
+
+    def health(self) -> dict[str, bool]:
+        return {self.check: False}
+
+    def render_metrics(self) -> bytes:
+        return b"# nothing\n"
+
+
+async def test_the_admin_endpoint_serves_any_observed_and_reports_its_failed_checks() -> None:
+    server = AdminServer(Unhealthy("store_writable"), AdminConfig(addr="127.0.0.1:0"))
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            health = await http.get("/healthz")
+            assert health.status_code == 503
+            assert health.json() == {
+                "healthy": False,
+                "event_loop_lag_ok": True,
+                "store_writable": False,
+            }
+            status = (await http.get("/status")).json()
+            assert status["threads"] == []
+            assert status["statistics"]["live"] == 0
+            assert (await http.get("/metrics")).text == "# nothing\n"
+    finally:
+        await server.stop()

@@ -1,0 +1,251 @@
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from loguru import logger
+
+from actors.thread.records import Concluded, Outcome, PendingInput, ThreadKey, ThreadRecord
+from gateway.exceptions import StoreUnavailableError
+from gateway.store.codec import record_from_json, record_to_json
+from gateway.store.schema import SCHEMA
+from gateway.store.sqlite import InboxEntry, Store
+from providers.chat_agent import Turn, trim
+from providers.pool import SavedKeyState
+
+pytestmark = pytest.mark.anyio
+KEY = ThreadKey(-100, 2)
+
+
+async def test_thread_records_and_outcomes_round_trip(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    assert await store.load(KEY) is None
+    record = ThreadRecord(
+        "s1", 3, 7, (PendingInput(1, "a", 1),), (PendingInput(2, "b", parked=True),), True, ("a",)
+    )
+    await store.save(KEY, record)
+    assert await store.load(KEY) == record
+    reopened = Store(tmp_path / "db.sqlite3")
+    assert await reopened.load(KEY) == record
+    await store.record_outcome(KEY, 1, Outcome.PARKED, "")
+    await store.record_outcome(KEY, 1, Outcome.ANSWERED, "")
+    assert await store.outcomes(KEY) == [(1, "parked"), (1, "answered")]
+    store.close()
+    reopened.close()
+
+
+async def test_every_session_of_a_thread_is_kept_for_the_record(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    before = time.time()
+    await store.save(KEY, ThreadRecord("first"))
+    await store.save(KEY, ThreadRecord("first", run_seq=1))  # same session: no new row
+    await store.save(KEY, ThreadRecord("second", generation=1))  # a reset
+    await store.save(ThreadKey(-100, 3), ThreadRecord("elsewhere"))
+    sessions = await store.sessions(KEY)
+    assert [session for session, _ in sessions] == ["first", "second"]
+    assert all(before - 1 <= at <= time.time() + 1 for _, at in sessions), "wall-clock times"
+    store.close()
+
+
+async def test_inbox_dedupes_and_tracks_unanswered(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    entry = InboxEntry(10, KEY, 5, {"kind": "message", "message_id": 5, "text": "hi", "user_id": 1})
+    assert await store.accept(entry) is True
+    assert await store.accept(entry) is False
+    assert await store.unanswered() == [entry]
+    await store.record_outcome(KEY, 5, Outcome.PARKED, "")
+    assert await store.unanswered() == [entry], "parked is not final"
+    await store.record_outcome(KEY, 5, Outcome.ANSWERED, "")
+    assert await store.unanswered() == []
+    assert await store.last_update_id() == 10
+    store.close()
+
+
+async def test_a_record_and_the_outcomes_it_concludes_are_one_write(tmp_path: Path) -> None:
+    counted: list[Outcome] = []
+    store = Store(tmp_path / "db.sqlite3", on_outcome=counted.append)
+    for update_id, message_id in ((10, 5), (11, 6)):
+        payload = {"kind": "message", "message_id": message_id, "text": "hi", "user_id": 1}
+        await store.accept(InboxEntry(update_id, KEY, message_id, payload))
+    running = ThreadRecord("s1", run_seq=2, in_flight=(PendingInput(6, "hi"),))
+    await store.save(KEY, running, [Concluded(5, Outcome.ANSWERED), Concluded(6, Outcome.PARKED)])
+    assert await store.load(KEY) == running
+    assert await store.outcomes(KEY) == [(5, "answered"), (6, "parked")]
+    assert [e.message_id for e in await store.unanswered()] == [6], "answered: closed"
+    assert counted == [Outcome.ANSWERED, Outcome.PARKED]
+    # Atomic: an outcome that cannot be written leaves the record as it was.
+    store._db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON outcomes BEGIN SELECT RAISE(ABORT, 'no'); END"
+    )
+    with pytest.raises(StoreUnavailableError):
+        await store.save(KEY, ThreadRecord("s1", run_seq=3), [Concluded(6, Outcome.ANSWERED)])
+    assert await store.load(KEY) == running
+    assert counted == [Outcome.ANSWERED, Outcome.PARKED]
+    store.close()
+
+
+async def test_history_and_pool_state(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    await store.append("s1", [Turn("user", "q"), Turn("assistant", "a")])
+    await store.append("s2", [Turn("user", "other")])
+    assert await store.recent("s1", 100) == [Turn("user", "q"), Turn("assistant", "a")]
+    assert await store.recent("s1", 1) == [Turn("assistant", "a")], "the newest that fit"
+    assert await store.recent("s1", 0) == []
+    saved = [SavedKeyState("key-1", False, 123.0, "HTTP 402", 4, 1)]
+    store.save_pool("llm", saved)
+    assert list(store.load_pool("llm")) == saved
+    store.close()
+
+
+@given(
+    contents=st.lists(st.text(max_size=30), max_size=12),
+    budget=st.integers(min_value=0, max_value=200),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_store_keeps_what_trim_keeps(contents: list[str], budget: int) -> None:
+    turns = [Turn("user" if i % 2 else "assistant", c) for i, c in enumerate(contents)]
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "db.sqlite3")
+        try:
+            anyio.run(store.append, "s", turns)
+            assert anyio.run(store.recent, "s", budget) == trim(turns, budget)
+        finally:
+            store.close()
+
+
+async def test_a_file_from_before_the_chars_column_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL,"
+            " role TEXT NOT NULL, content TEXT NOT NULL)"
+        )
+        old.execute("INSERT INTO turns (session_id, role, content) VALUES ('s', 'user', 'hello')")
+    old.close()
+    store = Store(path)
+    assert await store.recent("s", 5) == [Turn("user", "hello")]
+    assert await store.recent("s", 4) == []
+    store.close()
+
+
+inputs = st.builds(
+    PendingInput,
+    message_id=st.integers(min_value=1),
+    text=st.text(max_size=20),
+    attempts=st.integers(min_value=0, max_value=3),
+    parked=st.booleans(),
+)
+
+
+@given(
+    record=st.builds(
+        ThreadRecord,
+        session_id=st.text(min_size=1, max_size=12),
+        generation=st.integers(min_value=0),
+        run_seq=st.integers(min_value=0),
+        in_flight=st.lists(inputs, max_size=3).map(tuple),
+        queued=st.lists(inputs, max_size=3).map(tuple),
+        parked=st.booleans(),
+        last_inputs=st.lists(st.text(max_size=10), max_size=3).map(tuple),
+        model=st.none() | st.text(max_size=10),
+    )
+)
+def test_a_thread_record_round_trips_through_json(record: ThreadRecord) -> None:
+    text = record_to_json(record)
+    assert set(json.loads(text)) == {f.name for f in attrs.fields(ThreadRecord)}, "every field"
+    assert record_from_json(text) == record
+
+
+async def test_a_file_from_before_the_session_and_chat_columns_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    record = ThreadRecord("old-session", generation=2)
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE threads (thread_key TEXT PRIMARY KEY, record TEXT NOT NULL)")
+        old.execute("INSERT INTO threads VALUES (?, ?)", (str(KEY), record_to_json(record)))
+        old.execute(
+            "CREATE TABLE outcomes (thread_key TEXT NOT NULL, message_id INTEGER NOT NULL,"
+            " outcome TEXT NOT NULL, detail TEXT NOT NULL, at REAL NOT NULL)"
+        )
+    old.close()
+    store = Store(path)
+    assert await store.load(KEY) == record
+    entry = InboxEntry(1, KEY, 9, {"kind": "message", "message_id": 9, "text": "x"})
+    await store.accept(entry)
+    await store.record_outcome(KEY, 9, Outcome.ANSWERED, "")
+    assert await store.unanswered() == [], "a final outcome closes the inbox entry"
+    await store.save(KEY, ThreadRecord("new-session", generation=3))
+    sessions = [session for session, _ in await store.sessions(KEY)]
+    assert sessions == ["old-session", "new-session"]
+    store.close()
+
+
+async def test_commits_leave_checkpoints_to_the_worker_thread(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db.sqlite3")
+    for _ in range(1500):  # 6 MB: SQLite would checkpoint (and reuse the log) at 4 MB
+        await store.append("s", [Turn("user", "x" * 4000)])
+        await store.flush()
+    wal = tmp_path / "db.sqlite3-wal"
+    assert wal.stat().st_size > 5_000_000, "nothing was checkpointed inside a commit"
+    logged, copied = await store.checkpoint()
+    assert logged > 0
+    assert copied == logged
+    assert len(await store.recent("s", 10_000)) == 2
+    store.close()
+
+
+def committed_turns(path: Path) -> int:
+    """Turns another connection sees (what is committed)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("SELECT COUNT(*) FROM turns").fetchone()[0])
+
+
+async def test_history_is_committed_with_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    await store.append("s", [Turn("user", "q"), Turn("assistant", "a")])
+    assert committed_turns(path) == 0, "staged"
+    await store.save(KEY, ThreadRecord("s", run_seq=1), [Concluded(5, Outcome.ANSWERED)])
+    assert committed_turns(path) == 2, "in the transaction of the run's conclusion"
+    await store.append("s", [Turn("user", "q2")])
+    assert await store.recent("s", 100) == [
+        Turn("user", "q"),
+        Turn("assistant", "a"),
+        Turn("user", "q2"),
+    ], "a read sees every turn appended"
+    await store.append("s", [Turn("user", "q3")])
+    await store.checkpoint()
+    assert committed_turns(path) == 4, "a checkpoint commits what is staged"
+    await store.append("s", [Turn("user", "q4")])
+    store.close()
+    assert committed_turns(path) == 5, "so does closing"
+
+
+async def test_a_failing_history_write_does_not_fail_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    logged: list[str] = []
+    sink = logger.add(lambda message: logged.append(str(message)), level="WARNING")
+    try:
+        await store.append("s", [Turn("user", "q")])
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            raw.execute("DROP TABLE turns")
+        record = ThreadRecord("s", run_seq=1)
+        await store.save(KEY, record)
+        assert await store.load(KEY) == record, "the record was written all the same"
+        assert any("with 1 staged history write(s) failed" in line for line in logged)
+        with contextlib.closing(sqlite3.connect(path)) as raw:
+            raw.executescript(SCHEMA)
+        await store.flush()
+        assert committed_turns(path) == 1, "kept, and written once it could be"
+    finally:
+        logger.remove(sink)
+        store.close()
