@@ -1,14 +1,14 @@
 """The thread actor: alone owns one chat thread's session, run and queue.
 
 Everything that can happen to a thread is a message handled here, one at a time, in order
-(see ``thread_messages``). There is no map of running agents for anyone else to leave stale:
-a report from a run that is no longer the current one is ignored here, the one place that
-knows which run is current.
+(see ``actors.thread.messages``). There is no map of running agents for anyone else to leave
+stale: a report from a run that is no longer the current one is ignored here, the one place
+that knows which run is current.
 
 Rules:
 
-* At most one run at a time (``thread_run``). Commands act at once; they are never queued
-  behind a run.
+* At most one run at a time (``actors.thread.run``). Commands act at once; they are never
+  queued behind a run.
 * One write per transition: the record is saved (``ThreadStore.save``, together with the
   outcomes the transition concludes) before anything is said or started, so a crash loses
   nothing: the next incarnation reloads it and retries interrupted inputs.

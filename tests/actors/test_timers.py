@@ -1,5 +1,5 @@
 """Timers (``ActorContext.tell_later``): one queue and one task per supervisor, not a task
-per timer (``actors/_timers.py``)."""
+per timer (``actors/timers.py``)."""
 
 from __future__ import annotations
 
