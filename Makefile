@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench bench-gateway bench-instructions clean
+.PHONY: run test fuzz lint typecheck pytest bench bench-gateway bench-instructions clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The state machines with twenty times the examples of `make test` (docs/testing.md).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --timeout=0 \
+		tests/actors/test_supervisor_machine.py tests/actors/thread/test_machine.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_actors.py

@@ -5,20 +5,27 @@ Rules (also in ``docs/architecture.md``):
 * The message being handled is put back at the head of the mailbox and retried once by the
   next incarnation; if it was already its retry, it is a ``CRASHED`` dead letter.
 * The n-th restart within ``within`` seconds waits ``RestartPolicy.delay(n)``; more than
-  ``max_restarts`` of them mark the child failed for ``failed_cooldown``, and everything
-  still queued becomes a ``FAILED`` dead letter.
+  ``max_restarts`` of them mark the child failed for ``failed_cooldown``.
+* A failed child has a last word: its mailbox is closed, a fresh actor's ``on_failed`` is
+  given the messages still queued for it (tells; asks are answered ``ActorCrashedError``),
+  and whatever it does not take care of becomes a ``FAILED`` dead letter (``SHUTDOWN`` if
+  shutdown cancels the last word).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import anyio
 import attrs
 from loguru import logger
 
 from actors._cell import Cell
+from actors.actor import Actor
 from actors.deadletter import DeadLetterOffice, DeadLetterReason
+from actors.envelope import Envelope
 from actors.policy import RestartPolicy
 
 
@@ -55,6 +62,29 @@ def after_crash(
         w=policy.within,
         c=policy.failed_cooldown,
     )
-    for queued in cell.mailbox.close():
-        dead_letters.post(cell.key, queued, DeadLetterReason.FAILED, "actor failed")
     return None
+
+
+async def last_word(
+    cell: Cell, factory: Callable[[Any], Actor[Any]], dead_letters: DeadLetterOffice
+) -> None:
+    """The child was marked failed: let a fresh actor conclude what it held (see the rules)."""
+    key: Hashable = cell.key
+    tells: list[Envelope] = []
+    for envelope in cell.mailbox.close():
+        if envelope.reply is not None:
+            dead_letters.post(key, envelope, DeadLetterReason.FAILED, "actor failed")
+        else:
+            tells.append(envelope)
+    left, reason = tells, DeadLetterReason.FAILED
+    try:
+        kept = await factory(key).on_failed([envelope.message for envelope in tells])
+        left = [envelope for envelope in tells if any(m is envelope.message for m in kept)]
+    except anyio.get_cancelled_exc_class():
+        reason = DeadLetterReason.SHUTDOWN
+        raise
+    except Exception as error:  # noqa: BLE001 - its messages are dead-lettered instead
+        logger.opt(exception=error).error("actor {key!r}: on_failed failed", key=key)
+    finally:
+        for envelope in left:
+            dead_letters.post(key, envelope, reason, "actor failed")

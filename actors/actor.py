@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ class Actor(Generic[M]):
     * An exception from ``receive`` for a *tell* crashes the incarnation: the supervisor
       builds a new one (with the same mailbox) after a backoff and retries that message once.
       For an *ask*, the exception goes to the asker and the actor lives on.
+    * A child that restarts too often is marked failed; ``on_failed`` has the last word.
     * Background tasks (``ctx.start_soon``) belong to the incarnation: they are cancelled when
       it stops, and an exception in one crashes it.
     * Between messages an idle actor is *dormant*: the instance is kept but no task runs
@@ -41,6 +42,15 @@ class Actor(Generic[M]):
         By then the actor is unreachable and a successor may already be running: do not
         write state here that a successor could have written since.
         """
+
+    async def on_failed(self, undelivered: Sequence[M]) -> Sequence[M]:
+        """Called on a fresh instance (``on_start`` is not) when the child was marked failed
+        (it restarted too often), with the messages still queued for it (tells only, the one
+        it crashed on first). Conclude what the actor's durable state and these messages
+        hold, and return those it did not take care of: they become ``FAILED`` dead letters.
+        There is no context: no timers, no background work. The default takes care of none.
+        """
+        return undelivered
 
     def can_passivate(self) -> bool:
         """Whether the actor may be stopped when idle (e.g. ``False`` while it waits on a timer)."""

@@ -11,9 +11,9 @@ Failure rules (also in ``docs/architecture.md``):
 * **Overflow**: never a drop; the sender gets :class:`MailboxFullError` or waits.
 * **Idle**: a child with nothing to do has no task (dormant); after ``idle_ttl`` dormant it is
   passivated (forgotten), and the next message builds a fresh actor from the store port.
-* **Stop**: at shutdown, children drain for ``drain_timeout``; then they are cancelled and
-  whatever is still queued is dead-lettered as ``SHUTDOWN`` (askers get
-  :class:`ActorStoppedError`).
+* **Stop**: at shutdown, children drain for ``drain_timeout``; then they are cancelled, and
+  the message each was handling and whatever is still queued are dead-lettered as
+  ``SHUTDOWN`` (askers get :class:`ActorStoppedError`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from loguru import logger
 from actors._cell import Cell
 from actors._context import CellContext
 from actors._errors import root_cause
-from actors._restarts import after_crash
+from actors._restarts import after_crash, last_word
 from actors.actor import Actor
 from actors.context import ActorContext
 from actors.deadletter import DeadLetter, DeadLetterOffice, DeadLetterReason, log_dead_letter
@@ -157,7 +157,8 @@ class Supervisor(Generic[K]):
 
     def _hand_back(self) -> None:
         for cell in self._cells.values():
-            for envelope in cell.mailbox.close():
+            handling = cell.take_handling()  # cancelled mid-way at the drain deadline
+            for envelope in [*([handling] if handling else []), *cell.mailbox.close()]:
                 self._dead_letters.post(cell.key, envelope, DeadLetterReason.SHUTDOWN, "shutdown")
 
     # -- routing ---------------------------------------------------------------------------
@@ -262,6 +263,7 @@ class Supervisor(Generic[K]):
                     return
                 delay = self._after_crash(cell, error)
                 if delay is None:
+                    await last_word(cell, self._factory, self._dead_letters)
                     return
                 cell.backing_off()
                 await anyio.sleep(delay)

@@ -1,8 +1,11 @@
 """The built-in chat agent: session history plus the model, through the credential pools.
 
-It implements the thread actor's ``AgentRunner`` port. A turn is recorded in the session
-history only when it ended normally; a failed or cancelled turn records what the user said
-and an explicit marker, never a half answer as if complete.
+It implements the thread actor's ``AgentRunner`` port. It reads the session's history, and
+hands the turn it answered to ``RunSink.remember``: the thread writes it with the run's
+conclusion if the answer was delivered, and drops it otherwise (failed, cancelled, parked,
+cut off), so the history holds each answered turn once and nothing else. A ``/retry`` of
+an answered turn (``RunRequest.regenerate``) is asked without that turn, which its answer
+replaces.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-import anyio
 import attrs
 
 from actors.thread.exceptions import (
@@ -19,7 +21,7 @@ from actors.thread.exceptions import (
     CredentialsExhaustedError,
 )
 from actors.thread.ports import RunRequest, RunSink
-from actors.thread.records import ThreadKey
+from actors.thread.records import ThreadKey, Turn
 from providers.chain import FallbackChain
 from providers.exceptions import (
     PoolExhaustedError,
@@ -30,28 +32,19 @@ from providers.exceptions import (
 from providers.openai_client import Message
 
 
-@attrs.frozen
-class Turn:
-    """One message of a session's history."""
-
-    role: str
-    """``user``, ``assistant`` or ``system``."""
-    content: str
-    """Its text."""
-
-
 class SessionHistory(Protocol):
-    """Where sessions' histories live (the gateway's SQLite store)."""
+    """Where sessions' histories are read from (the gateway's store, which writes them with
+    the thread's record)."""
 
     async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
         """The newest turns whose contents fit in ``budget`` characters, oldest first
         (what :func:`trim` keeps)."""
 
-    async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
-        """Add turns at the end of the session."""
 
-
-INTERRUPTED = "[no answer: {why}]"
+def without_last_exchange(turns: Sequence[Turn]) -> list[Turn]:
+    """``turns`` without the last exchange (its user turn and what followed)."""
+    users = [i for i, turn in enumerate(turns) if turn.role == "user"]
+    return list(turns[: users[-1]]) if users else list(turns)
 
 
 def trim(turns: Sequence[Turn], budget: int) -> list[Turn]:
@@ -89,25 +82,21 @@ class ChatAgent:
 
     async def run(self, request: RunRequest, sink: RunSink) -> None:
         user = Turn("user", "\n\n".join(request.inputs))
-        past = (
+        past: Sequence[Turn] = (
             await self.history.recent(request.session_id, self.context_budget)
             if self.context_budget > 0
             else ()
         )
+        if request.regenerate:
+            past = without_last_exchange(past)
         messages: list[Message] = [{"role": "system", "content": self.prompt_for(request.key)}]
         messages += [{"role": t.role, "content": t.content} for t in past]
         messages.append({"role": user.role, "content": user.content})
         try:
             text = await self.chain.stream(messages, sink.emit, request.model)
-        except BaseException as error:
-            why = "cancelled" if not isinstance(error, Exception) else type(error).__name__
-            with anyio.CancelScope(shield=True):
-                marker = Turn("assistant", INTERRUPTED.format(why=why))
-                await self.history.append(request.session_id, [user, marker])
-            if isinstance(error, ProviderError):
-                raise _as_agent_error(error) from None
-            raise
-        await self.history.append(request.session_id, [user, Turn("assistant", text)])
+        except ProviderError as error:
+            raise _as_agent_error(error) from None
+        sink.remember([user, Turn("assistant", text)])
 
 
 def _as_agent_error(error: ProviderError) -> Exception:

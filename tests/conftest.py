@@ -1,11 +1,22 @@
-"""Shared fixtures: every async test runs on asyncio and on trio with a MockClock."""
+"""Shared fixtures: every async test runs on asyncio and on trio with a MockClock.
+
+Hypothesis profiles: ``ci`` (the default, what ``make test`` runs) and ``fuzz`` (``make
+fuzz``: twenty times the examples), chosen with ``HYPOTHESIS_PROFILE``. The state machines
+scale their examples with the profile (``tests.strategies.machine_settings``).
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from trio.testing import MockClock
+
+settings.register_profile("ci", max_examples=100, print_blob=True)
+settings.register_profile("fuzz", max_examples=2000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(

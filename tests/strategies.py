@@ -24,17 +24,23 @@ thread_keys = st.sampled_from(
     [ThreadKey(-100, 1), ThreadKey(-100, 2), ThreadKey(-100, 3), ThreadKey(7)]
 )
 
-#: What the scripted agent does with a message (see ``ScriptedAgent``).
-agent_behaviours = st.sampled_from(["", "", "#slow:3", "#slow:12", "#hang", "#fail", "#bug"])
+#: What the scripted agent does with a message (see ``ScriptedAgent``): answers fast and
+#: slow, hangs, output then a hang, failures before and after output, crashes.
+agent_behaviours = st.sampled_from(
+    ["", "", "#slow:3", "#slow:12", "#hang", "#stuck", "#fail", "#late-fail", "#bug"]
+)
 
 #: Commands a user may send; ``cc`` is configured as a reset skill.
-thread_commands = st.sampled_from(["new", "cc", "stop", "status", "retry", "help"])
+thread_commands = st.sampled_from(["new", "cc", "stop", "status", "retry", "help", "model"])
 
 
-def machine_settings(steps: int) -> settings:
-    """Settings of the state machines: deterministic time makes each example cheap."""
+def machine_settings(steps: int, share: float = 1.0) -> settings:
+    """Settings of the state machines: ``share`` times the profile's examples (see
+    ``tests/conftest.py``); deterministic time makes each example cheap."""
+    current = settings.default
+    assert current is not None, "tests/conftest.py loads a profile"
     return settings(
-        max_examples=40,
+        max_examples=round(current.max_examples * share),
         stateful_step_count=steps,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],

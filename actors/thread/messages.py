@@ -110,6 +110,13 @@ class KeepaliveTick:
 
 
 @attrs.frozen
+class Recover:
+    """Sent by a thread to itself when it starts with inputs its record held: after any report
+    the previous incarnation left unhandled, so a run that delivered its answer is concluded
+    as answered, and only what is still unanswered is retried."""
+
+
+@attrs.frozen
 class Resume:
     """Sent at start-up to threads with unfinished work; starting the actor resumes it."""
 

@@ -10,7 +10,7 @@ from typing import Protocol
 
 import attrs
 
-from actors.thread.records import Concluded, Outcome, ThreadKey, ThreadRecord
+from actors.thread.records import Concluded, Exchange, ThreadKey, ThreadRecord, Turn
 
 
 @attrs.frozen
@@ -27,6 +27,11 @@ class RunRequest:
     """The user texts of this turn, oldest first (several when messages were queued)."""
     model: str | None = None
     """The model chosen for this session with ``/model``; ``None``: the agent's default."""
+    message_ids: tuple[int, ...] = ()
+    """The Telegram message ids of ``inputs``, in the same order."""
+    regenerate: bool = False
+    """A ``/retry`` of the session's last exchange: answer its input afresh, without that
+    exchange in the context; the new exchange replaces it."""
 
 
 class RunSink(Protocol):
@@ -37,6 +42,12 @@ class RunSink(Protocol):
 
     def heartbeat(self) -> None:
         """Report progress without output (tool calls, thinking)."""
+
+    def remember(self, turns: Sequence[Turn]) -> None:
+        """What this turn adds to the session's history. It is written together with the
+        run's conclusion if the answer is delivered and the thread records it answered, and
+        dropped otherwise (failed, cancelled, parked, cut off): a session's history holds
+        the turns its user saw answered, each once."""
 
 
 class AgentRunner(Protocol):
@@ -65,32 +76,34 @@ class ReplyStream(Protocol):
 
     def keepalive(self) -> None:
         """Called ``keepalive_delay`` into the run, then every ``keepalive_interval`` while it
-        is active (e.g. to show "typing…" while nothing of the answer is visible)."""
+        is active (e.g. to show "typing…" while nothing of the answer is visible). Should
+        not raise; if it does, the run logs it and goes on."""
 
 
 class Outbox(Protocol):
     """Sends to the chat. Calls return promptly: sending is queued, rate-limited elsewhere."""
 
     async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
-        """Send a short notice to the thread."""
+        """Send a short notice to the thread. If it raises or takes longer than the thread's
+        ``notice_timeout``, the thread logs that the notice was not delivered and goes on."""
 
     def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> ReplyStream:
         """Start a streamed answer in the thread."""
 
 
 class ThreadStore(Protocol):
-    """Durable thread state and the outcome of every user message."""
+    """Durable thread state, the outcome of every user message, and session histories."""
 
     async def load(self, key: ThreadKey) -> ThreadRecord | None:
         """Return the saved record, or ``None`` for a thread never seen."""
 
     async def save(
-        self, key: ThreadKey, record: ThreadRecord, concluded: Sequence[Concluded] = ()
+        self,
+        key: ThreadKey,
+        record: ThreadRecord,
+        concluded: Sequence[Concluded] = (),
+        exchange: Exchange | None = None,
     ) -> None:
-        """Replace the saved record (a new ``session_id`` starts a new session) and record
-        the outcomes ``concluded``, in one atomic write: a crash keeps both or neither."""
-
-    async def record_outcome(
-        self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
-    ) -> None:
-        """Record how a user message ended (``PARKED`` may later be followed by a final one)."""
+        """Replace the saved record (a new ``session_id`` starts a new session), record the
+        outcomes ``concluded`` and append ``exchange`` to its session's history, in one
+        atomic write: a crash keeps all of it or none."""

@@ -32,6 +32,9 @@ class PendingInput:
     """Runs it was part of that ended without an answer to it (restarts, not user actions)."""
     parked: bool = False
     """Whether the user was told it waits for credentials (told once, however often it waits)."""
+    regenerate: bool = False
+    """A ``/retry`` of the last turn, which was answered: its answer replaces that turn's in
+    the session's history (when it is the run's only input)."""
 
 
 class Outcome(enum.Enum):
@@ -67,6 +70,32 @@ class Concluded:
 
 
 @attrs.frozen
+class Turn:
+    """One message of a session's history."""
+
+    role: str
+    """``user``, ``assistant`` or ``system``."""
+    content: str
+    """Its text."""
+
+
+@attrs.frozen
+class Exchange:
+    """What an answered run adds to its session's history, written with its conclusion."""
+
+    session_id: str
+    """The session whose history it extends."""
+    turns: tuple[Turn, ...]
+    """The turns, oldest first (the user's, then the agent's)."""
+    replaces_last: bool = False
+    """It replaces the session's last exchange (``/retry`` of an answered turn)."""
+
+
+RECENT_IDS = 32
+"""How many of the last accepted message ids a record keeps (see ``ThreadRecord.recent``)."""
+
+
+@attrs.frozen
 class ThreadRecord:
     """What a thread actor persists after every change, so a restart loses nothing."""
 
@@ -86,15 +115,24 @@ class ThreadRecord:
     """Texts of the last turn started, for ``/retry``."""
     model: str | None = None
     """The session's model, if switched with ``/model``."""
+    recent: tuple[int, ...] = ()
+    """Ids of the last messages the thread accepted (``RECENT_IDS`` at most), written with
+    what each did: a message handled again (the retry after a crash) is recognized and
+    ignored, so handling is idempotent."""
+    last_answered: bool = False
+    """Whether the last run begun was answered (then ``/retry`` replaces its turn)."""
 
-    def interrupted(self, max_attempts: int) -> tuple[list[PendingInput], list[PendingInput]]:
-        """The inputs of the run a restart interrupted, each counting one attempt more: those
-        to retry, and those given up on after ``max_attempts``."""
-        counted = [attrs.evolve(p, attempts=p.attempts + 1) for p in self.in_flight]
-        return (
-            [p for p in counted if p.attempts < max_attempts],
-            [p for p in counted if p.attempts >= max_attempts],
-        )
+
+def interrupted(
+    inputs: tuple[PendingInput, ...], max_attempts: int
+) -> tuple[list[PendingInput], list[PendingInput]]:
+    """The inputs of a run a restart interrupted, each counting one attempt more: those to
+    retry, and those given up on after ``max_attempts``."""
+    counted = [attrs.evolve(p, attempts=p.attempts + 1) for p in inputs]
+    return (
+        [p for p in counted if p.attempts < max_attempts],
+        [p for p in counted if p.attempts >= max_attempts],
+    )
 
 
 class ThreadPhase(enum.Enum):

@@ -7,10 +7,16 @@ Rules:
   two runs at once, not even while a cancelled one is unwinding.
 * Whatever happens (answer, failure, timeout, cancellation) it finishes or aborts its
   streamed reply and then reports ``RunFinished`` or ``RunFailed`` to its thread's mailbox.
+* An answer stands as complete only if its run was not cancelled: a run cancelled while its
+  answer was being delivered aborts the reply afterwards (it shows as cut off).
+* What the agent gives to ``RunSink.remember`` is kept on the run; the thread writes it to
+  the session's history with the run's conclusion, and only if it concludes it answered.
+* The keepalive never raises into the thread: a failing one is logged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -27,7 +33,7 @@ from actors.thread.exceptions import (
 )
 from actors.thread.messages import FailureKind, RunFailed, RunFinished
 from actors.thread.ports import AgentRunner, Outbox, ReplyStream, RunRequest
-from actors.thread.records import PendingInput
+from actors.thread.records import Exchange, PendingInput, Turn
 from actors.thread.settings import ThreadSettings
 
 
@@ -46,6 +52,7 @@ class _Sink:
     _ctx: ActorContext[Any]
     _stall_timeout: float
     _run_deadline: float
+    _remembered: list[Turn]
     _watchdog: anyio.CancelScope = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -74,6 +81,9 @@ class _Sink:
             watchdog.deadline = min(self._run_deadline, now + 1.5 * stall)
         self._ctx.heartbeat()
 
+    def remember(self, turns: Sequence[Turn]) -> None:
+        self._remembered[:] = turns
+
 
 @attrs.define(eq=False)
 class Run:
@@ -83,9 +93,11 @@ class Run:
     _generation: int
     _inputs: tuple[PendingInput, ...]
     _started_at: float
+    _orphan: bool = False
     _scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope, init=False)
     _done: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _stream: ReplyStream | None = attrs.field(default=None, init=False)
+    _remembered: list[Turn] = attrs.field(factory=list, init=False)
 
     @property
     def id(self) -> int:
@@ -99,10 +111,27 @@ class Run:
     def started_at(self) -> float:
         return self._started_at
 
+    @property
+    def orphan(self) -> bool:
+        """A run of an earlier incarnation, interrupted by a restart: it has no task, and is
+        current only until its report (left in the mailbox) or ``Recover`` concludes it."""
+        return self._orphan
+
+    def exchange(self, session_id: str) -> Exchange | None:
+        """What the agent asked to remember of this turn, for the session's history."""
+        if not self._remembered:
+            return None
+        regenerated = len(self._inputs) == 1 and self._inputs[0].regenerate
+        return Exchange(session_id, tuple(self._remembered), replaces_last=regenerated)
+
     def keepalive(self) -> None:
         """Show that the run is alive (its thread's keepalive timer), while its reply is open."""
-        if self._stream is not None:
+        if self._stream is None:
+            return
+        try:
             self._stream.keepalive()
+        except Exception as error:  # noqa: BLE001 - cosmetic ("typing…"): logged, never fatal
+            logger.warning("run {id}: keepalive failed: {e!r}", id=self._id, e=error)
 
     def cancel(self) -> None:
         """Cancel the run; it still reports (``CANCELLED``), and that report will be stale."""
@@ -149,7 +178,7 @@ class Run:
         ctx: ActorContext[Any],
     ) -> RunFinished | RunFailed:
         run_deadline = anyio.current_time() + settings.run_timeout
-        sink = _Sink(stream, ctx, settings.stall_timeout, run_deadline)
+        sink = _Sink(stream, ctx, settings.stall_timeout, run_deadline, self._remembered)
         with sink.watchdog:
             await agent.run(request, sink)
             return RunFinished(self._id, self._generation)
@@ -165,6 +194,9 @@ class Run:
             try:
                 if isinstance(report, RunFinished):
                     await stream.finish()
+                    if self._scope.cancel_called:  # while it was being delivered
+                        report = self._failed(FailureKind.CANCELLED, "cancelled")
+                        await stream.abort()
                 else:
                     await stream.abort()
             except Exception as error:  # noqa: BLE001 - reported as the run's failure

@@ -46,3 +46,9 @@ class ThreadSettings:
     """Then again this often while it runs (Telegram shows "typing…" for about 5 s)."""
     finalize_timeout: float = 10.0
     """How long finishing or aborting a streamed reply may take."""
+    notice_timeout: float = 10.0
+    """How long a notice may take to be handed to the outbox; then it is logged as not
+    delivered. It is not cut short by a shutdown: what a thread concluded, it says."""
+    failure_write_for: float = 10.0
+    """How long a thread marked failed keeps trying to write the conclusion of what it held
+    (the store may be what failed it)."""

@@ -52,6 +52,12 @@ class RunSlot:
         self._current = Run(self._seq, generation, inputs, anyio.current_time())
         return self._current
 
+    def recover(self, generation: int, inputs: tuple[PendingInput, ...]) -> None:
+        """Make the run a restart interrupted (id ``seq``, never launched here) current, so
+        that its report, if the earlier incarnation left one, is not taken for stale."""
+        assert self._current is None, "one run at a time"
+        self._current = Run(self._seq, generation, inputs, anyio.current_time(), orphan=True)
+
     def launch(
         self,
         run: Run,

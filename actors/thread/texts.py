@@ -117,3 +117,11 @@ def model_reply(
     if wanted not in allowed:
         return None, f"{wanted} is not allowed. {choices}"
     return wanted, f"This session now uses {wanted} (from the next answer on)."
+
+
+def thread_failed(count: int) -> str:
+    """A thread marked failed concluded ``count`` messages it held."""
+    return (
+        f"⚠️ Sorry, {plural(count, 'message')} could not be answered: this conversation hit "
+        "repeated internal errors. Please send again in a minute."
+    )

@@ -77,6 +77,10 @@ class BotAPISimulator:
     """Answer every ``parse_mode=HTML`` request with "can't parse entities"."""
     token: str | None = None
     """The only bot token accepted (HTTP 401 for any other); ``None`` accepts any."""
+    send_delay: float = 0.0
+    """Seconds every ``sendMessage`` takes before it is answered (a slow Bot API)."""
+    edit_delay: float = 0.0
+    """Seconds every ``editMessageText`` takes before it is answered."""
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
@@ -254,6 +258,8 @@ class BotAPISimulator:
             return self._ok(self._updates[:100])
 
     async def _api_sendmessage(self, params: dict[str, Any]) -> web.Response:
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         self._sends += 1
         if self.flood_every and self._sends % self.flood_every == 0:
             self.floods += 1
@@ -278,6 +284,8 @@ class BotAPISimulator:
         return self._ok(self._message_json(sent))
 
     async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+        if self.edit_delay:
+            await asyncio.sleep(self.edit_delay)
         message_id = int(params["message_id"])
         text = self._render(params)
         if text is None:

@@ -18,6 +18,7 @@ def _input(pending: PendingInput) -> dict[str, Any]:
         "text": pending.text,
         "attempts": pending.attempts,
         "parked": pending.parked,
+        "regenerate": pending.regenerate,
     }
 
 
@@ -34,6 +35,8 @@ def record_to_json(record: ThreadRecord) -> str:
             "parked": record.parked,
             "last_inputs": list(record.last_inputs),
             "model": record.model,
+            "recent": list(record.recent),
+            "last_answered": record.last_answered,
         }
     )
 
@@ -43,4 +46,6 @@ def record_from_json(text: str) -> ThreadRecord:
     for field in ("in_flight", "queued"):
         data[field] = tuple(PendingInput(**p) for p in data[field])
     data["last_inputs"] = tuple(data["last_inputs"])
+    data["recent"] = tuple(data.get("recent", ()))  # records written before 0.1 lack the two
+    data["last_answered"] = bool(data.get("last_answered", False))
     return ThreadRecord(**data)

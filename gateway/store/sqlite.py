@@ -10,11 +10,9 @@ short-lived connection of their own, which WAL lets read while the main one writ
 Rules:
 
 * Inbox rows, thread records and outcomes are committed before the call returns.
-* A session's new turns are *staged*: committed in the transaction of the store's next write,
-  which is normally the record of the run they belong to (a run appends its history, then
-  the thread saves how it ended), so a run's history and its conclusion land together. Every
-  read of turns, every checkpoint (``checkpoint``, every 2 s) and ``close`` commit them
-  first. If that transaction fails, the write is retried without them and they stay staged.
+* A session's history is written only by ``save``, in the transaction of the thread record
+  that concludes the answered run it belongs to: a run's history and its conclusion land
+  together or not at all, and never in another thread's transaction.
 """
 
 from __future__ import annotations
@@ -29,13 +27,11 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 import attrs
-from loguru import logger
 
-from actors.thread.records import Concluded, Outcome, ThreadKey, ThreadRecord
+from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
 from gateway.exceptions import StoreUnavailableError
 from gateway.store.codec import key_text, record_from_json, record_to_json
 from gateway.store.schema import SCHEMA, TRIGGERS, migrate, transaction
-from providers.chat_agent import Turn
 from providers.pool import SavedKeyState
 
 T = TypeVar("T")
@@ -59,6 +55,25 @@ def _insert_outcomes(
         f" VALUES {rows}",
         values,
     )
+
+
+def _append_exchange(db: sqlite3.Connection, exchange: Exchange) -> None:
+    """Add an answered turn to its session (replacing the last one, for ``/retry``)."""
+    session = exchange.session_id
+    if exchange.replaces_last:
+        db.execute(
+            "DELETE FROM turns WHERE session_id = ? AND id >= (SELECT MAX(id) FROM turns"
+            " WHERE session_id = ? AND role = 'user')",
+            (session, session),
+        )
+    turns = exchange.turns
+    if turns:
+        rows = ", ".join(["(?, ?, ?, ?)"] * len(turns))  # one statement
+        values = [v for t in turns for v in (session, t.role, t.content, len(t.content))]
+        db.execute(
+            f"INSERT INTO turns (session_id, role, content, chars) VALUES {rows}",  # noqa: S608 - placeholders only
+            values,
+        )
 
 
 @attrs.frozen
@@ -87,7 +102,6 @@ class Store:
     ) -> None:
         self._path = Path(path)
         self._on_outcome = on_outcome
-        self._staged: list[tuple[str, list[Any]]] = []  # statements for the next commit
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
@@ -108,19 +122,8 @@ class Store:
         return db
 
     def close(self) -> None:
-        """Commit what is staged, and close."""
-        try:
-            self._write_now(lambda _: None)
-        except StoreUnavailableError as error:
-            logger.error("store: {e}", e=error)
-        finally:
-            if self._staged:
-                logger.error(
-                    "{path}: closed with {n} history write(s) not written",
-                    path=self._path,
-                    n=len(self._staged),
-                )
-            self._db.close()
+        """Close the file (every write was committed when it returned)."""
+        self._db.close()
 
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
         """A small read, on the loop's thread (see the module docstring)."""
@@ -130,45 +133,19 @@ class Store:
             raise StoreUnavailableError(f"{self._path}: {error}") from None
 
     async def _write(self, func: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
-        """A small write, on the loop's thread, committed with whatever is staged; ``atomic``
-        when ``func`` runs several statements."""
-        return self._write_now(func, atomic=atomic)
-
-    def _write_now(self, func: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
-        db, staged = self._db, self._staged
+        """A small write, on the loop's thread; ``atomic`` when ``func`` runs several
+        statements."""
+        db = self._db
         try:
-            if not staged and not atomic:
+            if not atomic:
                 return func(db)
-            try:
-                with transaction(db):
-                    for statement, values in staged:
-                        db.execute(statement, values)
-                    result = func(db)
-            except sqlite3.Error as error:
-                if not staged:
-                    raise
-                logger.warning(
-                    "{path}: a write with {n} staged history write(s) failed ({e});"
-                    " retrying it without them, which stay staged",
-                    path=self._path,
-                    n=len(staged),
-                    e=error,
-                )
-                with transaction(db):
-                    return func(db)
-            staged.clear()
-            return result
+            with transaction(db):
+                return func(db)
         except sqlite3.Error as error:
             raise StoreUnavailableError(f"{self._path}: {error}") from None
 
-    async def flush(self) -> None:
-        """Commit the staged turns now."""
-        if self._staged:
-            await self._write(lambda _: None)
-
     async def _read(self, func: Callable[[sqlite3.Connection], T]) -> T:
         """A read that may be large, in a worker thread on a connection of its own."""
-        await self.flush()  # what it reads includes every turn appended so far
 
         def read() -> T:
             db = sqlite3.connect(self._path, timeout=5)
@@ -251,9 +228,14 @@ class Store:
         return await self._run(read)
 
     async def save(
-        self, key: ThreadKey, record: ThreadRecord, concluded: Sequence[Concluded] = ()
+        self,
+        key: ThreadKey,
+        record: ThreadRecord,
+        concluded: Sequence[Concluded] = (),
+        exchange: Exchange | None = None,
     ) -> None:
-        """Replace the record and record the outcomes in ``concluded``: one transaction."""
+        """Replace the record, record the outcomes in ``concluded`` and append ``exchange``
+        to its session's history: one transaction."""
 
         def write(db: sqlite3.Connection) -> None:
             upsert = (
@@ -264,8 +246,10 @@ class Store:
             db.execute(upsert, (key_text(key), record_to_json(record), record.session_id))
             if concluded:
                 _insert_outcomes(db, key, concluded)
+            if exchange is not None:
+                _append_exchange(db, exchange)
 
-        await self._write(write, atomic=bool(concluded))
+        await self._write(write, atomic=bool(concluded) or exchange is not None)
         for outcome in concluded:
             self._on_outcome(outcome.outcome)
 
@@ -325,18 +309,7 @@ class Store:
             kept.reverse()
             return kept
 
-        await self.flush()
         return await self._run(read)
-
-    async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
-        """Stage the turns: committed with the store's next write (see the module docstring)."""
-        if not turns:
-            return
-        rows = ", ".join(["(?, ?, ?, ?)"] * len(turns))  # one statement
-        values = [v for t in turns for v in (session_id, t.role, t.content, len(t.content))]
-        self._staged.append(
-            (f"INSERT INTO turns (session_id, role, content, chars) VALUES {rows}", values)  # noqa: S608 - placeholders only
-        )
 
     # -- PoolStateStore (synchronous, small) -----------------------------------------------
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from actors import Actor, ActorContext, Timer
@@ -53,6 +54,12 @@ class Journal:
     hang_started: dict[int, float] = attrs.Factory(dict)
     timers: dict[int, Timer] = attrs.Factory(dict)
     done_at: dict[int, float] = attrs.Factory(dict)
+    concluded_when_failed: list[int] = attrs.Factory(list)
+    """Work a failed actor's last word took care of (``on_failed``)."""
+    last_word_takes_even: bool = False
+    """Make ``on_failed`` take care of the work with an even id (default: of none)."""
+    last_word_fails: bool = False
+    """Make ``on_failed`` raise (then everything it was given is dead-lettered)."""
 
 
 class Scripted(Actor[Work | Done]):
@@ -93,6 +100,17 @@ class Scripted(Actor[Work | Done]):
         finally:
             # Report back even when cancelled by a restart: the mailbox outlives us.
             ctx.tell_self(Done(message.id))
+
+    async def on_failed(self, undelivered: Sequence[Work | Done]) -> Sequence[Work | Done]:
+        """Takes care of the work with an even id, if told to; hands the rest back."""
+        journal = self._journal
+        if journal.last_word_fails:
+            raise RuntimeError("scripted: the last word failed")
+        await anyio.lowlevel.checkpoint()
+        even = journal.last_word_takes_even
+        taken = [m for m in undelivered if isinstance(m, Work) and even and m.id % 2 == 0]
+        self._journal.concluded_when_failed += [m.id for m in taken]
+        return [m for m in undelivered if m not in taken]
 
     async def on_stop(self) -> None:
         self._journal.stopped.append(self._key)

@@ -184,6 +184,30 @@ async def test_restart_intensity_marks_failed_then_cooldown_respawns() -> None:
     assert ("a", 5) in journal.handled
 
 
+@pytest.mark.parametrize("last_word_fails", [False, True])
+async def test_a_failed_child_has_the_last_word_over_its_mail(last_word_fails: bool) -> None:
+    journal = Journal(last_word_takes_even=True, last_word_fails=last_word_fails)
+    letters = list[DeadLetter]()
+    policy = RestartPolicy(max_restarts=1, within=60, backoff_initial=0.01, failed_cooldown=5)
+    async with make(journal, letters, restart=policy) as sup:
+        ref = sup.ref_for("a")
+        for work in (Work(1, Kind.CRASH), Work(2), Work(3), Work(4)):
+            ref.send_nowait(work)
+        with anyio.fail_after(5):
+            while sup.statistics().failures == 0:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.1)
+    reasons = [(d.message.id, d.reason) for d in letters if isinstance(d.message, Work)]
+    if last_word_fails:  # everything it was given is dead-lettered
+        assert journal.concluded_when_failed == []
+        assert reasons == [(1, DeadLetterReason.CRASHED)] + [
+            (i, DeadLetterReason.FAILED) for i in (2, 3, 4)
+        ]
+    else:
+        assert journal.concluded_when_failed == [2, 4]
+        assert reasons == [(1, DeadLetterReason.CRASHED), (3, DeadLetterReason.FAILED)]
+
+
 async def test_idle_child_is_passivated_and_respawned_fresh() -> None:
     journal, letters = Journal(), list[DeadLetter]()
     async with make(journal, letters, idle_ttl=0.4) as sup:
@@ -240,7 +264,10 @@ async def test_shutdown_drains_then_hands_back_the_rest() -> None:
         sup.ref_for("a").send_nowait(Work(2))
         sup.ref_for("b").send_nowait(Work(3))
     assert journal.handled == [("b", 3)]
-    assert [(d.message, d.reason) for d in letters] == [(Work(2), DeadLetterReason.SHUTDOWN)]
+    assert [(d.message, d.reason) for d in letters] == [
+        (Work(1, Kind.HANG), DeadLetterReason.SHUTDOWN),  # the one being handled, cut off
+        (Work(2), DeadLetterReason.SHUTDOWN),
+    ], "nothing is dropped at the drain deadline"
     with pytest.raises(SupervisorClosedError):
         sup.ref_for("a").send_nowait(Work(4))
 

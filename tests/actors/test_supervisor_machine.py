@@ -1,10 +1,14 @@
-"""Property test of the supervisor: random sends, crashes, hangs, passivation and restarts."""
+"""Property test of the supervisor: random sends, crashes, hangs, passivation, restarts,
+children marked failed (whose last word may itself fail), a dead-letter handler that
+fails, and shutdowns in the middle of it all. Every message ends exactly once: handled,
+taken care of by a failed child's last word, dead-lettered, or refused to its sender."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable
 
+import pytest
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from actors import (
@@ -34,15 +38,24 @@ class SupervisorMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = ClockedLoop()
-        self.journal = Journal()
+        self.journal = Journal(last_word_takes_even=True)
         self.letters: list[DeadLetter] = []
+        self.handler_fails = False
+        self.sent: dict[int, Hashable] = {}
+        self.refused: set[int] = set()
+        self._start()
+
+    def _start(self) -> None:
         self.supervisor: Supervisor[Hashable] = Supervisor(
-            lambda key: Scripted(key, self.journal), CONFIG, on_dead_letter=self.letters.append
+            lambda key: Scripted(key, self.journal), CONFIG, on_dead_letter=self._dead_letter
         )
         self._context = self.loop.portal.wrap_async_context_manager(self.supervisor)
         self._context.__enter__()
-        self.sent: dict[int, Hashable] = {}
-        self.refused: set[int] = set()
+
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        self.letters.append(letter)  # recorded first: a handler that raises was still told
+        if self.handler_fails:
+            raise RuntimeError("scripted: the dead-letter handler failed")
 
     def _send(self, key: Hashable, work: Work) -> None:
         self.sent[work.id] = key
@@ -58,6 +71,19 @@ class SupervisorMachine(RuleBasedStateMachine):
     @rule(seconds=time_steps)
     def advance(self, seconds: float) -> None:
         self.loop.advance(seconds)
+
+    @rule()
+    def the_last_word_fails_or_works_again(self) -> None:
+        self.journal.last_word_fails = not self.journal.last_word_fails
+
+    @rule()
+    def the_dead_letter_handler_fails_or_works_again(self) -> None:
+        self.handler_fails = not self.handler_fails
+
+    @rule()
+    def the_supervisor_shuts_down_mid_flight_and_a_new_one_starts(self) -> None:
+        self.loop.exit(self._context)
+        self._start()
 
     @rule(key=actor_keys)
     def a_clean_child_is_not_delayed_by_the_others(self, key: str) -> None:
@@ -77,6 +103,7 @@ class SupervisorMachine(RuleBasedStateMachine):
     def _outcomes(self) -> Counter[int]:
         outcomes: Counter[int] = Counter(i for _, i in self.journal.handled)
         outcomes.update(d.message.id for d in self.letters if isinstance(d.message, Work | Done))
+        outcomes.update(self.journal.concluded_when_failed)
         outcomes.update(self.refused)
         return outcomes
 
@@ -103,5 +130,5 @@ class SupervisorMachine(RuleBasedStateMachine):
             self.loop.close()
 
 
-TestSupervisorMachine = SupervisorMachine.TestCase
+TestSupervisorMachine = pytest.mark.timeout(900)(SupervisorMachine.TestCase)
 TestSupervisorMachine.settings = machine_settings(25)

@@ -1,6 +1,9 @@
 """In-memory stand-ins for the thread actor's ports: a store, an outbox, a scriptable agent.
 
-They record everything, so tests can assert on what a user would have seen. The gateway's
+They record everything, so tests can assert on what a user would have seen, and each can
+fail on demand: the store's writes and reads fail while told to, the outbox's notices fail
+or block until cancelled, its streams' keepalives raise and their finish takes time, and
+the agent crashes, hangs or fails after output when the input asks. The gateway's
 end-to-end tests use the real adapters over HTTP instead.
 """
 
@@ -18,11 +21,15 @@ from actors.thread.exceptions import (
     CredentialsExhaustedError,
 )
 from actors.thread.ports import RunRequest, RunSink
-from actors.thread.records import Concluded, Outcome, ThreadKey, ThreadRecord
+from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
 
 
 class StoreFailedError(Exception):
     """The fake store's injected failure."""
+
+
+class OutboxFailedError(Exception):
+    """The fake outbox's injected failure (a chat sender that failed, a full mailbox)."""
 
 
 @attrs.define
@@ -30,24 +37,56 @@ class MemoryStore:
     records: dict[ThreadKey, ThreadRecord] = attrs.Factory(dict)
     outcomes: list[tuple[ThreadKey, int, Outcome, str]] = attrs.Factory(list)
     generations: dict[ThreadKey, list[int]] = attrs.Factory(lambda: defaultdict(list))
+    histories: dict[str, list[Turn]] = attrs.Factory(dict)
+    """Session histories, as written with the runs' conclusions."""
     fail_saves: int = 0
+    """Writes (saves and outcomes) that fail from now on."""
+    lost: list[Concluded] = attrs.Factory(list)
+    """The outcomes of the writes that failed."""
+    fail_loads: int = 0
+    """Loads that fail from now on."""
+    save_delay: float = 0.0
+    """Seconds each save takes before it is written (a slow disk)."""
 
     async def load(self, key: ThreadKey) -> ThreadRecord | None:
+        if self.fail_loads:
+            self.fail_loads -= 1
+            raise StoreFailedError("injected store failure (load)")
         return self.records.get(key)
 
-    async def save(
-        self, key: ThreadKey, record: ThreadRecord, concluded: Sequence[Concluded] = ()
-    ) -> None:
+    def _write(self) -> None:
         if self.fail_saves:
             self.fail_saves -= 1
             raise StoreFailedError("injected store failure")
+
+    async def save(
+        self,
+        key: ThreadKey,
+        record: ThreadRecord,
+        concluded: Sequence[Concluded] = (),
+        exchange: Exchange | None = None,
+    ) -> None:
+        if self.save_delay:
+            await anyio.sleep(self.save_delay)
+        try:
+            self._write()
+        except StoreFailedError:
+            self.lost += concluded
+            raise
         self.records[key] = record
+        if exchange is not None:
+            history = self.histories.setdefault(exchange.session_id, [])
+            if exchange.replaces_last:
+                users = [i for i, t in enumerate(history) if t.role == "user"]
+                del history[users[-1] if users else len(history) :]
+            history.extend(exchange.turns)
         self.generations[key].append(record.generation)
         self.outcomes += [(key, c.message_id, c.outcome, c.detail) for c in concluded]
 
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
+        self._write()
         self.outcomes.append((key, message_id, outcome, detail))
 
     def final_outcomes(self) -> Counter[tuple[ThreadKey, int]]:
@@ -61,8 +100,10 @@ class MemoryStore:
 class RecordedStream:
     key: ThreadKey
     reply_to: int | None
+    outbox: RecordingOutbox
     chunks: list[str] = attrs.Factory(list)
     state: str = "open"
+    """open, finished (shown as complete), aborted (shown cut off)."""
     keepalives: int = 0
 
     async def append(self, text: str) -> None:
@@ -70,13 +111,18 @@ class RecordedStream:
         self.chunks.append(text)
 
     async def finish(self) -> None:
+        assert self.state == "open"
+        if self.outbox.finish_delay:
+            await anyio.sleep(self.outbox.finish_delay)  # Telegram's pacing, a slow edit
         self.state = "finished"
 
     async def abort(self) -> None:
-        self.state = "aborted"
+        self.state = "aborted"  # also after finish: the shown answer is edited as cut off
 
     def keepalive(self) -> None:
         assert self.state == "open", "keepalive after the run ended"
+        if self.outbox.fail_keepalives:
+            raise OutboxFailedError("injected: the chat sender's mailbox is full")
         self.keepalives += 1
 
     @property
@@ -88,12 +134,29 @@ class RecordedStream:
 class RecordingOutbox:
     notices: list[tuple[ThreadKey, str, int | None]] = attrs.Factory(list)
     streams: list[RecordedStream] = attrs.Factory(list)
+    fail_notices: int = 0
+    """Notices that raise from now on (the chat sender failed)."""
+    block_notices: bool = False
+    """Notices wait until cancelled (a chat sender whose mailbox stays full)."""
+    notice_delay: float = 0.0
+    """Seconds each notice takes to be taken (a chat sender busy with other topics)."""
+    fail_keepalives: bool = False
+    """Streams' keepalives raise."""
+    finish_delay: float = 0.0
+    """Seconds a stream's finish takes."""
 
     async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
+        if self.fail_notices:
+            self.fail_notices -= 1
+            raise OutboxFailedError("injected: the chat sender failed")
+        if self.block_notices:
+            await anyio.sleep_forever()
+        if self.notice_delay:
+            await anyio.sleep(self.notice_delay)
         self.notices.append((key, text, reply_to))
 
     def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> RecordedStream:
-        stream = RecordedStream(key, reply_to)
+        stream = RecordedStream(key, reply_to, self)
         self.streams.append(stream)
         return stream
 
@@ -108,7 +171,8 @@ class RecordingOutbox:
 @attrs.define
 class ScriptedAgent:
     """Behaves as the last input asks: ``#slow:N``, ``#hang``, ``#stuck``, ``#silent``, ``#fail``,
-    ``#bad``, ``#bug``; and raises CredentialsExhaustedError while ``exhausted`` (the pool is dry).
+    ``#late-fail`` (output, then a failure), ``#bad``, ``#bug``; and raises
+    CredentialsExhaustedError while ``exhausted`` (the pool is dry).
     ``#slow`` runs check the pool again before every chunk (the last key dies mid-run)."""
 
     exhausted: bool = False
@@ -140,6 +204,10 @@ class ScriptedAgent:
             while True:
                 await anyio.sleep(self.chunk_delay)
                 sink.heartbeat()
+        if "#late-fail" in last:
+            await sink.emit("[0]")
+            await anyio.sleep(self.chunk_delay)
+            raise AgentUnavailableError("the stream broke after output")
         if "#fail" in last:
             raise AgentUnavailableError("HTTP 500 after 3 attempts")
         if "#bad" in last:
@@ -154,7 +222,11 @@ class ScriptedAgent:
                 await anyio.sleep(self.chunk_delay)
                 self._check_pool()
             await sink.emit(f"[{i}]")
-        await sink.emit(f" answer to {' | '.join(request.inputs)}")
+        answer = f" answer to {' | '.join(request.inputs)}"
+        await sink.emit(answer)
+        ids = ",".join(map(str, request.message_ids))  # which messages the turn answers
+        user = Turn("user", f"[{ids}] " + "\n\n".join(request.inputs))
+        sink.remember([user, Turn("assistant", answer)])
 
     def _check_pool(self) -> None:
         if self.exhausted:

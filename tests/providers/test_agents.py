@@ -39,13 +39,13 @@ class Sink:
     def heartbeat(self) -> None:
         self.heartbeats += 1
 
+    def remember(self, turns: Any) -> None:
+        pass
+
 
 class NoHistory:
     async def recent(self, session_id: str, budget: int) -> list[Any]:
         return []
-
-    async def append(self, session_id: str, turns: Any) -> None:
-        pass
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from actors.thread.exceptions import (
     CredentialsExhaustedError,
 )
 from actors.thread.ports import RunRequest
-from actors.thread.records import ThreadKey
+from actors.thread.records import ThreadKey, Turn
 from providers.chain import FallbackChain, ProviderEntry
-from providers.chat_agent import ChatAgent, Turn, trim
+from providers.chat_agent import ChatAgent, trim
 from providers.exceptions import PoolExhaustedError, StreamBrokenError
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, KeyState
@@ -107,13 +107,15 @@ class MemoryHistory:
     async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
         return trim(self.sessions.get(session_id, []), budget)
 
-    async def append(self, session_id: str, turns: Sequence[Turn]) -> None:
-        self.sessions.setdefault(session_id, []).extend(turns)
+    def answered(self, session_id: str, sink: Sink) -> None:
+        """What the thread does when it concludes a run answered: write its turn."""
+        self.sessions.setdefault(session_id, []).extend(sink.remembered)
 
 
 @attrs.define
 class Sink:
     chunks: list[str] = attrs.Factory(list)
+    remembered: list[Turn] = attrs.Factory(list)
 
     async def emit(self, text: str) -> None:
         self.chunks.append(text)
@@ -121,32 +123,50 @@ class Sink:
     def heartbeat(self) -> None:
         pass
 
+    def remember(self, turns: Sequence[Turn]) -> None:
+        self.remembered = list(turns)
+
 
 def request(*inputs: str) -> RunRequest:
     return RunRequest(ThreadKey(1), "s1", 0, inputs)
 
 
-async def test_agent_records_finished_turns_and_sends_history(harness: Harness) -> None:
+async def test_agent_remembers_its_turn_and_sends_history(harness: Harness) -> None:
     history = MemoryHistory()
     agent = ChatAgent(harness.chain, history, system_prompt="Be brief.")
-    await agent.run(request("first"), Sink())
-    await agent.run(request("second", "third"), Sink())
+    first = Sink()
+    await agent.run(request("first"), first)
+    assert [t.role for t in first.remembered] == ["user", "assistant"]
+    history.answered("s1", first)
+    second = Sink()
+    await agent.run(request("second", "third"), second)
     _, body = harness.server.requests[-1]
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
     assert body["messages"][-1]["content"] == "second\n\nthird"
-    assert history.sessions["s1"][-1].content.endswith("(turn 2 of this session)")
+    assert second.remembered[0] == Turn("user", "second\n\nthird")
+    assert second.remembered[-1].content.endswith("(turn 2 of this session)")
 
 
-async def test_agent_failure_records_the_input_with_a_marker(harness: Harness) -> None:
-    history = MemoryHistory()
-    agent = ChatAgent(harness.chain, history)
+async def test_a_failed_turn_is_not_remembered(harness: Harness) -> None:
+    agent = ChatAgent(harness.chain, MemoryHistory())
     harness.server.script(A[0].secret, Reply("partial answer here", drop_after=1))
+    sink = Sink()
     with pytest.raises(AgentUnavailableError):
-        await agent.run(request("hi"), Sink())
-    assert history.sessions["s1"] == [
-        Turn("user", "hi"),
-        Turn("assistant", "[no answer: StreamBrokenError]"),
-    ]
+        await agent.run(request("hi"), sink)
+    assert sink.chunks, "part of the answer was streamed"
+    assert sink.remembered == [], "no half answer, and no marker either"
+
+
+async def test_a_regenerated_turn_is_asked_without_the_turn_it_replaces(
+    harness: Harness,
+) -> None:
+    history = MemoryHistory({"s1": [Turn("user", "q0"), Turn("assistant", "a0")]})
+    history.sessions["s1"] += [Turn("user", "q1"), Turn("assistant", "a1")]
+    agent = ChatAgent(harness.chain, history)
+    regenerate = RunRequest(ThreadKey(1), "s1", 0, ("q1",), regenerate=True)
+    await agent.run(regenerate, Sink())
+    _, body = harness.server.requests[-1]
+    assert [m["content"] for m in body["messages"][1:]] == ["q0", "a0", "q1"]
 
 
 async def test_agent_maps_exhaustion_and_rejection(harness: Harness) -> None:

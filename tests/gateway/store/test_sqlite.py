@@ -5,25 +5,39 @@ import json
 import sqlite3
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
 import attrs
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loguru import logger
 
-from actors.thread.records import Concluded, Outcome, PendingInput, ThreadKey, ThreadRecord
+from actors.thread.ports import RunRequest
+from actors.thread.records import (
+    Concluded,
+    Exchange,
+    Outcome,
+    PendingInput,
+    ThreadKey,
+    ThreadRecord,
+    Turn,
+)
 from gateway.exceptions import StoreUnavailableError
 from gateway.store.codec import record_from_json, record_to_json
-from gateway.store.schema import SCHEMA
 from gateway.store.sqlite import InboxEntry, Store
-from providers.chat_agent import Turn, trim
-from providers.pool import SavedKeyState
+from providers.chain import FallbackChain, ProviderEntry
+from providers.chat_agent import ChatAgent, trim
+from providers.openai_client import ChatClient
+from providers.pool import CredentialPool, SavedKeyState
+from providers.secrets import ApiKey
+from tests.fakes.llm import LLMSimulator, llm_server
 
 pytestmark = pytest.mark.anyio
 KEY = ThreadKey(-100, 2)
+__all__ = ["llm_server"]  # the fixture
 
 
 async def test_thread_records_and_outcomes_round_trip(tmp_path: Path) -> None:
@@ -93,10 +107,17 @@ async def test_a_record_and_the_outcomes_it_concludes_are_one_write(tmp_path: Pa
     store.close()
 
 
+async def append(store: Store, session: str, turns: Sequence[Turn]) -> None:
+    """An answered turn, written as the thread writes it: with its record."""
+    await store.save(
+        ThreadKey(hash(session)), ThreadRecord(session), (), Exchange(session, (*turns,))
+    )
+
+
 async def test_history_and_pool_state(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
-    await store.append("s1", [Turn("user", "q"), Turn("assistant", "a")])
-    await store.append("s2", [Turn("user", "other")])
+    await append(store, "s1", [Turn("user", "q"), Turn("assistant", "a")])
+    await append(store, "s2", [Turn("user", "other")])
     assert await store.recent("s1", 100) == [Turn("user", "q"), Turn("assistant", "a")]
     assert await store.recent("s1", 1) == [Turn("assistant", "a")], "the newest that fit"
     assert await store.recent("s1", 0) == []
@@ -116,7 +137,7 @@ def test_the_store_keeps_what_trim_keeps(contents: list[str], budget: int) -> No
     with tempfile.TemporaryDirectory() as folder:
         store = Store(Path(folder) / "db.sqlite3")
         try:
-            anyio.run(store.append, "s", turns)
+            anyio.run(append, store, "s", turns)
             assert anyio.run(store.recent, "s", budget) == trim(turns, budget)
         finally:
             store.close()
@@ -191,8 +212,7 @@ async def test_a_file_from_before_the_session_and_chat_columns_is_migrated(tmp_p
 async def test_commits_leave_checkpoints_to_the_worker_thread(tmp_path: Path) -> None:
     store = Store(tmp_path / "db.sqlite3")
     for _ in range(1500):  # 6 MB: SQLite would checkpoint (and reuse the log) at 4 MB
-        await store.append("s", [Turn("user", "x" * 4000)])
-        await store.flush()
+        await append(store, "s", [Turn("user", "x" * 4000)])
     wal = tmp_path / "db.sqlite3-wal"
     assert wal.stat().st_size > 5_000_000, "nothing was checkpointed inside a commit"
     logged, copied = await store.checkpoint()
@@ -208,44 +228,86 @@ def committed_turns(path: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM turns").fetchone()[0])
 
 
-async def test_history_is_committed_with_the_next_write(tmp_path: Path) -> None:
+async def test_history_is_written_with_the_conclusion_of_its_run(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     store = Store(path)
-    await store.append("s", [Turn("user", "q"), Turn("assistant", "a")])
-    assert committed_turns(path) == 0, "staged"
-    await store.save(KEY, ThreadRecord("s", run_seq=1), [Concluded(5, Outcome.ANSWERED)])
+    exchange = Exchange("s", (Turn("user", "q"), Turn("assistant", "a")))
+    await store.save(KEY, ThreadRecord("s", run_seq=1), [Concluded(5, Outcome.ANSWERED)], exchange)
     assert committed_turns(path) == 2, "in the transaction of the run's conclusion"
-    await store.append("s", [Turn("user", "q2")])
-    assert await store.recent("s", 100) == [
-        Turn("user", "q"),
-        Turn("assistant", "a"),
-        Turn("user", "q2"),
-    ], "a read sees every turn appended"
-    await store.append("s", [Turn("user", "q3")])
-    await store.checkpoint()
-    assert committed_turns(path) == 4, "a checkpoint commits what is staged"
-    await store.append("s", [Turn("user", "q4")])
+    again = Exchange("s", (Turn("user", "q"), Turn("assistant", "a2")), replaces_last=True)
+    await store.save(KEY, ThreadRecord("s", run_seq=2), [Concluded(6, Outcome.ANSWERED)], again)
+    assert await store.recent("s", 100) == [Turn("user", "q"), Turn("assistant", "a2")], (
+        "/retry replaces the turn it ran again"
+    )
+    await store.save(
+        KEY,
+        ThreadRecord("s", run_seq=3),
+        [Concluded(7, Outcome.ANSWERED)],
+        Exchange("s", (Turn("user", "q3"), Turn("assistant", "a3"))),
+    )
+    assert [t.content for t in await store.recent("s", 100)] == ["q", "a2", "q3", "a3"]
     store.close()
-    assert committed_turns(path) == 5, "so does closing"
+    assert committed_turns(path) == 4
 
 
-async def test_a_failing_history_write_does_not_fail_the_next_write(tmp_path: Path) -> None:
+async def test_a_failing_history_write_fails_the_whole_conclusion(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     store = Store(path)
-    logged: list[str] = []
-    sink = logger.add(lambda message: logged.append(str(message)), level="WARNING")
+    before = ThreadRecord("s", run_seq=1)
+    await store.save(KEY, before)
+    with contextlib.closing(sqlite3.connect(path)) as raw:
+        raw.execute("DROP TABLE turns")
+    exchange = Exchange("s", (Turn("user", "q"), Turn("assistant", "a")))
+    with pytest.raises(StoreUnavailableError):
+        await store.save(
+            KEY, ThreadRecord("s", run_seq=2), [Concluded(5, Outcome.ANSWERED)], exchange
+        )
+    assert await store.load(KEY) == before, "neither the record nor the outcome was written"
+    assert await store.outcomes(KEY) == []
+    store.close()
+
+
+@attrs.define
+class _Sink:
+    chunks: list[str] = attrs.Factory(list)
+    remembered: list[Turn] = attrs.Factory(list)
+
+    async def emit(self, text: str) -> None:
+        self.chunks.append(text)
+
+    def heartbeat(self) -> None:
+        pass
+
+    def remember(self, turns: Sequence[Turn]) -> None:
+        self.remembered.extend(turns)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_threads_history_is_not_written_by_another_threads_transaction(
+    tmp_path: Path, llm_server: LLMSimulator
+) -> None:
+    """Issue 16, finding 7: history staged by one thread was committed inside another's."""
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    a, b = ThreadKey(1), ThreadKey(2)
+    async with httpx.AsyncClient() as http:
+        pool = CredentialPool("p", [ApiKey("k", "sk-test-key-0001")])
+        client = ChatClient(llm_server.base_url, http, read_timeout=5)
+        agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)
+        await agent.run(RunRequest(a, "session-a", 0, ("question a",)), _Sink())
+    await store.save(b, ThreadRecord(session_id="session-b"))  # another thread's write
+    # The process dies here: thread a never recorded how its run ended.
+    reopened = Store(path)
     try:
-        await store.append("s", [Turn("user", "q")])
-        with contextlib.closing(sqlite3.connect(path)) as raw:
-            raw.execute("DROP TABLE turns")
-        record = ThreadRecord("s", run_seq=1)
-        await store.save(KEY, record)
-        assert await store.load(KEY) == record, "the record was written all the same"
-        assert any("with 1 staged history write(s) failed" in line for line in logged)
-        with contextlib.closing(sqlite3.connect(path)) as raw:
-            raw.executescript(SCHEMA)
-        await store.flush()
-        assert committed_turns(path) == 1, "kept, and written once it could be"
+        assert await reopened.recent("session-a", 10_000) == []
     finally:
-        logger.remove(sink)
-        store.close()
+        reopened.close()
+    sink = _Sink()
+    async with httpx.AsyncClient() as http:
+        client = ChatClient(llm_server.base_url, http, read_timeout=5)
+        agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)
+        await agent.run(RunRequest(a, "session-a", 0, ("question a",)), sink)
+    exchange = Exchange("session-a", tuple(sink.remembered))
+    await store.save(a, ThreadRecord("session-a"), [Concluded(1, Outcome.ANSWERED)], exchange)
+    assert [t.role for t in await store.recent("session-a", 10_000)] == ["user", "assistant"]
+    store.close()

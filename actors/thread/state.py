@@ -1,0 +1,155 @@
+"""A thread's state, and the changes to it that involve no port: the thread actor's own.
+
+Owned by one ``ThreadActor`` (never shared); the actor saves it (``record()``) before it
+says or starts anything. Nothing here awaits.
+"""
+
+from __future__ import annotations
+
+import anyio
+import attrs
+from loguru import logger
+
+from actors.thread import texts
+from actors.thread.parking import Parking
+from actors.thread.records import (
+    RECENT_IDS,
+    PendingInput,
+    ThreadKey,
+    ThreadPhase,
+    ThreadRecord,
+    ThreadStatus,
+)
+from actors.thread.run import Run
+from actors.thread.slot import RunSlot
+
+
+@attrs.define(eq=False)
+class ThreadState:
+    """Session, run slot, queue, parking, and what ``/retry`` and idempotency need."""
+
+    key: ThreadKey
+    """The thread."""
+    session_id: str = ""
+    """The current session."""
+    generation: int = 0
+    """Resets so far."""
+    slot: RunSlot = attrs.field(factory=RunSlot)
+    """The current run, if any."""
+    queued: list[PendingInput] = attrs.field(factory=list)
+    """Inputs waiting for the next turn (or for a key, when parked)."""
+    parking: Parking = attrs.field(factory=Parking)
+    """The parked thread's retry timer."""
+    last_inputs: tuple[str, ...] = ()
+    """Texts of the last turn begun (``/retry``)."""
+    last_answered: bool = False
+    """Whether that turn was answered."""
+    model: str | None = None
+    """The session's model (``/model``)."""
+    recent: list[int] = attrs.field(factory=list)
+    """The last accepted message ids."""
+
+    @classmethod
+    def restore(cls, key: ThreadKey, record: ThreadRecord | None) -> ThreadState:
+        """The state ``record`` saved (a new session for a thread never seen). The run a
+        restart interrupted becomes the current, orphan run."""
+        record = record or ThreadRecord(session_id=texts.new_session_id())
+        state = cls(
+            key,
+            record.session_id,
+            record.generation,
+            RunSlot(record.run_seq),
+            list(record.queued),
+            Parking(),
+            record.last_inputs,
+            record.last_answered,
+            record.model,
+            list(record.recent),
+        )
+        if record.in_flight:
+            state.slot.recover(record.generation, record.in_flight)
+        return state
+
+    def record(self) -> ThreadRecord:
+        """What to save."""
+        current = self.slot.current
+        return ThreadRecord(
+            session_id=self.session_id,
+            generation=self.generation,
+            run_seq=self.slot.seq,
+            in_flight=current.inputs if current is not None else (),
+            queued=tuple(self.queued),
+            parked=self.parking.active,
+            last_inputs=self.last_inputs,
+            model=self.model,
+            recent=tuple(self.recent),
+            last_answered=self.last_answered,
+        )
+
+    def status(self) -> ThreadStatus:
+        """A snapshot."""
+        run = self.slot.current
+        phase = ThreadPhase.IDLE
+        if run is not None:
+            phase = ThreadPhase.RUNNING
+        elif self.parking.active:
+            phase = ThreadPhase.PARKED
+        return ThreadStatus(
+            key=self.key,
+            phase=phase,
+            session_id=self.session_id,
+            generation=self.generation,
+            queued=len(self.queued),
+            run_age=None if run is None else anyio.current_time() - run.started_at,
+        )
+
+    @property
+    def holds(self) -> bool:
+        """Whether anything is running, queued or parked."""
+        return self.slot.current is not None or bool(self.queued) or self.parking.active
+
+    def accepted(self, message_id: int) -> bool:
+        """Whether the thread took ``message_id`` in before (and so must not again)."""
+        if message_id in self.recent:
+            return True
+        run = self.slot.current
+        held = [*self.queued, *(run.inputs if run is not None else ())]
+        return any(p.message_id == message_id for p in held)
+
+    def accept(self, message_id: int) -> None:
+        """Remember ``message_id`` (saved with whatever the message does)."""
+        self.recent.append(message_id)
+        del self.recent[:-RECENT_IDS]
+
+    def next_run(self) -> Run | None:
+        """Take everything queued into a new current run, if the thread is free to; the
+        caller saves, then launches it."""
+        if self.slot.current is not None or self.parking.active or not self.queued:
+            return None
+        inputs, self.queued = tuple(self.queued), []
+        self.last_inputs = tuple(p.text for p in inputs)
+        self.last_answered = False
+        return self.slot.begin(self.generation, inputs)
+
+    def cancel_run(self, why: str) -> tuple[PendingInput, ...]:
+        """Cancel the current run, if any; return its inputs."""
+        if self.slot.current is None:
+            return ()
+        run = self.slot.end()
+        logger.info("thread {key}: run {id} cancelled: {why}", key=self.key, id=run.id, why=why)
+        run.cancel()
+        return run.inputs
+
+    def drop_all(self, why: str) -> list[PendingInput]:
+        """Cancel the run, unpark, and return every input the thread held."""
+        dropped = [*self.cancel_run(why), *self.queued]
+        self.queued = []
+        if self.parking.active:
+            self.parking.end()
+        return dropped
+
+    def reset(self) -> None:
+        """A new session (the caller dropped what the thread held)."""
+        self.generation += 1
+        self.session_id = texts.new_session_id()
+        self.last_inputs, self.last_answered, self.model = (), False, None
