@@ -21,6 +21,7 @@ from actors.thread.messages import (
     FailureKind,
     KeepaliveTick,
     QueueNoticeTick,
+    Recover,
     Resume,
     RetryTick,
     RunFailed,
@@ -38,12 +39,14 @@ from actors.thread.ports import (
 )
 from actors.thread.records import (
     Concluded,
+    Exchange,
     Outcome,
     PendingInput,
     ThreadKey,
     ThreadPhase,
     ThreadRecord,
     ThreadStatus,
+    Turn,
 )
 from actors.thread.settings import BusyPolicy, ThreadSettings
 
@@ -57,12 +60,14 @@ __all__ = [
     "Concluded",
     "CredentialsAvailable",
     "CredentialsExhaustedError",
+    "Exchange",
     "FailureKind",
     "KeepaliveTick",
     "Outbox",
     "Outcome",
     "PendingInput",
     "QueueNoticeTick",
+    "Recover",
     "ReplyStream",
     "Resume",
     "RetryTick",
@@ -79,5 +84,6 @@ __all__ = [
     "ThreadSettings",
     "ThreadStatus",
     "ThreadStore",
+    "Turn",
     "UserMessage",
 ]

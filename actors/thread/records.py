@@ -122,6 +122,12 @@ class ThreadRecord:
     last_answered: bool = False
     """Whether the last run begun was answered (then ``/retry`` replaces its turn)."""
 
+    def accepted(self, message_id: int) -> bool:
+        """Whether the thread took ``message_id`` in: it holds it, or concluded it lately.
+        Such a message is the thread's to conclude; nobody else may (a dead letter of it)."""
+        held = (*self.in_flight, *self.queued)
+        return message_id in self.recent or any(p.message_id == message_id for p in held)
+
 
 def interrupted(
     inputs: tuple[PendingInput, ...], max_attempts: int

@@ -31,7 +31,7 @@ import attrs
 from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
 from gateway.exceptions import StoreUnavailableError
 from gateway.store.codec import key_text, record_from_json, record_to_json
-from gateway.store.schema import SCHEMA, TRIGGERS, migrate, transaction
+from gateway.store.schema import FINAL, SCHEMA, TRIGGERS, migrate, transaction
 from providers.pool import SavedKeyState
 
 T = TypeVar("T")
@@ -260,6 +260,19 @@ class Store:
             lambda db: _insert_outcomes(db, key, [Concluded(message_id, outcome, detail)])
         )
         self._on_outcome(outcome)
+
+    async def has_final_outcome(self, key: ThreadKey, message_id: int) -> bool:
+        """Whether a final outcome of ``message_id`` in ``key``'s thread is recorded."""
+
+        def read(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT 1 FROM outcomes WHERE thread_key = ? AND message_id = ?"  # noqa: S608 - constants
+                f" AND outcome IN ({FINAL}) LIMIT 1",
+                (key_text(key), message_id),
+            ).fetchone()
+            return row is not None
+
+        return await self._run(read)
 
     async def outcomes(self, key: ThreadKey) -> list[tuple[int, str]]:
         """Every recorded outcome of a thread, in order (for tests and operators)."""

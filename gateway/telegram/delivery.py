@@ -6,7 +6,8 @@ Rules:
   down, or a full mailbox) is a reply to the user and the message's outcome, never a drop.
 * ``/status all`` from an admin user is answered here, outside any thread actor: it reads
   every thread and every key pool.
-* A message the runtime gave up on (a dead letter) is answered the same way; one left at
+* A message the runtime gave up on (a dead letter) is answered the same way, unless its
+  thread had accepted it (``ThreadRecord.accepted``: the thread concludes it); one left at
   shutdown stays unanswered in the inbox and is replayed at the next start (``replay``).
 """
 
@@ -67,7 +68,22 @@ class Refusals:
                 key=letter.key,
             )
             return  # still unanswered in the inbox: replayed at the next start
-        self._task_group.start_soon(self.refuse, letter.key, message, INTERNAL_ERROR)
+        self._task_group.start_soon(self._refuse_dead_letter, letter.key, message)
+
+    async def _refuse_dead_letter(self, key: ThreadKey, message: UserMessage | Command) -> None:
+        """Refuse a message the runtime gave up on, unless its thread had accepted it: then
+        the thread concludes it (or did), and a refusal would be a second outcome."""
+        record = await self._store.load(key)
+        if (record is not None and record.accepted(message.message_id)) or (
+            await self._store.has_final_outcome(key, message.message_id)
+        ):
+            logger.warning(
+                "dead letter {id} in {key}: its thread had accepted it; not refused",
+                id=message.message_id,
+                key=key,
+            )
+            return
+        await self.refuse(key, message, INTERNAL_ERROR)
 
 
 INTERNAL_ERROR = (

@@ -43,18 +43,26 @@ class MemoryStore:
     """Writes (saves and outcomes) that fail from now on."""
     lost: list[Concluded] = attrs.Factory(list)
     """The outcomes of the writes that failed."""
+    down_until: float = 0.0
+    """Every write and load fails until this time (``anyio.current_time``): the disk is gone."""
+    fail_after_saves: int = 0
+    """Saves that are written, then raise all the same (a commit whose answer was lost)."""
     fail_loads: int = 0
     """Loads that fail from now on."""
     save_delay: float = 0.0
     """Seconds each save takes before it is written (a slow disk)."""
 
     async def load(self, key: ThreadKey) -> ThreadRecord | None:
+        if anyio.current_time() < self.down_until:
+            raise StoreFailedError("injected: the store is down (load)")
         if self.fail_loads:
             self.fail_loads -= 1
             raise StoreFailedError("injected store failure (load)")
         return self.records.get(key)
 
     def _write(self) -> None:
+        if anyio.current_time() < self.down_until:
+            raise StoreFailedError("injected: the store is down")
         if self.fail_saves:
             self.fail_saves -= 1
             raise StoreFailedError("injected store failure")
@@ -74,14 +82,20 @@ class MemoryStore:
             self.lost += concluded
             raise
         self.records[key] = record
+        self._history(exchange)
+        self.generations[key].append(record.generation)
+        self.outcomes += [(key, c.message_id, c.outcome, c.detail) for c in concluded]
+        if self.fail_after_saves:
+            self.fail_after_saves -= 1
+            raise StoreFailedError("injected: written, but the answer to the commit was lost")
+
+    def _history(self, exchange: Exchange | None) -> None:
         if exchange is not None:
             history = self.histories.setdefault(exchange.session_id, [])
             if exchange.replaces_last:
                 users = [i for i, t in enumerate(history) if t.role == "user"]
                 del history[users[-1] if users else len(history) :]
             history.extend(exchange.turns)
-        self.generations[key].append(record.generation)
-        self.outcomes += [(key, c.message_id, c.outcome, c.detail) for c in concluded]
 
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str

@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import attrs
 import httpx
 import pytest
 
@@ -19,6 +18,7 @@ from providers.chain import FallbackChain
 from providers.exceptions import AgentUnknownError
 from providers.http_agent import HttpAgent
 from tests.fakes.agent_server import AgentServer
+from tests.fakes.sink import RecordingSink
 
 pytestmark = pytest.mark.anyio
 
@@ -26,21 +26,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend(network_backend: Any) -> Any:
     return network_backend
-
-
-@attrs.define
-class Sink:
-    chunks: list[str] = attrs.Factory(list)
-    heartbeats: int = 0
-
-    async def emit(self, text: str) -> None:
-        self.chunks.append(text)
-
-    def heartbeat(self) -> None:
-        self.heartbeats += 1
-
-    def remember(self, turns: Any) -> None:
-        pass
 
 
 class NoHistory:
@@ -65,7 +50,7 @@ def request(*inputs: str, session: str = "s1") -> RunRequest:
 async def test_example_plugin_agent_loads_through_the_entry_point(http: httpx.AsyncClient) -> None:
     assert {"chat", "http", "notes"} <= set(available())
     agent = load_agent("notes", context(http))
-    first, second, other = Sink(), Sink(), Sink()
+    first, second, other = RecordingSink(), RecordingSink(), RecordingSink()
     await agent.run(request("note buy milk", "note call Ann"), first)
     await agent.run(request("notes"), second)
     await agent.run(request("notes", session="s2"), other)
@@ -73,7 +58,7 @@ async def test_example_plugin_agent_loads_through_the_entry_point(http: httpx.As
     assert second.heartbeats == 2
     assert "".join(other.chunks) == "No notes in this session.\n"
     with pytest.raises(AgentRejectedError):
-        await agent.run(request("  "), Sink())
+        await agent.run(request("  "), RecordingSink())
 
 
 async def test_unknown_agent_names_the_available_ones(http: httpx.AsyncClient) -> None:
@@ -87,7 +72,7 @@ async def test_http_agent_streams_text_and_heartbeats(http: httpx.AsyncClient) -
     server = AgentServer(['{"text": "Hel"}', '{"heartbeat": true}', '{"text": "lo"}', "[DONE]"])
     with server.serving():
         agent = load_agent("http", context(http, url=server.url, token="agent-secret-1234"))
-        sink = Sink()
+        sink = RecordingSink()
         await agent.run(request("hi", "there"), sink)
     assert sink.chunks == ["Hel", "lo"]
     assert sink.heartbeats == 1
@@ -121,11 +106,11 @@ async def test_http_agent_failures_are_typed(
     http: httpx.AsyncClient, server: AgentServer, error: type[Exception]
 ) -> None:
     with server.serving(), pytest.raises(error) as info:
-        await HttpAgent(server.url, http).run(request("hi"), Sink())
+        await HttpAgent(server.url, http).run(request("hi"), RecordingSink())
     if isinstance(info.value, CredentialsExhaustedError):
         assert info.value.retry_after in (60, 30.0)
 
 
 async def test_http_agent_unreachable_is_unavailable(http: httpx.AsyncClient) -> None:
     with pytest.raises(AgentUnavailableError):
-        await HttpAgent("http://127.0.0.1:9/turn", http).run(request("hi"), Sink())
+        await HttpAgent("http://127.0.0.1:9/turn", http).run(request("hi"), RecordingSink())

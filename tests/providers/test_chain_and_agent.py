@@ -21,6 +21,7 @@ from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, KeyState
 from providers.secrets import ApiKey
 from tests.fakes.llm import LLMSimulator, Reply
+from tests.fakes.sink import RecordingSink
 
 pytestmark = pytest.mark.anyio
 A = [ApiKey("a0", "sk-a0-secret-000"), ApiKey("a1", "sk-a1-secret-111")]
@@ -107,24 +108,9 @@ class MemoryHistory:
     async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
         return trim(self.sessions.get(session_id, []), budget)
 
-    def answered(self, session_id: str, sink: Sink) -> None:
+    def answered(self, session_id: str, sink: RecordingSink) -> None:
         """What the thread does when it concludes a run answered: write its turn."""
         self.sessions.setdefault(session_id, []).extend(sink.remembered)
-
-
-@attrs.define
-class Sink:
-    chunks: list[str] = attrs.Factory(list)
-    remembered: list[Turn] = attrs.Factory(list)
-
-    async def emit(self, text: str) -> None:
-        self.chunks.append(text)
-
-    def heartbeat(self) -> None:
-        pass
-
-    def remember(self, turns: Sequence[Turn]) -> None:
-        self.remembered = list(turns)
 
 
 def request(*inputs: str) -> RunRequest:
@@ -134,11 +120,11 @@ def request(*inputs: str) -> RunRequest:
 async def test_agent_remembers_its_turn_and_sends_history(harness: Harness) -> None:
     history = MemoryHistory()
     agent = ChatAgent(harness.chain, history, system_prompt="Be brief.")
-    first = Sink()
+    first = RecordingSink()
     await agent.run(request("first"), first)
     assert [t.role for t in first.remembered] == ["user", "assistant"]
     history.answered("s1", first)
-    second = Sink()
+    second = RecordingSink()
     await agent.run(request("second", "third"), second)
     _, body = harness.server.requests[-1]
     assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant", "user"]
@@ -150,7 +136,7 @@ async def test_agent_remembers_its_turn_and_sends_history(harness: Harness) -> N
 async def test_a_failed_turn_is_not_remembered(harness: Harness) -> None:
     agent = ChatAgent(harness.chain, MemoryHistory())
     harness.server.script(A[0].secret, Reply("partial answer here", drop_after=1))
-    sink = Sink()
+    sink = RecordingSink()
     with pytest.raises(AgentUnavailableError):
         await agent.run(request("hi"), sink)
     assert sink.chunks, "part of the answer was streamed"
@@ -164,7 +150,7 @@ async def test_a_regenerated_turn_is_asked_without_the_turn_it_replaces(
     history.sessions["s1"] += [Turn("user", "q1"), Turn("assistant", "a1")]
     agent = ChatAgent(harness.chain, history)
     regenerate = RunRequest(ThreadKey(1), "s1", 0, ("q1",), regenerate=True)
-    await agent.run(regenerate, Sink())
+    await agent.run(regenerate, RecordingSink())
     _, body = harness.server.requests[-1]
     assert [m["content"] for m in body["messages"][1:]] == ["q0", "a0", "q1"]
 
@@ -173,11 +159,11 @@ async def test_agent_maps_exhaustion_and_rejection(harness: Harness) -> None:
     agent = ChatAgent(harness.chain, MemoryHistory())
     harness.server.script(A[0].secret, Reply(status=400))
     with pytest.raises(AgentRejectedError):
-        await agent.run(request("hi"), Sink())
+        await agent.run(request("hi"), RecordingSink())
     for key in (*A, *B):
         harness.server.script(key.secret, Reply(status=402))
     with pytest.raises(CredentialsExhaustedError) as info:
-        await agent.run(request("hi"), Sink())
+        await agent.run(request("hi"), RecordingSink())
     assert info.value.retry_after == pytest.approx(3600, abs=1)
     assert "sk-" not in str(info.value)
 
@@ -186,6 +172,6 @@ async def test_agent_uses_the_topic_prompt_then_the_chat_prompt(harness: Harness
     prompts = {"-5:2": "topic prompt", "-5": "chat prompt"}
     agent = ChatAgent(harness.chain, MemoryHistory(), "default prompt", prompts=prompts)
     for key in (ThreadKey(-5, 2), ThreadKey(-5, 3), ThreadKey(6)):
-        await agent.run(RunRequest(key, f"s{key}", 0, ("hi",)), Sink())
+        await agent.run(RunRequest(key, f"s{key}", 0, ("hi",)), RecordingSink())
     systems = [body["messages"][0]["content"] for _, body in harness.server.requests]
     assert systems == ["topic prompt", "chat prompt", "default prompt"]

@@ -12,9 +12,11 @@ threads whose record holds some are resumed.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from functools import partial
 
+import anyio
 import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -48,7 +50,7 @@ SUPERVISION = SupervisorConfig(
     idle_ttl=20.0,
     drain_timeout=1.0,
     restart=RestartPolicy(
-        max_restarts=3, within=10.0, backoff_initial=0.05, backoff_max=0.5, failed_cooldown=5.0
+        max_restarts=2, within=10.0, backoff_initial=0.05, backoff_max=0.5, failed_cooldown=5.0
     ),
 )
 
@@ -85,7 +87,7 @@ class ThreadMachine(RuleBasedStateMachine):
             default_retry_after=10.0,
             finalize_timeout=3.0,
             notice_timeout=2.0,
-            failure_write_for=3.0,
+            failure_write_for=10.0,  # longer than the store is ever down here
             max_queued=4,
         )
         self._open()
@@ -96,6 +98,7 @@ class ThreadMachine(RuleBasedStateMachine):
             lambda key: ThreadActor(key, self.agent, self.outbox, self.store, settings),
             SUPERVISION,
             on_dead_letter=self._dead_letter,
+            rng=random.Random(0),  # the restart jitter: examples replay exactly
         )
         self._context = self.loop.portal.wrap_async_context_manager(self.supervisor)
         self._context.__enter__()
@@ -104,8 +107,14 @@ class ThreadMachine(RuleBasedStateMachine):
         message = letter.message
         if not isinstance(message, UserMessage | Command) or not isinstance(letter.key, ThreadKey):
             return  # reports and ticks: logged by the gateway
-        if letter.reason is not DeadLetterReason.SHUTDOWN:  # SHUTDOWN: replayed at the start
-            self._refuse(letter.key, message.message_id)
+        if letter.reason is DeadLetterReason.SHUTDOWN:
+            return  # replayed at the next start
+        record = self.store.records.get(letter.key)
+        if (record is not None and record.accepted(message.message_id)) or self._finals()[
+            message.message_id
+        ]:
+            return  # its thread concludes it (or did)
+        self._refuse(letter.key, message.message_id)
 
     def _refuse(self, key: ThreadKey, message_id: int) -> None:
         """The gateway's refusal: a reply, recorded as the message's outcome."""
@@ -173,6 +182,14 @@ class ThreadMachine(RuleBasedStateMachine):
     @rule(writes=st.integers(1, 3))
     def the_next_store_writes_fail(self, writes: int) -> None:
         self.store.fail_saves = writes
+
+    @rule(seconds=st.sampled_from([0.5, 2.0, 5.0]))
+    def the_store_is_down_for(self, seconds: float) -> None:
+        self.store.down_until = self.loop.call(anyio.current_time) + seconds
+
+    @rule()
+    def the_next_write_lands_then_fails(self) -> None:
+        self.store.fail_after_saves = 1
 
     @rule()
     def the_next_load_fails(self) -> None:
@@ -279,7 +296,8 @@ class ThreadMachine(RuleBasedStateMachine):
         try:
             if self.supervisor is None:
                 return
-            self.store.fail_saves = self.store.fail_loads = self.outbox.fail_notices = 0
+            self.store.fail_saves = self.store.fail_loads = self.store.fail_after_saves = 0
+            self.outbox.fail_notices = 0
             self.outbox.block_notices = self.outbox.fail_keepalives = False
             self.keys_are_usable_again()
             self.loop.advance(120.0, step=0.5)  # every run ends, every cooldown passes

@@ -34,6 +34,7 @@ from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, SavedKeyState
 from providers.secrets import ApiKey
 from tests.fakes.llm import LLMSimulator, llm_server
+from tests.fakes.sink import RecordingSink
 
 pytestmark = pytest.mark.anyio
 KEY = ThreadKey(-100, 2)
@@ -267,21 +268,6 @@ async def test_a_failing_history_write_fails_the_whole_conclusion(tmp_path: Path
     store.close()
 
 
-@attrs.define
-class _Sink:
-    chunks: list[str] = attrs.Factory(list)
-    remembered: list[Turn] = attrs.Factory(list)
-
-    async def emit(self, text: str) -> None:
-        self.chunks.append(text)
-
-    def heartbeat(self) -> None:
-        pass
-
-    def remember(self, turns: Sequence[Turn]) -> None:
-        self.remembered.extend(turns)
-
-
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_threads_history_is_not_written_by_another_threads_transaction(
     tmp_path: Path, llm_server: LLMSimulator
@@ -294,7 +280,7 @@ async def test_a_threads_history_is_not_written_by_another_threads_transaction(
         pool = CredentialPool("p", [ApiKey("k", "sk-test-key-0001")])
         client = ChatClient(llm_server.base_url, http, read_timeout=5)
         agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)
-        await agent.run(RunRequest(a, "session-a", 0, ("question a",)), _Sink())
+        await agent.run(RunRequest(a, "session-a", 0, ("question a",)), RecordingSink())
     await store.save(b, ThreadRecord(session_id="session-b"))  # another thread's write
     # The process dies here: thread a never recorded how its run ended.
     reopened = Store(path)
@@ -302,7 +288,7 @@ async def test_a_threads_history_is_not_written_by_another_threads_transaction(
         assert await reopened.recent("session-a", 10_000) == []
     finally:
         reopened.close()
-    sink = _Sink()
+    sink = RecordingSink()
     async with httpx.AsyncClient() as http:
         client = ChatClient(llm_server.base_url, http, read_timeout=5)
         agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)
