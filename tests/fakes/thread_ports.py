@@ -52,20 +52,27 @@ class MemoryStore:
     save_delay: float = 0.0
     """Seconds each save takes before it is written (a slow disk)."""
 
+    failures: int = 0
+    """How many times it raised (each may crash the thread that called it, once)."""
+
+    def _fail(self, why: str) -> StoreFailedError:
+        self.failures += 1
+        return StoreFailedError(f"injected: {why}")
+
     async def load(self, key: ThreadKey) -> ThreadRecord | None:
         if anyio.current_time() < self.down_until:
-            raise StoreFailedError("injected: the store is down (load)")
+            raise self._fail("the store is down (load)")
         if self.fail_loads:
             self.fail_loads -= 1
-            raise StoreFailedError("injected store failure (load)")
+            raise self._fail("store failure (load)")
         return self.records.get(key)
 
     def _write(self) -> None:
         if anyio.current_time() < self.down_until:
-            raise StoreFailedError("injected: the store is down")
+            raise self._fail("the store is down")
         if self.fail_saves:
             self.fail_saves -= 1
-            raise StoreFailedError("injected store failure")
+            raise self._fail("store failure")
 
     async def save(
         self,
@@ -87,7 +94,7 @@ class MemoryStore:
         self.outcomes += [(key, c.message_id, c.outcome, c.detail) for c in concluded]
         if self.fail_after_saves:
             self.fail_after_saves -= 1
-            raise StoreFailedError("injected: written, but the answer to the commit was lost")
+            raise self._fail("written, but the answer to the commit was lost")
 
     def _history(self, exchange: Exchange | None) -> None:
         if exchange is not None:

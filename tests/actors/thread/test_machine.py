@@ -70,6 +70,7 @@ class ThreadMachine(RuleBasedStateMachine):
         self.agent = ScriptedAgent(chunk_delay=1.0, retry_after=10.0)
         self.sent: dict[int, tuple[ThreadKey, UserMessage | Command]] = {}
         self.epoch = 0
+        self.restarts_before = 0  # thread restarts under earlier supervisors
         self.answered_in: dict[int, int] = {}  # stream index -> epoch it was finished in
         self.unconcluded_at_restart: set[int] = set()
         self.supervisor: Supervisor[ThreadKey] | None = None
@@ -147,6 +148,8 @@ class ThreadMachine(RuleBasedStateMachine):
     def the_process_restarts(self) -> None:
         """A graceful stop (drain, then cancel), a new supervisor, and the start-up replay."""
         self.loop.exit(self._context)
+        assert self.supervisor is not None
+        self.restarts_before += self.supervisor.statistics().restarts
         self._tag_answers()
         self.unconcluded_at_restart |= {
             m for m in self._answers() if not self.store.outcome_of(self.sent[m][0], m)
@@ -238,9 +241,11 @@ class ThreadMachine(RuleBasedStateMachine):
 
     def _unknown(self) -> set[int]:
         """Messages whose delivered answer may not have been recorded (the documented
-        window): a restart came before the record, or the store refused to write it."""
-        lost = {c.message_id for c in self.store.lost if c.outcome is Outcome.ANSWERED}
-        return self.unconcluded_at_restart | lost
+        window): a restart came before the record, or the store refused to write it on the
+        first try and on the retry."""
+        lost = Counter(c.message_id for c in self.store.lost if c.outcome is Outcome.ANSWERED)
+        refused_twice = {m for m, n in lost.items() if n >= 2}  # the first try and its retry
+        return self.unconcluded_at_restart | refused_twice
 
     @invariant()
     def at_most_one_final_outcome_and_nothing_after_it(self) -> None:
@@ -282,6 +287,14 @@ class ThreadMachine(RuleBasedStateMachine):
                 key = self.sent[message_id][0]
                 finals = [o for o in self.store.outcome_of(key, message_id) if o.final]
                 assert finals == [Outcome.ANSWERED], (message_id, finals, turns)
+
+    @invariant()
+    def only_a_failing_store_crashes_a_thread(self) -> None:
+        """Notices, keepalives, slow deliveries and agents never crash a thread; each store
+        failure crashes at most the one handler that met it."""
+        assert self.supervisor is not None
+        restarts = self.restarts_before + self.loop.call(self.supervisor.statistics).restarts
+        assert restarts <= self.store.failures, (restarts, self.store.failures)
 
     @invariant()
     def at_most_one_run_per_thread(self) -> None:
