@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -125,8 +126,13 @@ class ThreadRecord:
     def accepted(self, message_id: int) -> bool:
         """Whether the thread took ``message_id`` in: it holds it, or concluded it lately.
         Such a message is the thread's to conclude; nobody else may (a dead letter of it)."""
-        held = (*self.in_flight, *self.queued)
-        return message_id in self.recent or any(p.message_id == message_id for p in held)
+        return accepted(message_id, self.recent, (*self.in_flight, *self.queued))
+
+
+def accepted(message_id: int, recent: Sequence[int], held: Iterable[PendingInput]) -> bool:
+    """Whether a thread that accepted ``recent`` lately and holds ``held`` took
+    ``message_id`` in."""
+    return message_id in recent or any(p.message_id == message_id for p in held)
 
 
 def interrupted(

@@ -19,6 +19,7 @@ from actors.thread.records import (
     ThreadPhase,
     ThreadRecord,
     ThreadStatus,
+    accepted,
 )
 from actors.thread.run import Run
 from actors.thread.slot import RunSlot
@@ -110,11 +111,8 @@ class ThreadState:
 
     def accepted(self, message_id: int) -> bool:
         """Whether the thread took ``message_id`` in before (and so must not again)."""
-        if message_id in self.recent:
-            return True
         run = self.slot.current
-        held = [*self.queued, *(run.inputs if run is not None else ())]
-        return any(p.message_id == message_id for p in held)
+        return accepted(message_id, self.recent, [*self.queued, *(run.inputs if run else ())])
 
     def accept(self, message_id: int) -> None:
         """Remember ``message_id`` (saved with whatever the message does)."""
