@@ -4,7 +4,9 @@ Rules:
 
 * Every input the thread's record held (in flight, queued, parked) and every user message
   or command still queued for it that it had not accepted before is concluded
-  ``ERROR_REPLIED``, in one write, and the users get one notice with the count.
+  ``ERROR_REPLIED``, in one write, and the users get one notice with the count. Except: if
+  the queued messages hold the report that the in-flight run finished (the crashed
+  incarnation left it), that run's inputs were answered, and are concluded ``ANSWERED``.
 * The store may be what failed the thread: the write is retried with backoff for
   ``ThreadSettings.failure_write_for`` seconds. If it never succeeds, that is logged, and the
   queued messages are handed back as dead letters (the gateway answers each); the record's
@@ -24,7 +26,7 @@ from loguru import logger
 
 from actors.thread import texts
 from actors.thread.io import ThreadIO
-from actors.thread.messages import Command, UserMessage
+from actors.thread.messages import Command, RunFinished, UserMessage
 from actors.thread.records import RECENT_IDS, Concluded, Outcome, ThreadRecord
 from actors.thread.settings import ThreadSettings
 
@@ -41,15 +43,23 @@ async def conclude_failed(
     for attempt in itertools.count():
         try:
             record = await io.load() or ThreadRecord(session_id=texts.new_session_id())
-            ids = _unanswered(record, mail)
+            finished = any(
+                isinstance(m, RunFinished) and m.run_id == record.run_seq for m in others
+            )
+            answered = [p.message_id for p in record.in_flight] if finished else []
+            ids = [i for i in _unanswered(record, mail) if i not in answered]
             cleared = attrs.evolve(
                 record,
                 in_flight=(),
                 queued=(),
                 parked=False,
-                recent=(*record.recent, *ids)[-RECENT_IDS:],
+                recent=(*record.recent, *answered, *ids)[-RECENT_IDS:],
             )
-            await io.save(cleared, [Concluded(i, Outcome.ERROR_REPLIED, DETAIL) for i in ids])
+            await io.save(
+                cleared,
+                [Concluded(i, Outcome.ANSWERED, "") for i in answered]
+                + [Concluded(i, Outcome.ERROR_REPLIED, DETAIL) for i in ids],
+            )
             break
         except Exception as error:  # noqa: BLE001 - retried, then handed back (the rules)
             if anyio.current_time() >= deadline:

@@ -181,3 +181,18 @@ async def test_a_thread_restarted_after_delivering_does_not_answer_again() -> No
         assert [s.reply_to for s in finished] == [first, second], "one answer each"
         assert_one_outcome_each(threads, first, second)
         assert (await threads.status(DM)).phase is ThreadPhase.IDLE
+
+
+def test_a_thread_failed_after_delivering_concludes_that_answer_as_answered() -> None:
+    """Found by the thread machine at 1,000 examples: the answer was delivered, the store went
+    down before it was recorded, the thread was marked failed, and its last word called the
+    answered message unanswered. The report left in its mailbox now says it was answered."""
+    from actors.thread.settings import BusyPolicy
+    from tests.actors.thread.test_machine import ThreadMachine
+
+    machine = ThreadMachine()
+    machine.start(policy=BusyPolicy.QUEUE)
+    machine.notices_block_or_flow_again()  # the reset's notice holds the thread 2 s
+    machine.command(key=ThreadKey(-100, 1), name="new", with_input=True)  # "/new m1"
+    machine.the_store_is_down_for(seconds=5.0)
+    machine.teardown()  # the invariants at quiescence: m1 answered, once, and told so
