@@ -341,7 +341,6 @@ class ThreadActor(Actor[object]):
         """Start ``run`` (after it was saved as the current run)."""
         if run is None:
             return
-        regenerate = len(run.inputs) == 1 and run.inputs[0].regenerate
         request = RunRequest(
             self._key,
             self._state.session_id,
@@ -349,7 +348,7 @@ class ThreadActor(Actor[object]):
             self._state.last_inputs,
             self._state.model,
             message_ids=tuple(p.message_id for p in run.inputs),
-            regenerate=regenerate,
+            regenerate=run.regenerate,
         )
         logger.info(
             "thread {key}: run {id} started with {n} input(s), generation {gen}",

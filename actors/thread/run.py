@@ -117,12 +117,16 @@ class Run:
         current only until its report (left in the mailbox) or ``Recover`` concludes it."""
         return self._orphan
 
+    @property
+    def regenerate(self) -> bool:
+        """A ``/retry`` of the last, answered turn alone: its answer replaces that turn's."""
+        return len(self._inputs) == 1 and self._inputs[0].regenerate
+
     def exchange(self, session_id: str) -> Exchange | None:
         """What the agent asked to remember of this turn, for the session's history."""
         if not self._remembered:
             return None
-        regenerated = len(self._inputs) == 1 and self._inputs[0].regenerate
-        return Exchange(session_id, tuple(self._remembered), replaces_last=regenerated)
+        return Exchange(session_id, tuple(self._remembered), replaces_last=self.regenerate)
 
     def keepalive(self) -> None:
         """Show that the run is alive (its thread's keepalive timer), while its reply is open."""

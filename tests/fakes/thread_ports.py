@@ -22,6 +22,7 @@ from actors.thread.exceptions import (
 )
 from actors.thread.ports import RunRequest, RunSink
 from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
+from providers.chat_agent import without_last_exchange
 
 
 class StoreFailedError(Exception):
@@ -100,15 +101,8 @@ class MemoryStore:
         if exchange is not None:
             history = self.histories.setdefault(exchange.session_id, [])
             if exchange.replaces_last:
-                users = [i for i, t in enumerate(history) if t.role == "user"]
-                del history[users[-1] if users else len(history) :]
+                history[:] = without_last_exchange(history)
             history.extend(exchange.turns)
-
-    async def record_outcome(
-        self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
-    ) -> None:
-        self._write()
-        self.outcomes.append((key, message_id, outcome, detail))
 
     def final_outcomes(self) -> Counter[tuple[ThreadKey, int]]:
         return Counter((k, m) for k, m, o, _ in self.outcomes if o.final)
