@@ -30,10 +30,11 @@ from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
 from gateway.store.sqlite import Store
 from gateway.telegram.bot import make_bot
-from gateway.telegram.chat_sender import ChatSender, GlobalPace
+from gateway.telegram.chat_sender import ChatSender
 from gateway.telegram.delivery import Delivery, Refusals
 from gateway.telegram.intake import Intake
 from gateway.telegram.outbox import TelegramOutbox
+from gateway.telegram.pacing import GlobalPace
 from gateway.telegram.poller import Poller
 from gateway.telegram.resequencer import Resequencer
 from gateway.telegram.webhook import WebhookServer
@@ -168,7 +169,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         pools = [entry.pool for entry in entries]
         agent = _agent(config, entries, store, http)
         senders = await stack.enter_async_context(_senders(config, bot, metrics))
-        outbox = TelegramOutbox(senders, metrics, telegram.edit_interval)
+        outbox = TelegramOutbox(senders, metrics)
         refusals = Refusals(store, outbox, tasks)
         settings = thread_settings(config)
         threads: Supervisor[ThreadKey] = await stack.enter_async_context(
@@ -178,6 +179,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
                 on_dead_letter=refusals.on_dead_letter,
             )
         )
+        stack.callback(outbox.stop_waiting)  # first thing when the threads drain
 
         delivery = Delivery(
             threads,

@@ -44,8 +44,10 @@ class ThreadSettings:
     starts; an answer that begins sooner costs no extra request to Telegram."""
     keepalive_interval: float = 4.0
     """Then again this often while it runs (Telegram shows "typing…" for about 5 s)."""
-    finalize_timeout: float = 10.0
-    """How long finishing or aborting a streamed reply may take."""
+    finalize_timeout: float = 120.0
+    """How long finishing or aborting a streamed reply may take, waiting for the chat's
+    pacing included (a busy group shows about 20 messages and edits a minute); then the
+    answer is reported as not delivered."""
     notice_timeout: float = 10.0
     """How long a notice may take to be handed to the outbox; then it is logged as not
     delivered. It is not cut short by a shutdown: what a thread concluded, it says."""

@@ -1,24 +1,30 @@
-"""The chat sender actor: one per chat, sends and edits that chat's messages in order.
+"""The chat sender actor: one per chat, the only one that sends or edits that chat's messages.
 
 Rules:
 
-* ``Send`` and ``Edit`` are asked: the answer is a ``Sent`` record (or ``None`` for an edit),
-  or a ``SendFailedError`` / ``EditFailedError`` that carries what happened. ``Notice`` is
-  told: its failure is logged, never raised (a tell that raised would crash the sender).
-* Per-chat pacing (by default 1 send/s, 20 sends/min in groups, 1 edit/s) and a global pace
-  (30/s by default); ``TelegramRetryAfter`` is waited out and retried.
-* A send whose outcome is unknown (network error after the request left) is not retried, so
-  nothing is sent twice; edits are idempotent and retried; "message is not modified" is
-  harmless.
+* Its handlers never wait for Telegram's pacing. It queues what is to be shown (notices, and
+  the answers that have text or an ending not shown yet), asks ``ChatPace`` when the next
+  request may go, and wakes itself for then. One request at a time, to one chat.
+* Order of service: notices first (acknowledgements of /stop and /new, queue notices,
+  refusals), then the final texts of ended answers, then partial updates of open answers,
+  oldest served first. A partial update goes only while the group's per-minute budget keeps
+  one request back for every open answer's final text, and at most once per
+  ``edit_interval`` per answer.
+* Every request carries the latest text of its answer: chunks that arrive while an answer
+  waits for its turn coalesce into one edit.
+* A 429 blocks the chat for its ``retry_after``; nothing else waits for it. An edit that
+  fails for the network or a Telegram 5xx is retried (three tries); a send whose outcome is
+  unknown is never sent again, so nothing arrives twice: its answer fails, and its stream
+  reports that the answer could not be delivered. Refused requests (400, 403) fail too.
 * Text goes out as HTML (``gateway.telegram.markup``); if Telegram rejects the markup, as
-  written. Every failure is logged.
+  written. Every failure is logged; a notice has nobody waiting, so its failure is only
+  logged. No error of a request stops the sender.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -36,108 +42,46 @@ from loguru import logger
 
 from actors import Actor, ActorContext
 from actors.thread.records import ThreadKey
-from gateway.exceptions import EditFailedError, SendFailedError
+from gateway.exceptions import SendFailedError
 from gateway.ops.metrics import Metrics
-from gateway.telegram.markup import to_html
+from gateway.telegram.answer import Answer, AnswerReady
+from gateway.telegram.markup import Piece, pieces
+from gateway.telegram.pacing import ChatPace, GlobalPace
 from gateway.telegram.routing import GENERAL_TOPIC
 
-LIMIT = 4096
-
-
-@attrs.frozen
-class Send:
-    """Send ``text`` (split at 4096 characters). Asked: answered with ``Sent``, or raises
-    ``SendFailedError``."""
-
-    key: ThreadKey
-    """Where."""
-    text: str
-    """What."""
-    reply_to: int | None = None
-    """The message it answers."""
+EDIT_TRIES = 3
 
 
 @attrs.frozen
 class Notice:
-    """Send ``text`` like ``Send``, but told: a failure is logged, nobody waits for it."""
+    """Send ``text`` to a thread: told, queued ahead of every answer's update."""
 
     key: ThreadKey
     """Where."""
     text: str
-    """What."""
+    """What (split into several messages if long)."""
     reply_to: int | None = None
     """The message it answers."""
 
 
 @attrs.frozen
-class Sent:
-    """The answer to ``Send``: every message it became, in order."""
-
-    message_ids: tuple[int, ...]
-    """Telegram's ids of the pieces sent (one unless the text was split)."""
-
-    @property
-    def last(self) -> int:
-        """The id of the last piece (the one a streamed answer goes on editing)."""
-        return self.message_ids[-1]
-
-
-@attrs.frozen
-class Edit:
-    """Replace the text of a message the bot sent. Asked: answered with ``None``, or raises
-    ``EditFailedError``."""
-
-    key: ThreadKey
-    """Where."""
-    message_id: int
-    """Which message."""
-    text: str
-    """The new text (at most 4096 characters)."""
-
-
-@attrs.frozen
 class Typing:
-    """Show "typing…" in the thread."""
+    """Show "typing…" in the thread (cosmetic: not paced per chat, failures logged)."""
 
     key: ThreadKey
     """Where."""
 
 
-def split(text: str, limit: int = LIMIT) -> list[str]:
-    """Cut ``text`` into pieces of at most ``limit``, at paragraph, line or word boundaries."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = split_point(text, limit)
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip("\n")
-    if text.strip():
-        pieces.append(text)
-    return pieces
+@attrs.frozen
+class Wake:
+    """Told by the sender to itself when the next request may go."""
 
 
-def split_point(text: str, limit: int) -> int:
-    """Where to cut ``text`` so the first piece is at most ``limit`` (a nice boundary if any)."""
-    window = text[:limit]
-    for separator in ("\n\n", "\n", " "):
-        at = window.rfind(separator)
-        if at > limit // 2:
-            return at + len(separator)
-    return limit
-
-
-@attrs.define(eq=False)
-class GlobalPace:
-    """Spaces all of the bot's requests (about 30 per second)."""
-
-    _interval: float = 1 / 30
-    _next: float = 0.0
-
-    async def wait(self) -> None:
-        now = anyio.current_time()
-        slot = max(now, self._next)
-        self._next = slot + self._interval
-        if slot > now:
-            await anyio.sleep(slot - now)
+@attrs.frozen
+class _NoticePiece:
+    key: ThreadKey
+    piece: Piece
+    reply_to: int | None
 
 
 def _markup_rejected(error: TelegramBadRequest) -> bool:
@@ -153,7 +97,7 @@ def thread_kwargs(key: ThreadKey) -> dict[str, Any]:
 
 @attrs.define(eq=False)
 class ChatSender(Actor[object]):
-    """Sends to one chat."""
+    """Sends to one chat (see the module's rules)."""
 
     _chat_id: int
     _bot: Bot
@@ -162,102 +106,212 @@ class ChatSender(Actor[object]):
     _send_interval: float = 1.0
     _group_per_minute: int = 20
     _edit_interval: float = 1.0
-    _sends: deque[float] = attrs.field(factory=deque, init=False)
-    _last_edit: float = attrs.field(default=-math.inf, init=False)
+    _chat: ChatPace = attrs.field(init=False)
+    _notices: deque[_NoticePiece] = attrs.field(factory=deque, init=False)
+    _open: dict[int, Answer] = attrs.field(factory=dict, init=False)
+    _queued: dict[int, Answer] = attrs.field(factory=dict, init=False)
+    _wake: anyio.CancelScope | None = attrs.field(default=None, init=False)
+    _wake_at: float = attrs.field(default=0.0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        per_minute = self._group_per_minute if self._chat_id < 0 else None
+        self._chat = ChatPace(self._send_interval, per_minute)
 
     async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
-        if isinstance(message, Send):
-            return await self._send(message.key, message.text, message.reply_to, ctx)
         if isinstance(message, Notice):
-            # Logged where it failed; a notice has nobody waiting for it.
-            with contextlib.suppress(SendFailedError):
-                await self._send(message.key, message.text, message.reply_to, ctx)
-            return None
-        if isinstance(message, Edit):
-            await self._edit(message, ctx)
-            return None
-        if isinstance(message, Typing):
-            try:
-                await self._bot.send_chat_action(
-                    self._chat_id, "typing", **thread_kwargs(message.key)
-                )
-            except Exception as error:  # noqa: BLE001 - cosmetic; logged
-                logger.debug("typing in {key} failed: {e!r}", key=message.key, e=error)
-            return None
-        logger.error("chat sender {chat}: unknown message {m!r}", chat=self._chat_id, m=message)
+            for index, piece in enumerate(pieces(message.text)):
+                reply_to = message.reply_to if index == 0 else None
+                self._notices.append(_NoticePiece(message.key, piece, reply_to))
+        elif isinstance(message, AnswerReady):
+            answer = message.answer
+            if not answer.settled:
+                self._open[answer.id] = answer
+                self._queued.setdefault(answer.id, answer)
+        elif isinstance(message, Wake):
+            self._wake = None
+        elif isinstance(message, Typing):
+            await self._typing(message.key)
+        else:
+            logger.error("chat sender {chat}: unknown message {m!r}", chat=self._chat_id, m=message)
+        if self._next_at(anyio.current_time()) <= anyio.current_time():
+            await self._serve_one()
+        self._schedule(ctx)
         return None
 
-    async def _send(
-        self, key: ThreadKey, text: str, reply_to: int | None, ctx: ActorContext[Any]
-    ) -> Sent:
-        sent: list[int] = []
-        for index, piece in enumerate(split(text)):
-            await self._pace_send(ctx)
-            reply = reply_to if index == 0 else None
-            parameters = (
-                ReplyParameters(message_id=reply, allow_sending_without_reply=True)
-                if reply is not None
-                else None
-            )
-            while True:
-                try:
-                    message = await self._send_formatted(piece, parameters, key)
-                except TelegramRetryAfter as error:
-                    await self._wait_flood(error, ctx)
-                    continue
-                except (TelegramNetworkError, TelegramServerError) as error:
-                    logger.error(
-                        "send to {key} failed, outcome unknown, not retried: {e}", key=key, e=error
-                    )
-                    raise SendFailedError(
-                        key, str(error), delivered=tuple(sent), outcome_unknown=True
-                    ) from None
-                except (TelegramBadRequest, TelegramForbiddenError) as error:
-                    logger.error("send to {key} refused: {e}", key=key, e=error)
-                    raise SendFailedError(
-                        key, str(error), delivered=tuple(sent), outcome_unknown=False
-                    ) from None
-                break
-            self._metrics.messages_out.inc()
-            sent.append(message.message_id)
-        if not sent:
-            raise SendFailedError(key, "nothing to send", delivered=(), outcome_unknown=False)
-        return Sent(tuple(sent))
+    def can_passivate(self) -> bool:
+        return not (self._notices or self._open)
 
-    async def _edit(self, edit: Edit, ctx: ActorContext[Any]) -> None:
-        wait = self._last_edit + self._edit_interval - anyio.current_time()
-        if wait > 0:
-            await anyio.sleep(wait)
-        for attempt in range(3):
-            await self._pace.wait()
-            try:
-                await self._edit_formatted(edit)
-            except TelegramRetryAfter as error:
-                await self._wait_flood(error, ctx)
-            except TelegramBadRequest as error:
-                if "not modified" in str(error):
-                    return
-                logger.error("edit in {key} refused: {e}", key=edit.key, e=error)
-                raise EditFailedError(edit.key, edit.message_id, str(error)) from None
-            except (TelegramNetworkError, TelegramServerError) as error:
-                logger.warning(
-                    "edit in {key} failed (try {n}): {e}", key=edit.key, n=attempt + 1, e=error
-                )
-                await anyio.sleep(0.5 * (attempt + 1))
+    def describe(self) -> Mapping[str, object]:
+        return {
+            "notices_queued": len(self._notices),
+            "answers_open": len(self._open),
+            "answers_queued": len(self._queued),
+        }
+
+    # -- scheduling ----------------------------------------------------------------------
+
+    def _next_at(self, now: float) -> float:
+        """When the next request may go (``inf``: nothing to do until told)."""
+        if self._notices:
+            return self._chat.ready_at(now)
+        best = float("inf")
+        final_at = self._chat.ready_at(now)
+        partial_at = self._chat.ready_at(now, reserve=len(self._open))
+        for answer in self._queued.values():
+            if answer.final:
+                at = max(final_at, answer.retry_at)
             else:
-                self._last_edit = anyio.current_time()
-                return
-        logger.error("edit in {key} gave up", key=edit.key)
-        raise EditFailedError(edit.key, edit.message_id, "gave up after 3 tries")
+                at = max(partial_at, answer.retry_at, answer.last_request + self._edit_interval)
+            best = min(best, at)
+        return best
 
-    async def _send_formatted(
-        self, text: str, parameters: ReplyParameters | None, key: ThreadKey
-    ) -> Message:
+    def _schedule(self, ctx: ActorContext[Any]) -> None:
+        at = self._next_at(anyio.current_time())
+        if at == float("inf") or (self._wake is not None and self._wake_at <= at):
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        scope = anyio.CancelScope()
+        self._wake, self._wake_at = scope, at
+        ctx.start_soon(self._wake_up, scope, at, ctx)
+
+    @staticmethod
+    async def _wake_up(scope: anyio.CancelScope, at: float, ctx: ActorContext[Any]) -> None:
+        with scope:
+            await anyio.sleep(max(0.0, at - anyio.current_time()))
+            ctx.tell_self(Wake())
+
+    def _pick(self, now: float) -> Answer | None:
+        final_ok = self._chat.ready_at(now) <= now
+        partial_ok = self._chat.ready_at(now, reserve=len(self._open)) <= now
+        for answer in self._queued.values():
+            if final_ok and answer.final and answer.retry_at <= now:
+                return answer
+        for answer in self._queued.values():
+            if (
+                partial_ok
+                and not answer.final
+                and answer.retry_at <= now
+                and answer.last_request + self._edit_interval <= now
+            ):
+                return answer
+        return None
+
+    async def _serve_one(self) -> None:
+        """Make the one request that is due, if any."""
+        now = anyio.current_time()
+        if self._notices:
+            if self._chat.ready_at(now) <= now:
+                await self._send_notice(self._notices.popleft())
+            return
+        while (answer := self._pick(now)) is not None:
+            request = answer.next_request()
+            if request is None:
+                self._dequeue(answer)
+                continue  # nothing new after all: no request spent
+            await self._serve(answer, *request)
+            if answer.settled or answer.next_request() is None:
+                self._dequeue(answer)
+            else:  # still more to show: to the back of the queue
+                self._queued.pop(answer.id, None)
+                self._queued[answer.id] = answer
+            return
+
+    def _dequeue(self, answer: Answer) -> None:
+        self._queued.pop(answer.id, None)
+        answer.dequeue()
+        if answer.settle_if_done():
+            self._open.pop(answer.id, None)
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def _serve(self, answer: Answer, index: int, piece: Piece) -> None:
+        key = answer.key
+        sending = index >= len(answer.message_ids)
+        await self._pace.wait()
+        now = anyio.current_time()
+        self._chat.spend(now)
+        try:
+            if sending:
+                reply_to = answer.reply_to if index == 0 else None
+                message = await self._send(key, piece, reply_to)
+                answer.sent(index, message.message_id, piece.html, now)
+                self._metrics.messages_out.inc()
+            else:
+                await self._edit(answer.message_ids[index], piece)
+                answer.sent(index, answer.message_ids[index], piece.html, now)
+        except TelegramRetryAfter as error:
+            self._flooded(error)
+        except (TelegramBadRequest, TelegramForbiddenError) as error:
+            if not sending and "not modified" in str(error):
+                answer.sent(index, answer.message_ids[index], piece.html, now)
+                return
+            logger.error("{what} in {key} refused: {e}", what=_what(sending), key=key, e=error)
+            self._fail(answer, str(error), outcome_unknown=False)
+        except (TelegramNetworkError, TelegramServerError) as error:
+            if sending:
+                logger.error("send to {key} failed, outcome unknown: {e}", key=key, e=error)
+                self._fail(answer, str(error), outcome_unknown=True)
+                return
+            tries = answer.retry_later(now + 0.5 * (answer.failures + 1))
+            logger.warning("edit in {key} failed (try {n}): {e}", key=key, n=tries, e=error)
+            if tries >= EDIT_TRIES:
+                self._fail(answer, f"edit gave up after {tries} tries", outcome_unknown=False)
+        except Exception as error:  # noqa: BLE001 - a bug: logged, never fatal
+            what = _what(sending)
+            logger.opt(exception=error).error("{what} in {key} failed", what=what, key=key)
+            self._fail(answer, f"{type(error).__name__}: {error}", outcome_unknown=sending)
+
+    def _fail(self, answer: Answer, reason: str, *, outcome_unknown: bool) -> None:
+        answer.fail(
+            SendFailedError(
+                answer.key, reason, delivered=answer.message_ids, outcome_unknown=outcome_unknown
+            )
+        )
+        self._queued.pop(answer.id, None)
+        self._open.pop(answer.id, None)
+
+    async def _send_notice(self, notice: _NoticePiece) -> None:
+        await self._pace.wait()
+        self._chat.spend(anyio.current_time())
+        try:
+            await self._send(notice.key, notice.piece, notice.reply_to)
+        except TelegramRetryAfter as error:
+            self._flooded(error)
+            self._notices.appendleft(notice)
+            return
+        except Exception as error:  # noqa: BLE001 - a notice has nobody waiting: logged
+            logger.error("notice to {key} not delivered: {e}", key=notice.key, e=error)
+            return
+        self._metrics.messages_out.inc()
+
+    def _flooded(self, error: TelegramRetryAfter) -> None:
+        self._metrics.telegram_429.inc()
+        self._chat.block(anyio.current_time() + error.retry_after)
+        logger.warning(
+            "flood control in chat {chat}: waiting {s}s", chat=self._chat_id, s=error.retry_after
+        )
+
+    async def _typing(self, key: ThreadKey) -> None:
+        if self._chat.blocked_until > anyio.current_time():
+            return  # flood control holds: not even a cosmetic request
+        try:
+            await self._pace.wait()
+            await self._bot.send_chat_action(self._chat_id, "typing", **thread_kwargs(key))
+        except Exception as error:  # noqa: BLE001 - cosmetic; logged
+            logger.debug("typing in {key} failed: {e!r}", key=key, e=error)
+
+    async def _send(self, key: ThreadKey, piece: Piece, reply_to: int | None) -> Message:
         """Send as HTML; if Telegram rejects the markup, send the text as written."""
+        parameters = (
+            ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+            if reply_to is not None
+            else None
+        )
         try:
             return await self._bot.send_message(
                 self._chat_id,
-                to_html(text),
+                piece.html,
                 parse_mode="HTML",
                 reply_parameters=parameters,
                 **thread_kwargs(key),
@@ -267,45 +321,26 @@ class ChatSender(Actor[object]):
                 raise
             logger.warning("markup rejected in {key} ({e}); sending plain text", key=key, e=error)
         return await self._bot.send_message(
-            self._chat_id, text, parse_mode=None, reply_parameters=parameters, **thread_kwargs(key)
+            self._chat_id,
+            piece.plain,
+            parse_mode=None,
+            reply_parameters=parameters,
+            **thread_kwargs(key),
         )
 
-    async def _edit_formatted(self, edit: Edit) -> None:
+    async def _edit(self, message_id: int, piece: Piece) -> None:
         try:
             await self._bot.edit_message_text(
-                text=to_html(edit.text),
-                chat_id=self._chat_id,
-                message_id=edit.message_id,
-                parse_mode="HTML",
+                text=piece.html, chat_id=self._chat_id, message_id=message_id, parse_mode="HTML"
             )
             return
         except TelegramBadRequest as error:
             if not _markup_rejected(error):
                 raise
         await self._bot.edit_message_text(
-            text=edit.text, chat_id=self._chat_id, message_id=edit.message_id, parse_mode=None
+            text=piece.plain, chat_id=self._chat_id, message_id=message_id, parse_mode=None
         )
 
-    async def _pace_send(self, ctx: ActorContext[Any]) -> None:
-        group = self._chat_id < 0
-        now = anyio.current_time()
-        while self._sends and self._sends[0] <= now - 60:
-            self._sends.popleft()
-        waits = [self._sends[-1] + self._send_interval - now] if self._sends else []
-        if group and len(self._sends) >= self._group_per_minute:
-            waits.append(self._sends[0] + 60 - now)
-        wait = max(waits, default=0.0)
-        if wait > 0:
-            ctx.heartbeat()
-            await anyio.sleep(wait)
-        await self._pace.wait()
-        self._sends.append(anyio.current_time())
 
-    async def _wait_flood(self, error: TelegramRetryAfter, ctx: ActorContext[Any]) -> None:
-        self._metrics.telegram_429.inc()
-        logger.warning(
-            "flood control in chat {chat}: waiting {s}s", chat=self._chat_id, s=error.retry_after
-        )
-        ctx.heartbeat()
-        await anyio.sleep(error.retry_after)
-        ctx.heartbeat()
+def _what(sending: bool) -> str:
+    return "send" if sending else "edit"

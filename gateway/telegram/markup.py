@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 import re
 
+import attrs
+
 _FENCE = re.compile(r"```[^\n`]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 # Contents hold no markers and no tag brackets, so a pair never straddles another tag.
@@ -47,3 +49,45 @@ def _inline(text: str) -> str:
     text = _BOLD.sub(r"<b>\1</b>", text)
     text = _ITALIC.sub(r"<i>\1</i>", text)
     return re.sub(r"\x00(\d+)\x00", lambda m: codes[int(m.group(1))], text)
+
+
+LIMIT = 4096
+"""Telegram's longest message, in characters."""
+
+
+@attrs.frozen
+class Piece:
+    """One message of a longer text."""
+
+    html: str
+    """As Telegram HTML."""
+    plain: str
+    """As written (the fallback when Telegram rejects the markup)."""
+
+
+def pieces(text: str, *, limit: int = LIMIT, suffix: str = "") -> list[Piece]:
+    """``text`` as the messages it becomes, with ``suffix`` (plain text) after the last."""
+    parts = split(text + suffix, limit)
+    return [Piece(to_html(part), part) for part in parts]
+
+
+def split(text: str, limit: int = LIMIT) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit``, at paragraph, line or word boundaries."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = split_point(text, limit)
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip("\n")
+    if text.strip():
+        parts.append(text)
+    return parts
+
+
+def split_point(text: str, limit: int) -> int:
+    """Where to cut ``text`` so the first piece is at most ``limit`` (a nice boundary if any)."""
+    window = text[:limit]
+    for separator in ("\n\n", "\n", " "):
+        at = window.rfind(separator)
+        if at > limit // 2:
+            return at + len(separator)
+    return limit

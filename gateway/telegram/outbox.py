@@ -1,96 +1,108 @@
 """The thread actor's ``Outbox`` port for Telegram: notices and streamed answers.
 
-Notices are queued to the chat's sender actor and return at once. A streamed answer sends its
-first message as soon as there is text, then edits it at most about once a second as the text
-grows, and continues in a new message past 4096 characters.
+Notices are queued to the chat's sender actor (ahead of every answer's update) and return at
+once. A streamed answer is an ``Answer`` its chat's sender shows (``gateway.telegram.answer``
+has the rules): ``append`` never waits for Telegram, so the run's stall watchdog measures the
+agent alone; ``finish`` and ``abort`` wait until the final text is shown, or raise the
+``SendFailedError`` that stopped it, so an answer that did not arrive is never counted as
+answered. A stream that stops waiting (the run's finalize timeout) withdraws its answer.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
+import itertools
+from collections.abc import Iterator
 
 import anyio
 import attrs
+from loguru import logger
 
-from actors import ActorRef, Supervisor
+from actors import ActorError, ActorRef, MailboxFullError, Supervisor
 from actors.thread.records import ThreadKey
-from gateway.exceptions import EditFailedError, SendFailedError
+from gateway.exceptions import SendFailedError
 from gateway.ops.metrics import Metrics
-from gateway.telegram.chat_sender import LIMIT, Edit, Notice, Send, Sent, Typing, split_point
+from gateway.telegram.answer import Answer, AnswerReady, Ending
+from gateway.telegram.chat_sender import Notice, Typing
 
-CUT_OFF = " …\n[answer cut off]"
+STOP_GRACE = 2.0
+"""At shutdown, how long a stream still waits for its answer to be shown."""
 
 
 @attrs.define(eq=False)
 class TelegramReplyStream:
-    """One answer, growing in place."""
+    """One answer, growing in place (implements the thread actor's ``ReplyStream``)."""
 
-    _key: ThreadKey
-    _reply_to: int | None
+    _answer: Answer
     _sender: ActorRef[int]
     _metrics: Metrics
-    _interval: float = 1.0
-    _text: str = attrs.field(default="", init=False)
-    _committed: int = attrs.field(default=0, init=False)
-    _message_id: int | None = attrs.field(default=None, init=False)
-    _shown: str = attrs.field(default="", init=False)
-    _last_flush: float = attrs.field(default=-math.inf, init=False)
+    _stopping: anyio.Event
     _opened: float = attrs.field(factory=anyio.current_time, init=False)
 
     async def append(self, text: str) -> None:
-        self._text += text
-        if anyio.current_time() - self._last_flush >= self._interval:
-            await self._flush("")
+        if text and self._answer.publish(text):
+            self._tell_nowait()
 
     async def finish(self) -> None:
-        await self._flush("")
-        if not self._text.strip():
-            await self._show("(the agent gave an empty answer)")
+        await self._end(Ending.FINISHED)
         self._metrics.run_latency.observe(anyio.current_time() - self._opened)
 
     async def abort(self) -> None:
-        if self._text.strip():
-            await self._flush(CUT_OFF)
+        await self._end(Ending.ABORTED)
 
     def keepalive(self) -> None:
         """Show "typing…" again while nothing of the answer is visible yet."""
-        if self._message_id is None:
-            self._sender.send_nowait(Typing(self._key))
+        if not self._answer.visible:
+            self._sender.send_nowait(Typing(self._answer.key))
 
-    async def _flush(self, suffix: str) -> None:
-        self._last_flush = anyio.current_time()
-        pending = self._text[self._committed :]
-        while len(pending + suffix) > LIMIT:
-            cut = (
-                split_point(pending, LIMIT - len(CUT_OFF)) if len(pending) > LIMIT else len(pending)
-            )
-            if cut >= len(pending):
-                break
-            await self._show(pending[:cut].rstrip())
-            self._committed += cut
-            pending = pending[cut:]
-            self._message_id, self._shown = None, ""
-        if (pending + suffix).strip():
-            await self._show((pending + suffix)[:LIMIT])
+    def _tell_nowait(self) -> None:
+        try:
+            self._sender.send_nowait(AnswerReady(self._answer))
+        except (MailboxFullError, ActorError) as error:
+            # Told again with the next chunk, or when the answer ends (which waits).
+            self._answer.unqueue()
+            logger.debug("answer {id}: sender not told yet: {e!r}", id=self._answer.id, e=error)
 
-    async def _show(self, text: str) -> None:
-        # No deadline of its own: the run's watchdog bounds an append, the thread's
-        # finalize timeout a finish or abort.
-        # Failures are logged by the sender; the stream goes on with what it has.
-        if self._message_id is None:
+    async def _end(self, ending: Ending) -> None:
+        answer = self._answer
+        try:
+            if answer.end(ending):
+                await self._sender.send(AnswerReady(answer))
+            await self._outcome()
+        finally:
+            if not answer.settled:  # cancelled (the finalize timeout), or the gateway stops
+                self._withdraw()
+
+    async def _outcome(self) -> None:
+        """Wait for the answer's outcome; at shutdown, for ``STOP_GRACE`` more at most."""
+        failed: SendFailedError | None = None
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._give_up_when_stopping, tasks.cancel_scope)
             try:
-                sent = await self._sender.ask(Send(self._key, text, self._reply_to), timeout=None)
-            except SendFailedError:
-                self._message_id = None
-            else:
-                assert isinstance(sent, Sent)
-                self._message_id = sent.last
-            self._reply_to = None
-        elif text != self._shown:
-            with contextlib.suppress(EditFailedError):
-                await self._sender.ask(Edit(self._key, self._message_id, text), timeout=None)
-        self._shown = text
+                await self._answer.outcome()
+            except SendFailedError as error:
+                failed = error
+            tasks.cancel_scope.cancel()
+        if failed is not None:
+            raise failed
+        if not self._answer.settled:
+            answer = self._answer
+            shown = answer.message_ids
+            raise SendFailedError(
+                answer.key, "the gateway stopped", delivered=shown, outcome_unknown=True
+            )
+
+    async def _give_up_when_stopping(self, scope: anyio.CancelScope) -> None:
+        await self._stopping.wait()
+        await anyio.sleep(STOP_GRACE)
+        scope.cancel()
+
+    def _withdraw(self) -> None:
+        if not self._answer.withdraw():
+            return
+        try:
+            self._sender.send_nowait(AnswerReady(self._answer))
+        except (MailboxFullError, ActorError) as error:
+            logger.warning("answer {id}: not withdrawn: {e!r}", id=self._answer.id, e=error)
 
 
 @attrs.define(eq=False)
@@ -99,11 +111,18 @@ class TelegramOutbox:
 
     _senders: Supervisor[int]
     _metrics: Metrics
-    _edit_interval: float = 1.0
+    _ids: Iterator[int] = attrs.field(factory=lambda: itertools.count(1), init=False)
+    _stopping: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+
+    def stop_waiting(self) -> None:
+        """The gateway stops: streams wait ``STOP_GRACE`` more for their answers, then give up
+        (withdraw) so the threads can drain."""
+        self._stopping.set()
 
     async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
         await self._senders.ref_for(key.chat_id).send(Notice(key, text, reply_to))
 
     def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> TelegramReplyStream:
+        answer = Answer(next(self._ids), key, reply_to)
         sender = self._senders.ref_for(key.chat_id)
-        return TelegramReplyStream(key, reply_to, sender, self._metrics, self._edit_interval)
+        return TelegramReplyStream(answer, sender, self._metrics, self._stopping)

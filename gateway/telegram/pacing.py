@@ -1,0 +1,84 @@
+"""Telegram's limits, as the senders keep them: when may the next request go?
+
+Telegram allows about 30 messages a second per bot, about one a second per chat, and 20 a
+minute per group, edits included. Going over earns a 429 with ``retry_after``, which stops
+the chat for that long. The senders keep under the limits instead of finding them:
+
+* ``GlobalPace`` spaces every request of the bot (shared by all chat senders; it is the one
+  place a sender sleeps, for at most a few of its 1/30 s slots).
+* ``ChatPace`` says when the next request to one chat may go. It never sleeps: the chat's
+  sender asks it, and schedules itself for then.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import anyio
+import attrs
+
+WINDOW = 60.0
+"""The span of the per-group limit, in seconds."""
+
+
+@attrs.define(eq=False)
+class GlobalPace:
+    """Spaces all of the bot's requests (about 30 per second)."""
+
+    _interval: float = 1 / 30
+    _next: float = 0.0
+
+    async def wait(self) -> None:
+        now = anyio.current_time()
+        slot = max(now, self._next)
+        self._next = slot + self._interval
+        if slot > now:
+            await anyio.sleep(slot - now)
+
+
+@attrs.define(eq=False)
+class ChatPace:
+    """The requests to one chat: at most one every ``interval``, and in a group at most
+    ``per_minute`` in any minute (sends and edits alike), and none while a 429 holds.
+
+    ``ready_at(now, reserve=n)`` keeps ``n`` requests of the minute's budget back: a sender
+    asks so for a partial edit, keeping one request for each open answer's final text, so a
+    busy group's budget goes to the texts that complete answers.
+    """
+
+    _interval: float
+    _per_minute: int | None
+    """``None`` for a private chat (no per-minute limit)."""
+    _recent: deque[float] = attrs.field(factory=deque, init=False)
+    _blocked_until: float = attrs.field(default=-math.inf, init=False)
+
+    def ready_at(self, now: float, *, reserve: int = 0) -> float:
+        """The earliest time the next request may go (``inf``: not while ``reserve`` holds)."""
+        self._expire(now)
+        at = max(now, self._blocked_until)
+        if self._recent:
+            at = max(at, self._recent[-1] + self._interval)
+        if self._per_minute is not None:
+            over = len(self._recent) + reserve - self._per_minute
+            if over >= 0:
+                if over >= len(self._recent):
+                    return math.inf
+                at = max(at, self._recent[over] + WINDOW)
+        return at
+
+    def spend(self, now: float) -> None:
+        """A request went out at ``now``."""
+        self._recent.append(now)
+
+    def block(self, until: float) -> None:
+        """Telegram said to wait (429) until ``until``."""
+        self._blocked_until = max(self._blocked_until, until)
+
+    @property
+    def blocked_until(self) -> float:
+        return self._blocked_until
+
+    def _expire(self, now: float) -> None:
+        while self._recent and self._recent[0] <= now - WINDOW:
+            self._recent.popleft()
