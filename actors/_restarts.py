@@ -10,6 +10,8 @@ Rules (also in ``docs/architecture.md``):
   given the messages still queued for it (tells; asks are answered ``ActorCrashedError``),
   and whatever it does not take care of becomes a ``FAILED`` dead letter (``SHUTDOWN`` if
   shutdown cancels the last word).
+* A child stays failed until its cooldown is over *and* its last word is done: a successor
+  never runs beside the last word of its predecessor.
 """
 
 from __future__ import annotations

@@ -231,8 +231,10 @@ class Supervisor(Generic[K]):
         failed_until = cell.failed_until
         if failed_until is not None:
             now = anyio.current_time()
-            if now < failed_until:
-                raise ActorFailedError(key, failed_until - now)
+            if now < failed_until or cell.active:
+                # Failed until its cooldown is over and its last word is done: a successor
+                # must not write the state its last word is still concluding.
+                raise ActorFailedError(key, failed_until - now if now < failed_until else 1.0)
             return self._spawn(key)
         return cell
 
@@ -339,7 +341,7 @@ class Supervisor(Generic[K]):
         for key, cell in list(self._cells.items()):
             failed_until = cell.failed_until
             if failed_until is not None:
-                if now >= failed_until:
+                if now >= failed_until and not cell.active:  # and its last word is done
                     del self._cells[key]
                 continue
             actor = cell.actor

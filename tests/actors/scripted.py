@@ -60,6 +60,12 @@ class Journal:
     """Make ``on_failed`` take care of the work with an even id (default: of none)."""
     last_word_fails: bool = False
     """Make ``on_failed`` raise (then everything it was given is dead-lettered)."""
+    last_word_takes: float = 0.0
+    """Seconds ``on_failed`` takes."""
+    last_word_ended_at: float | None = None
+    """When ``on_failed`` returned."""
+    started_at: list[float] = attrs.Factory(list)
+    """When each incarnation was built."""
 
 
 class Scripted(Actor[Work | Done]):
@@ -67,6 +73,7 @@ class Scripted(Actor[Work | Done]):
         self._key = key
         self._journal = journal
         journal.incarnations[key] = journal.incarnations.get(key, 0) + 1
+        journal.started_at.append(anyio.current_time())
 
     async def receive(self, message: Work | Done, ctx: ActorContext[Any]) -> object:
         journal = self._journal
@@ -106,7 +113,8 @@ class Scripted(Actor[Work | Done]):
         journal = self._journal
         if journal.last_word_fails:
             raise RuntimeError("scripted: the last word failed")
-        await anyio.lowlevel.checkpoint()
+        await anyio.sleep(journal.last_word_takes)
+        journal.last_word_ended_at = anyio.current_time()
         even = journal.last_word_takes_even
         taken = [m for m in undelivered if isinstance(m, Work) and even and m.id % 2 == 0]
         self._journal.concluded_when_failed += [m.id for m in taken]

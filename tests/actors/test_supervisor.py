@@ -184,6 +184,27 @@ async def test_restart_intensity_marks_failed_then_cooldown_respawns() -> None:
     assert ("a", 5) in journal.handled
 
 
+async def test_a_failed_child_stays_failed_until_its_last_word_is_done() -> None:
+    """Found by the thread machine at 2,000 examples: a last word that outlasted the cooldown
+    (a thread retrying the write of its conclusion) ran beside the successor the next message
+    spawned, and concluded that successor's input as not answered while it answered it."""
+    journal, letters = Journal(last_word_takes=2.0), list[DeadLetter]()
+    policy = RestartPolicy(max_restarts=1, within=60, backoff_initial=0.01, failed_cooldown=0.5)
+    async with make(journal, letters, restart=policy) as sup:
+        ref = sup.ref_for("a")
+        ref.send_nowait(Work(1, Kind.CRASH))
+        with anyio.fail_after(5):
+            while sup.statistics().failures == 0:
+                await anyio.sleep(0.01)
+        await anyio.sleep(1.0)  # the cooldown is over; the last word is not
+        with pytest.raises(ActorFailedError):
+            ref.send_nowait(Work(2))
+        await anyio.sleep(1.5)
+        assert await ref.ask(Work(3), timeout=1) == 3
+    assert journal.last_word_ended_at is not None
+    assert journal.started_at[-1] >= journal.last_word_ended_at
+
+
 @pytest.mark.parametrize("last_word_fails", [False, True])
 async def test_a_failed_child_has_the_last_word_over_its_mail(last_word_fails: bool) -> None:
     journal = Journal(last_word_takes_even=True, last_word_fails=last_word_fails)

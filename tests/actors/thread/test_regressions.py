@@ -196,3 +196,21 @@ def test_a_thread_failed_after_delivering_concludes_that_answer_as_answered() ->
     machine.command(key=ThreadKey(-100, 1), name="new", with_input=True)  # "/new m1"
     machine.the_store_is_down_for(seconds=5.0)
     machine.teardown()  # the invariants at quiescence: m1 answered, once, and told so
+
+
+def test_a_failed_threads_last_word_does_not_conclude_its_successors_input() -> None:
+    """Found by the thread machine at 2,000 examples (``make fuzz``): the failed thread's last
+    word kept retrying its write past the cooldown; the next message spawned a successor that
+    answered it, and the last word, loading the successor's record, concluded that message as
+    not answered too: two final outcomes. A child is now failed until its last word is done."""
+    from actors.thread.settings import BusyPolicy
+    from tests.actors.thread.test_machine import ThreadMachine
+
+    machine = ThreadMachine()
+    machine.start(policy=BusyPolicy.QUEUE)
+    machine.the_next_store_writes_fail(writes=3)
+    machine.command(key=ThreadKey(-100, 2), name="new", with_input=False)
+    machine.the_store_is_down_for(seconds=2.0)
+    machine.time_passes(seconds=6.0)
+    machine.user_message(behaviour="#slow:3", key=ThreadKey(-100, 2))
+    machine.teardown()  # the invariants: one final outcome for the message
