@@ -2,8 +2,9 @@
 
 It speaks the real Bot API over HTTP on loopback, so the real aiogram ``Bot`` talks to it
 through ``TelegramAPIServer.from_base``. Users are simulated with :meth:`BotAPISimulator.say`;
-whatever the bot sends or edits is recorded (and reported to listeners). It can answer 429
-with ``retry_after`` every N sends (flood control).
+whatever the bot sends or edits is recorded (and reported to listeners). It can fail like
+Telegram does: 429 with ``retry_after`` (every N sends, the next N requests, or whenever the
+bot goes over Telegram's limits), HTTP 500 for sends or edits, and slow answers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ import attrs
 from aiohttp import web
 
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
+
+CHAT_GAP = 0.8
+"""With ``enforce_limits``: the shortest gap between two requests to a chat that passes (one a
+second, less the jitter of the requests' way here)."""
+GROUP_PER_MINUTE = 20
+"""With ``enforce_limits``: requests a minute one group takes."""
 
 BOT_ID = 7000001
 BOT_USERNAME = "threadgate_demo_bot"
@@ -81,6 +88,17 @@ class BotAPISimulator:
     """Seconds every ``sendMessage`` takes before it is answered (a slow Bot API)."""
     edit_delay: float = 0.0
     """Seconds every ``editMessageText`` takes before it is answered."""
+    enforce_limits: bool = False
+    """Answer 429 (with the ``retry_after`` Telegram would give) to a request over Telegram's
+    limits: one a second per chat, 20 a minute per group (sends and edits alike)."""
+    flood_next: int = 0
+    """Answer the next N sends or edits with 429 ``flood_retry_after``."""
+    fail_sends: int = 0
+    """Answer the next N sends with HTTP 500 (their outcome unknown to the bot)."""
+    fail_edits: int = 0
+    """Answer the next N edits with HTTP 500."""
+    violations: int = 0
+    """Requests that went over the limits (with ``enforce_limits``)."""
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
@@ -94,6 +112,7 @@ class BotAPISimulator:
     _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     _message_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1000))
     _sends: int = 0
+    _requests: dict[int, list[float]] = attrs.Factory(dict)
     _confirmed: int = 0
     _arrived: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -257,6 +276,29 @@ class BotAPISimulator:
         with self._lock:
             return self._ok(self._updates[:100])
 
+    def _over_limits(self, chat_id: int) -> web.Response | None:
+        """429 for a request over the limits (or flooded on purpose), else ``None``."""
+        retry = 0
+        if self.flood_next > 0:
+            self.flood_next -= 1
+            retry = self.flood_retry_after
+        elif self.enforce_limits:
+            now = time.monotonic()
+            recent = [t for t in self._requests.get(chat_id, []) if t > now - 60]
+            self._requests[chat_id] = recent
+            if recent and now - recent[-1] < CHAT_GAP:
+                retry = 1
+            elif chat_id < 0 and len(recent) >= GROUP_PER_MINUTE:
+                retry = int(recent[-GROUP_PER_MINUTE] + 60 - now) + 1
+            if retry:
+                self.violations += 1
+            else:
+                recent.append(now)
+        if not retry:
+            return None
+        self.floods += 1
+        return self._error(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+
     async def _api_sendmessage(self, params: dict[str, Any]) -> web.Response:
         if self.send_delay:
             await asyncio.sleep(self.send_delay)
@@ -265,6 +307,11 @@ class BotAPISimulator:
             self.floods += 1
             retry = self.flood_retry_after
             return self._error(429, f"Too Many Requests: retry after {retry}", retry_after=retry)
+        if (flooded := self._over_limits(int(params["chat_id"]))) is not None:
+            return flooded
+        if self.fail_sends > 0:
+            self.fail_sends -= 1
+            return self._error(500, "Internal Server Error")
         text = self._render(params)
         if text is None:
             return self._error(400, "Bad Request: can't parse entities: unsupported markup")
@@ -286,6 +333,11 @@ class BotAPISimulator:
     async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
         if self.edit_delay:
             await asyncio.sleep(self.edit_delay)
+        if (flooded := self._over_limits(int(params["chat_id"]))) is not None:
+            return flooded
+        if self.fail_edits > 0:
+            self.fail_edits -= 1
+            return self._error(500, "Internal Server Error")
         message_id = int(params["message_id"])
         text = self._render(params)
         if text is None:

@@ -1,0 +1,48 @@
+"""``ChatPace``: when the next request to a chat may go (pure: times are given)."""
+
+from __future__ import annotations
+
+import math
+
+from gateway.telegram.pacing import WINDOW, ChatPace
+
+
+def test_one_request_per_interval() -> None:
+    pace = ChatPace(1.0, None)
+    assert pace.ready_at(10.0) == 10.0
+    pace.spend(10.0)
+    assert pace.ready_at(10.2) == 11.0
+    assert pace.ready_at(11.5) == 11.5
+
+
+def test_a_group_takes_so_many_a_minute_sends_and_edits_alike() -> None:
+    pace = ChatPace(1.0, 3)
+    for t in (0.0, 1.0, 2.0):
+        pace.spend(t)
+    assert pace.ready_at(3.0) == 0.0 + WINDOW  # the oldest must leave the window first
+    assert pace.ready_at(WINDOW + 0.5) == WINDOW + 0.5
+
+
+def test_a_reserve_keeps_requests_back_for_final_texts() -> None:
+    pace = ChatPace(1.0, 4)
+    pace.spend(0.0)
+    pace.spend(1.0)
+    assert pace.ready_at(2.0, reserve=1) == 2.0  # 2 used + 1 now + 1 kept <= 4
+    assert pace.ready_at(2.0, reserve=2) == WINDOW  # only when the first one expires
+    assert pace.ready_at(2.0, reserve=4) == math.inf  # never, while 4 are kept back
+    assert pace.ready_at(2.0) == 2.0  # a final text goes
+
+
+def test_a_private_chat_has_no_minute_budget() -> None:
+    pace = ChatPace(1.0, None)
+    for t in range(100):
+        pace.spend(float(t))
+    assert pace.ready_at(100.0, reserve=50) == 100.0
+
+
+def test_flood_control_blocks_until_retry_after() -> None:
+    pace = ChatPace(1.0, 20)
+    pace.block(30.0)
+    assert pace.ready_at(5.0) == 30.0
+    pace.block(10.0)  # an earlier one does not shorten it
+    assert pace.blocked_until == 30.0
