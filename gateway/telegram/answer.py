@@ -7,7 +7,9 @@ Rules:
   writes what is shown (the messages and their texts), the ``queued`` mark and the outcome.
 * The stream never waits for Telegram while the agent writes: ``publish`` returns at once,
   and tells the sender (``AnswerReady``) only when the answer is not already queued with it.
-  However many chunks arrive meanwhile, the sender's next request carries all of them.
+  However many chunks arrive meanwhile, the sender's next request carries all of them. An
+  ending is always told: it changes what the sender may do next (a final text goes where a
+  partial update may not).
 * The answer owns its messages: only its sender sends or edits them, one request at a time,
   so a cancelled answer never leaves a second, stray message. What has not gone out when it
   ends goes out in its final text; what has is edited.
@@ -116,7 +118,8 @@ class Answer:
         if self.settled or self._nothing_to_show():
             self._outcome.set_value(Delivered(tuple(self._message_ids)))
             return False
-        return self._mark_queued()
+        self._queued = True
+        return True  # even if queued: its sender may be waiting for nothing but this
 
     def withdraw(self) -> bool:
         """The stream stops waiting before the outcome: nothing new goes out, and what is
@@ -124,7 +127,8 @@ class Answer:
         if self.settled:
             return False
         self._ending = Ending.WITHDRAWN
-        return self._mark_queued()
+        self._queued = True
+        return True
 
     def unqueue(self) -> None:
         """The sender could not be told: the next ``publish`` or ``end`` tries again."""

@@ -8,8 +8,9 @@ Rules:
 * Order of service: notices first (acknowledgements of /stop and /new, queue notices,
   refusals), then the final texts of ended answers, then partial updates of open answers,
   oldest served first. A partial update goes only while the group's per-minute budget keeps
-  one request back for every open answer's final text, and at most once per
-  ``edit_interval`` per answer.
+  one request back for every open answer's final text, at most once per ``edit_interval``
+  per answer, and a quarter interval after the chat's turn (a final text arriving meanwhile
+  goes first).
 * Every request carries the latest text of its answer: chunks that arrive while an answer
   waits for its turn coalesce into one edit.
 * A 429 blocks the chat for its ``retry_after``; nothing else waits for it. An edit that
@@ -50,6 +51,10 @@ from gateway.telegram.pacing import ChatPace, GlobalPace
 from gateway.telegram.routing import GENERAL_TOPIC
 
 EDIT_TRIES = 3
+PARTIAL_GRACE = 0.25
+"""A partial update waits this much of the chat's interval beyond its turn, so that a final
+text arriving meanwhile goes first (a request taken by a partial holds the chat for a whole
+interval)."""
 
 
 @attrs.frozen
@@ -156,7 +161,7 @@ class ChatSender(Actor[object]):
             return self._chat.ready_at(now)
         best = float("inf")
         final_at = self._chat.ready_at(now)
-        partial_at = self._chat.ready_at(now, reserve=len(self._open))
+        partial_at = self._partial_at(now)
         for answer in self._queued.values():
             if answer.final:
                 at = max(final_at, answer.retry_at)
@@ -181,9 +186,13 @@ class ChatSender(Actor[object]):
             await anyio.sleep(max(0.0, at - anyio.current_time()))
             ctx.tell_self(Wake())
 
+    def _partial_at(self, now: float) -> float:
+        opens = self._chat.opens_at(now, reserve=len(self._open))
+        return max(now, opens + PARTIAL_GRACE * self._send_interval)
+
     def _pick(self, now: float) -> Answer | None:
         final_ok = self._chat.ready_at(now) <= now
-        partial_ok = self._chat.ready_at(now, reserve=len(self._open)) <= now
+        partial_ok = self._partial_at(now) <= now
         for answer in self._queued.values():
             if final_ok and answer.final and answer.retry_at <= now:
                 return answer

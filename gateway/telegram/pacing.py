@@ -18,8 +18,9 @@ from collections import deque
 import anyio
 import attrs
 
-WINDOW = 60.0
-"""The span of the per-group limit, in seconds."""
+WINDOW = 61.0
+"""The span of the per-group limit, in seconds (Telegram's minute, and a second for the way
+a request takes: a request counted at the minute's end here may arrive a little earlier)."""
 
 
 @attrs.define(eq=False)
@@ -55,8 +56,13 @@ class ChatPace:
 
     def ready_at(self, now: float, *, reserve: int = 0) -> float:
         """The earliest time the next request may go (``inf``: not while ``reserve`` holds)."""
+        return max(now, self.opens_at(now, reserve=reserve))
+
+    def opens_at(self, now: float, *, reserve: int = 0) -> float:
+        """When the next request may go or could have gone (``inf``: not while ``reserve``
+        holds); before ``now`` when the chat has been free since."""
         self._expire(now)
-        at = max(now, self._blocked_until)
+        at = self._blocked_until
         if self._recent:
             at = max(at, self._recent[-1] + self._interval)
         if self._per_minute is not None:

@@ -154,3 +154,29 @@ async def test_an_edit_that_failed_is_retried(tmp_path: Path) -> None:
         assert run.outcome(asked) == "answered"
         [message] = answer_messages(run, DM, None)
         assert message.text == words(30)
+
+
+async def test_answers_held_back_by_a_busy_groups_budget_are_shown_when_they_end(
+    tmp_path: Path,
+) -> None:
+    """With about as many answers open as the group's minute allows requests, partial
+    updates stop (each open answer keeps one request for its final text: here the first
+    answer's first words go before the others are open, then nothing partial); each answer
+    is then shown whole, in one message, as soon as it ends (the sender, waiting for nothing
+    else, once missed the endings)."""
+    telegram = BotAPISimulator(enforce_limits=True)
+    llm = LLMSimulator(default=scripted)
+    bot = {"group_sends_per_minute": 5}
+    async with running_gateway(tmp_path, telegram, llm, bot=bot) as run:
+        topics = range(2, 6)
+        asked = {t: run.telegram.say("words 30 delay 0.05", chat_id=FORUM, topic=t) for t in topics}
+        await wait_until(
+            lambda: all(run.outcome(asked[t]) == "answered" for t in topics), timeout=20
+        )
+        edited = 0
+        for t in topics:
+            [message] = answer_messages(run, FORUM, t)
+            assert message.text == words(30)
+            edited += message.edits > 0
+        assert edited <= 1, "partial updates went while the budget was kept for final texts"
+        assert telegram.violations == 0
