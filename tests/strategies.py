@@ -45,3 +45,61 @@ def machine_settings(steps: int, share: float = 1.0) -> settings:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
+
+
+#: Pieces of Markdown as models write it, and of what breaks renderers: fences (closed,
+#: unclosed, with and without a language), lists, quotes, emphasis, links (good and bad),
+#: tables, raw HTML, entities, emoji (surrogate pairs, joined, flags), marks, long words.
+markdown_fragments = st.sampled_from(
+    [
+        *["word", "word ", " ", "  ", "\n", "\n", "\n\n", "\t"],
+        *["**", "*", "_", "__", "~~", "`", "```", "```python\n", "\n```\n", "~~~\n"],
+        *["# ", "## ", "- ", "* ", "1. ", "3) ", "  - ", "    ", "> ", "> > ", "---\n"],
+        "[link](https://example.org/a?b=1&c=2)",
+        "[bad](javascript:alert(1))",
+        "[tg](tg://user?id=42)",
+        "<http://auto.link/x>",
+        "![alt](http://img.example/i.png)",
+        "| a | b |\n|---|--:|\n| 1 | 22 |\n",
+        *["<b>", "</i>", "<pre>", "&", "&amp;", "&#x1F600;", "&lt;", "<", ">", '"', "\\*"],
+        *["👍", "👨\u200d👩\u200d👧", "🇩🇪", "e\u0301", "日本語", "  \n"],
+        "x" * 70,
+        "lorem ipsum dolor sit amet " * 8,
+        "    return x < y  # indented\n",
+    ]
+)
+
+#: Markdown-ish texts, now and then long enough for several 4096-unit messages.
+markdown_texts = st.builds(
+    lambda parts, times: "".join(parts) * times,
+    st.lists(st.one_of(markdown_fragments, st.text(max_size=6)), max_size=50),
+    st.sampled_from([1, 1, 1, 2, 40]),
+)
+
+#: Whole blocks that end where they end: paragraphs, headings, list items, quotes, closed
+#: fences, tables, rules (no link reference definitions: they reach back).
+markdown_blocks = st.one_of(
+    st.lists(
+        st.sampled_from(["word", "**bold**", "*it*", "`c`", "👍", "a&b", "<x>"]), min_size=1
+    ).map(" ".join),
+    st.sampled_from(["# Title", "## Sub *title*", "- item", "- item\n  - nested", "1. first"]),
+    st.sampled_from(
+        ["> quoted **text**", "> quote\n> > nested", "---", "| a | b |\n|---|---|\n| 1 | 2 |"]
+    ),
+    st.builds(
+        lambda lang, lines: f"```{lang}\n" + "\n".join(lines) + "\n```",
+        st.sampled_from(["", "python", "js"]),
+        st.lists(st.sampled_from(["x = 1", "    return x < y", "", "# é 👍"])).map(
+            lambda lines: ["start", *lines]
+        ),
+    ),
+    st.builds(
+        lambda words: " ".join(words), st.lists(st.just("lorem ipsum"), min_size=20, max_size=200)
+    ),
+)
+
+#: Message limits: tiny (hard cuts, a suffix longer than a piece), small, and Telegram's.
+markdown_limits = st.sampled_from([12, 50, 200, 4096])
+
+#: Suffixes of a cut-off answer.
+markdown_suffixes = st.sampled_from(["", " …\n[answer cut off]", " 😀 <&>"])

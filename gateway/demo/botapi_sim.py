@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 from aiohttp import web
@@ -37,9 +37,19 @@ BOT_USERNAME = "threadgate_demo_bot"
 
 
 class _TagBalance(HTMLParser):
-    """Telegram's check, roughly: known tags, properly nested."""
+    """Telegram's check, a little stricter: known tags and attributes, properly nested; code
+    holds no tags, ``pre`` only a ``code`` (its language), quotes do not nest."""
 
-    TAGS = frozenset({"b", "strong", "i", "em", "u", "s", "code", "pre", "a", "tg-spoiler"})
+    TAGS = frozenset(
+        {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a"}
+        | {"tg-spoiler", "span", "blockquote"}
+    )
+    ATTRIBUTES: ClassVar[dict[str, frozenset[str]]] = {
+        "a": frozenset({"href"}),
+        "code": frozenset({"class"}),
+        "span": frozenset({"class"}),
+        "blockquote": frozenset({"expandable"}),
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -47,7 +57,17 @@ class _TagBalance(HTMLParser):
         self.ok = True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.ok = self.ok and tag in self.TAGS
+        given = dict(attrs)
+        self.ok = (
+            self.ok
+            and tag in self.TAGS
+            and set(given) <= self.ATTRIBUTES.get(tag, frozenset())
+            and (tag != "a" or bool(given.get("href")))
+            and (tag != "span" or given.get("class") == "tg-spoiler")
+            and (tag != "blockquote" or "blockquote" not in self.stack)
+            and (not self.stack or self.stack[-1] != "code")
+            and (not self.stack or self.stack[-1] != "pre" or tag == "code")
+        )
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -56,6 +76,11 @@ class _TagBalance(HTMLParser):
     def close(self) -> None:
         super().close()
         self.ok = self.ok and not self.stack
+
+
+def _utf16_length(text: str) -> int:
+    """How Telegram measures a text: in UTF-16 code units (an emoji counts 2)."""
+    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
 
 
 @attrs.define
@@ -358,18 +383,24 @@ class BotAPISimulator:
         return self._ok(True)
 
     def _render(self, params: dict[str, Any]) -> str | None:
-        """The text as a user sees it; ``None`` if its markup would be rejected."""
+        """The text as a user sees it; ``None`` if its markup would be rejected. A text longer
+        than Telegram's 4096 UTF-16 code units (once parsed) is answered "message is too
+        long" at once (an ``HTTPBadRequest`` that aiohttp sends)."""
         text = str(params.get("text", ""))
-        if str(params.get("parse_mode") or "").upper() != "HTML":
-            return text
-        if self.reject_markup:
-            return None
-        checker = _TagBalance()
-        checker.feed(text)
-        checker.close()
-        if not checker.ok:
-            return None
-        return html.unescape(re.sub(r"<[^>]+>", "", text))
+        if str(params.get("parse_mode") or "").upper() == "HTML":
+            if self.reject_markup:
+                return None
+            checker = _TagBalance()
+            checker.feed(text)
+            checker.close()
+            if not checker.ok:
+                return None
+            text = html.unescape(re.sub(r"<[^>]+>", "", text))
+        if _utf16_length(text) > 4096:
+            description = "Bad Request: message is too long"
+            body = {"ok": False, "error_code": 400, "description": description}
+            raise web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
+        return text
 
     def _notify(self, event: str, sent: SentMessage) -> None:
         for listener in self.listeners:
