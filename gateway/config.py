@@ -39,11 +39,11 @@ class TelegramConfig:
     send_rate: float = 30.0
     """Requests per second to the Bot API at most, all chats together."""
     chat_send_interval: float = 1.0
-    """Seconds between two sends to the same chat at least."""
+    """Seconds between two requests (sends and edits alike) to the same chat at least."""
     group_sends_per_minute: int = 20
-    """Sends per minute to one group at most."""
+    """Requests (sends and edits alike) per minute to one group at most."""
     edit_interval: float = 1.0
-    """Seconds between two edits of a streamed answer at least."""
+    """Seconds between two partial updates of one streamed answer at least."""
     mode: str = "polling"
     """How updates arrive: polling (getUpdates) or webhook (Telegram POSTs them to us)."""
     webhook_url: str = ""

@@ -33,11 +33,11 @@ class TelegramUnreachableError(GatewayError):
 
 
 class SendFailedError(GatewayError):
-    """Raised to the asker of a ``Send`` when Telegram did not take the whole message.
+    """Raised by a streamed answer's ``finish`` or ``abort`` when its text could not be shown.
 
-    ``delivered`` are the ids of the pieces that did go out (a long text is split), and
-    ``outcome_unknown`` says whether the failed piece may have arrived all the same (a network
-    error after the request left): it is never sent again, so nothing arrives twice.
+    ``delivered`` are the ids of the messages that did go out (a long answer is several), and
+    ``outcome_unknown`` says whether the failed request may have arrived all the same (a
+    network error after it left): it is never sent again, so nothing arrives twice.
     """
 
     def __init__(
@@ -48,13 +48,3 @@ class SendFailedError(GatewayError):
         self.reason = reason
         self.delivered = delivered
         self.outcome_unknown = outcome_unknown
-
-
-class EditFailedError(GatewayError):
-    """Raised to the asker of an ``Edit`` that Telegram refused, or that failed every retry."""
-
-    def __init__(self, key: object, message_id: int, reason: str) -> None:
-        super().__init__(f"edit of message {message_id} in {key} failed: {reason}")
-        self.key = key
-        self.message_id = message_id
-        self.reason = reason

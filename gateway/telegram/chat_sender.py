@@ -18,8 +18,9 @@ Rules:
   unknown is never sent again, so nothing arrives twice: its answer fails, and its stream
   reports that the answer could not be delivered. Refused requests (400, 403) fail too.
 * Text goes out as HTML (``gateway.telegram.markup``); if Telegram rejects the markup, as
-  written. Every failure is logged; a notice has nobody waiting, so its failure is only
-  logged. No error of a request stops the sender.
+  the same visible text without formatting (``Piece.plain``). Every failure is logged; a
+  notice has nobody waiting, so its failure is only logged. No error of a request stops the
+  sender.
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ class ChatSender(Actor[object]):
             logger.debug("typing in {key} failed: {e!r}", key=key, e=error)
 
     async def _send(self, key: ThreadKey, piece: Piece, reply_to: int | None) -> Message:
-        """Send as HTML; if Telegram rejects the markup, send the text as written."""
+        """Send as HTML; if Telegram rejects the markup, the same text unformatted."""
         parameters = (
             ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
             if reply_to is not None

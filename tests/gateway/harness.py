@@ -51,8 +51,8 @@ def test_config(
             fallbacks=fallbacks,
         ),
         threads=ThreadsConfig(
-            **{"reset_skills": ("cc",), "stall_timeout": 20, "run_timeout": 60, **threads}
-        ),  # type: ignore[arg-type]
+            **{"reset_skills": ("cc",), "stall_timeout": 20, "run_timeout": 60, **threads}  # type: ignore[arg-type]
+        ),
         admin=AdminConfig(addr="127.0.0.1:0"),
         data_dir=str(data_dir),
     )

@@ -166,7 +166,7 @@ async def test_answers_held_back_by_a_busy_groups_budget_are_shown_when_they_end
     else, once missed the endings)."""
     telegram = BotAPISimulator(enforce_limits=True)
     llm = LLMSimulator(default=scripted)
-    bot = {"group_sends_per_minute": 5}
+    bot: dict[str, object] = {"group_sends_per_minute": 5}
     async with running_gateway(tmp_path, telegram, llm, bot=bot) as run:
         topics = range(2, 6)
         asked = {t: run.telegram.say("words 30 delay 0.05", chat_id=FORUM, topic=t) for t in topics}
