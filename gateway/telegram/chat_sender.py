@@ -215,17 +215,28 @@ class ChatSender(Actor[object]):
                 await self._send_notice(self._notices.popleft())
             return
         while (answer := self._pick(now)) is not None:
-            request = answer.next_request()
+            try:
+                request = answer.next_request()
+            except Exception as error:  # noqa: BLE001 - a bug in rendering: fails this answer
+                logger.opt(exception=error).error("answer in {key} not rendered", key=answer.key)
+                self._fail(answer, f"not rendered: {type(error).__name__}", outcome_unknown=False)
+                continue
             if request is None:
                 self._dequeue(answer)
                 continue  # nothing new after all: no request spent
             await self._serve(answer, *request)
-            if answer.settled or answer.next_request() is None:
+            if answer.settled or self._up_to_date(answer):
                 self._dequeue(answer)
             else:  # still more to show: to the back of the queue
                 self._queued.pop(answer.id, None)
                 self._queued[answer.id] = answer
             return
+
+    def _up_to_date(self, answer: Answer) -> bool:
+        try:
+            return answer.next_request() is None
+        except Exception:  # noqa: BLE001 - failed on the next turn, with a log line
+            return False
 
     def _dequeue(self, answer: Answer) -> None:
         self._queued.pop(answer.id, None)
