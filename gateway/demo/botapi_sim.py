@@ -81,6 +81,10 @@ class BotAPISimulator:
     """Seconds every ``sendMessage`` takes before it is answered (a slow Bot API)."""
     edit_delay: float = 0.0
     """Seconds every ``editMessageText`` takes before it is answered."""
+    getme_failures: int = 0
+    """The next N ``getMe`` requests answer HTTP 500 (a Bot API having a bad minute at start)."""
+    getme_calls: int = 0
+    """``getMe`` requests answered so far, failed ones included."""
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
@@ -229,6 +233,10 @@ class BotAPISimulator:
         return web.json_response(body, status=code)
 
     async def _api_getme(self, params: dict[str, Any]) -> web.Response:
+        self.getme_calls += 1
+        if self.getme_failures > 0:
+            self.getme_failures -= 1
+            return self._error(500, "Internal Server Error")
         user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
         return self._ok(user)
 
