@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import anyio
 import attrs
 import httpx
 from aiogram import Bot
-from loguru import logger
 
 from actors import (
     RestartPolicy,
@@ -20,22 +20,24 @@ from actors import (
     SupervisorStatus,
 )
 from actors.thread.actor import ThreadActor
-from actors.thread.messages import CredentialsAvailable
 from actors.thread.ports import AgentRunner
 from actors.thread.records import ThreadKey
 from actors.thread.settings import BusyPolicy, ThreadSettings
+from gateway import jobs
 from gateway.config import Config, FallbackConfig
-from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
+from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
+from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.sqlite import Store
 from gateway.telegram.bot import make_bot
 from gateway.telegram.chat_sender import ChatSender
-from gateway.telegram.delivery import Delivery, Refusals
+from gateway.telegram.delivery import Delivery
 from gateway.telegram.intake import Intake
 from gateway.telegram.outbox import TelegramOutbox
 from gateway.telegram.pacing import GlobalPace
 from gateway.telegram.poller import Poller
+from gateway.telegram.refusals import Refusals
 from gateway.telegram.resequencer import Resequencer
 from gateway.telegram.webhook import WebhookServer
 from providers.agents import AgentContext, load_agent
@@ -68,6 +70,8 @@ class Gateway:
     threads: Supervisor[ThreadKey]
     outbox: TelegramOutbox
     delivery: Delivery
+    supervised: ServiceSupervisor
+    """The gateway's own long-running services (updates, replies, checkpoints, ...)."""
     updates: Poller | WebhookServer | None = None
     """Where updates come from: long polling, or the webhook server."""
     admin_url: str = ""
@@ -80,6 +84,9 @@ class Gateway:
 
     def render_metrics(self) -> bytes:
         return self.metrics.render()
+
+    def services(self) -> Sequence[ServiceStatus]:
+        return self.supervised.status()
 
     def health(self) -> dict[str, bool]:
         """The gateway's own checks for ``/healthz``: threads accept mail, updates come in."""
@@ -148,9 +155,11 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
     """Start everything; yield the running gateway; stop everything on exit.
 
     Everything is entered in order on one exit stack, and so stopped in the reverse order:
-    the background services (updates, the pools' timers, checkpoints) and the admin endpoint
-    first; then the threads drain (their last notices go to the senders), then the senders;
-    then the HTTP clients close, and the store last.
+    the services (updates, the pools' timers, checkpoints, the admin endpoint) first; then the
+    threads drain (their last notices go to the senders), then the replies the gateway owes
+    are sent, then the senders drain; then the HTTP clients close, and the store last.
+    The services run supervised (``gateway.services``): a failure restarts one, a
+    ``FatalError`` stops the gateway.
     """
     telegram = config.telegram
     metrics = Metrics()
@@ -163,14 +172,16 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         bot = bot or make_bot(telegram)
         stack.push_async_callback(bot.session.close)
         http = await stack.enter_async_context(httpx.AsyncClient(limits=HTTP_LIMITS))
-        tasks = await stack.enter_async_context(anyio.create_task_group())
 
         entries = _providers(config, store, http)
         pools = [entry.pool for entry in entries]
         agent = _agent(config, entries, store, http)
         senders = await stack.enter_async_context(_senders(config, bot, metrics))
         outbox = TelegramOutbox(senders, metrics)
-        refusals = Refusals(store, outbox, tasks)
+        services = await stack.enter_async_context(ServiceSupervisor())
+        refusals = Refusals(store, outbox)
+        services.start_soon("replies", refusals.run)
+        stack.push_async_callback(partial(_send_owed, services, refusals))
         settings = thread_settings(config)
         threads: Supervisor[ThreadKey] = await stack.enter_async_context(
             Supervisor(
@@ -184,13 +195,12 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         delivery = Delivery(
             threads,
             store,
-            outbox,
             refusals,
             frozenset(telegram.admin_users),
             lambda: [pool.status() for pool in pools],
         )
-        gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery)
-        gateway.updates = await _updates(config, bot, store, gateway)
+        gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
+        gateway.updates, resequencer = await _updates(config, bot, store, gateway)
         metrics.watch(gateway.thread_status, gateway.pool_status)
         admin = AdminServer(gateway, config.admin)
         await admin.start()
@@ -198,13 +208,30 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         gateway.admin_url = admin.url
 
         await delivery.replay()
-        background = await stack.enter_async_context(anyio.create_task_group())
-        stack.callback(background.cancel_scope.cancel)
+        started: dict[str, Callable[[], Awaitable[object]]] = {
+            "admin": admin.serve,
+            "checkpoints": partial(jobs.checkpoints, store),
+        }
         for pool in pools:
-            background.start_soon(pool.run, _broadcaster(threads))
-        background.start_soon(_checkpoints, store)
-        background.start_soon(gateway.updates.run)
+            started[f"pool {pool.name}"] = partial(pool.run, jobs.waker(threads))
+        started[gateway.updates.name] = gateway.updates.run
+        if resequencer is not None:
+            started["resequencer"] = resequencer.run
+        for name, service in started.items():
+            services.start_soon(name, service)
+        stack.push_async_callback(_shielded(partial(services.stop, *started)))
         yield gateway
+
+
+async def _send_owed(services: ServiceSupervisor, refusals: Refusals) -> None:
+    """Once the threads stopped: send the replies still owed (for at most
+    ``REPLIES_DRAIN_TIMEOUT``; a stop cut short cuts this short too)."""
+    refusals.close()
+    await services.stop("replies", grace=REPLIES_DRAIN_TIMEOUT)
+
+
+REPLIES_DRAIN_TIMEOUT = 5.0
+"""Seconds the replies still owed at shutdown may take to be sent."""
 
 
 def _thread_supervision(idle_ttl: float | None) -> SupervisorConfig:
@@ -247,8 +274,8 @@ def _shielded(stop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[Non
 
 async def _updates(
     config: Config, bot: Bot, store: Store, gateway: Gateway
-) -> Poller | WebhookServer:
-    """Long polling, or the webhook server (with its per-thread re-sequencing)."""
+) -> tuple[Poller | WebhookServer, Resequencer | None]:
+    """Long polling, or the webhook server with its per-thread re-sequencing."""
     telegram = config.telegram
     delivery = gateway.delivery
     intake = Intake(store, telegram, delivery.reply_ignored, gateway.metrics)
@@ -256,38 +283,15 @@ async def _updates(
         resequencer = Resequencer(
             delivery.deliver, telegram.webhook_reorder_window, await store.last_update_id()
         )
-        return WebhookServer(bot, telegram, intake, resequencer)
-    return Poller(bot, store, telegram, intake, delivery.deliver)
+        return WebhookServer(bot, telegram, intake, resequencer), resequencer
+    return Poller(bot, store, telegram, intake, delivery.deliver), None
 
 
-CHECKPOINT_INTERVAL = 2.0
-
-
-async def _checkpoints(store: Store) -> None:
-    """Keep the SQLite write-ahead log short, off the event loop."""
-    while True:
-        await anyio.sleep(CHECKPOINT_INTERVAL)
-        try:
-            await store.checkpoint()
-        except StoreUnavailableError as error:
-            logger.warning(
-                "store checkpoint failed (retried in {s}s): {e}", s=CHECKPOINT_INTERVAL, e=error
-            )
-
-
-def _broadcaster(threads: Supervisor[ThreadKey]) -> Callable[[], None]:
-    def wake_parked() -> None:
-        count = threads.broadcast(CredentialsAvailable(), control=True)
-        logger.info("credentials available: woke {n} thread(s)", n=count)
-
-    return wake_parked
-
-
-async def serve(config: Config) -> None:
-    """Run until cancelled (Ctrl-C)."""
+async def serve(config: Config, stop: anyio.Event | None = None) -> None:
+    """Run until ``stop`` is set (a graceful stop: the threads drain), or until cancelled."""
     async with open_gateway(config):
         # Everything built so far (aiogram's many models above all) lives as long as the
         # process: keep it out of the collector's full passes, which would otherwise stop the
         # event loop for a quarter of a second at a time.
         gc.freeze()
-        await anyio.sleep_forever()
+        await (stop or anyio.Event()).wait()

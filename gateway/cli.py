@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import anyio
 import httpx
@@ -18,6 +19,7 @@ from gateway import logs
 from gateway.config import Config, load, redacted
 from gateway.exceptions import AdminUnreachableError, GatewayError
 from gateway.ops.status_view import render
+from gateway.signals import run_until_signalled
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -32,14 +34,15 @@ def _run(args: argparse.Namespace) -> int:
         return _demo(args, config)
     from gateway.app import serve
 
-    anyio.run(serve, config, backend="asyncio")
+    anyio.run(run_until_signalled, partial(serve, config), backend="asyncio")
     return 0
 
 
 def _demo(args: argparse.Namespace, config: Config | None = None) -> int:
     from gateway.demo import run_demo
 
-    anyio.run(run_demo, config or _config(args), backend="asyncio")
+    demo = partial(run_demo, config or _config(args))
+    anyio.run(run_until_signalled, lambda stop: demo(stop=stop), backend="asyncio")
     return 0
 
 

@@ -54,6 +54,9 @@ class TelegramConfig:
     """Webhook mode: the token Telegram sends with each update (1-256 of A-Z a-z 0-9 _ -)."""
     webhook_reorder_window: float = 0.25
     """Webhook mode: seconds an update may wait for an earlier one of its thread still in flight."""
+    start_timeout: float = 60.0
+    """Seconds the gateway retries Telegram at start (getMe, setting or removing the webhook)
+    while it answers 5xx or 429 or not at all; then it stops with exit status 2."""
 
 
 @attrs.frozen
@@ -162,6 +165,7 @@ ENVIRONMENT = {
     "TELEGRAM_BOT_TOKEN": "telegram.token",
     "THREADGATE_TELEGRAM_API_BASE": "telegram.api_base",
     "THREADGATE_TELEGRAM_MODE": "telegram.mode",
+    "THREADGATE_TELEGRAM_START_TIMEOUT": "telegram.start_timeout",
     "THREADGATE_WEBHOOK_URL": "telegram.webhook_url",
     "THREADGATE_WEBHOOK_LISTEN": "telegram.webhook_listen",
     "THREADGATE_WEBHOOK_SECRET": "telegram.webhook_secret",

@@ -7,7 +7,12 @@ class GatewayError(Exception):
     """Root of every error raised by ``gateway``."""
 
 
-class ConfigInvalidError(GatewayError):
+class FatalError(GatewayError):
+    """Root of the errors the gateway cannot run with: it stops with one line and exit
+    status 2, and a supervised service that raises one is not restarted."""
+
+
+class ConfigInvalidError(FatalError):
     """Raised when a config key is unknown or its value is wrong; names the key."""
 
     def __init__(self, key: str, problem: str) -> None:
@@ -24,12 +29,13 @@ class AdminUnreachableError(GatewayError):
     """Raised when the CLI cannot reach a running gateway's admin endpoint."""
 
 
-class BotTokenRejectedError(GatewayError):
+class BotTokenRejectedError(FatalError):
     """Raised when Telegram refuses the bot token (HTTP 401): the gateway cannot run."""
 
 
-class TelegramUnreachableError(GatewayError):
-    """Raised when the Bot API does not answer at start (wrong base URL, no network)."""
+class TelegramUnreachableError(FatalError):
+    """Raised when the Bot API did not answer at start for ``telegram.start_timeout`` seconds
+    (a wrong base URL, no network, Telegram down)."""
 
 
 class SendFailedError(GatewayError):

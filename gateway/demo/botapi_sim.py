@@ -124,6 +124,10 @@ class BotAPISimulator:
     """Answer the next N edits with HTTP 500."""
     violations: int = 0
     """Requests that went over the limits (with ``enforce_limits``)."""
+    getme_failures: int = 0
+    """The next N ``getMe`` requests answer HTTP 500 (a Bot API having a bad minute at start)."""
+    getme_calls: int = 0
+    """``getMe`` requests answered so far, failed ones included."""
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
@@ -273,6 +277,10 @@ class BotAPISimulator:
         return web.json_response(body, status=code)
 
     async def _api_getme(self, params: dict[str, Any]) -> web.Response:
+        self.getme_calls += 1
+        if self.getme_failures > 0:
+            self.getme_failures -= 1
+            return self._error(500, "Internal Server Error")
         user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
         return self._ok(user)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -24,6 +25,7 @@ from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator, Reply, default_answer
 from gateway.ops.admin import status_json
 from gateway.ops.status_view import render
+from gateway.signals import unless_stopped
 
 CHAT = -1001234
 DEMO_TOKEN = "123456:DEMO-local-simulator-token"  # noqa: S105 - only the local simulator takes it
@@ -83,7 +85,11 @@ def demo_config(config: Config, telegram: str, model: str, data_dir: str) -> Con
     )
 
 
-async def run_demo(config: Config, *, interactive: bool | None = None) -> None:
+async def run_demo(
+    config: Config, *, interactive: bool | None = None, stop: anyio.Event | None = None
+) -> None:
+    """The demo, until its walkthrough ends, the user quits or ``stop`` is set (then the
+    gateway stops gracefully, as on SIGTERM)."""
     interactive = sys.stdin.isatty() if interactive is None else interactive
     console = Console()
     telegram, model = BotAPISimulator(), LLMSimulator(default=scripted_model)
@@ -99,10 +105,8 @@ async def run_demo(config: Config, *, interactive: bool | None = None) -> None:
                     "[bold]Threadgate local demo[/bold]: a simulated forum with topics, "
                     "a scripted model, and the real gateway in between."
                 )
-                if interactive:
-                    await _chat(demo, gateway)
-                else:
-                    await _walkthrough(demo, gateway)
+                story = partial(_chat if interactive else _walkthrough, demo, gateway)
+                await unless_stopped(stop or anyio.Event(), story)
     finally:
         await telegram.stop()
         await model.stop()

@@ -1,6 +1,8 @@
 """The admin endpoint: ``/status`` (JSON), ``/healthz``, ``/metrics`` (Prometheus).
 
-Loopback by default; on any other address a bearer token is required.
+Loopback by default; on any other address a bearer token is required. ``/healthz`` answers
+200 only when every check passes and no service is restarting; otherwise 503, with
+``status`` ``degraded`` (every check passes, but a service is restarting) or ``unhealthy``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from loguru import logger
 from actors import SupervisorStatus
 from gateway.config import AdminConfig
 from gateway.exceptions import ConfigInvalidError
+from gateway.services import ServiceState, ServiceStatus
 from providers.pool import PoolStatus
 
 
@@ -33,6 +36,9 @@ class Observed(Protocol):
 
     def health(self) -> Mapping[str, bool]:
         """Named checks; the gateway is healthy when all of them pass."""
+
+    def services(self) -> Sequence[ServiceStatus]:
+        """The gateway's supervised services; one that is restarting makes it degraded."""
 
     def render_metrics(self) -> bytes:
         """The Prometheus exposition of the gateway's metrics."""
@@ -93,6 +99,15 @@ def status_json(
     }
 
 
+def _service_json(service: ServiceStatus) -> dict[str, Any]:
+    return {
+        "state": service.state.value,
+        "restarts": service.restarts,
+        "last_error": service.last_error,
+        "restart_in": None if service.restart_in is None else round(service.restart_in, 1),
+    }
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -121,6 +136,11 @@ class AdminServer:
         self.url = ""
 
     async def start(self) -> None:
+        """Listen on ``admin.addr``.
+
+        Raises:
+            ConfigInvalidError: nothing can listen there (taken, or not an address of ours).
+        """
         app = web.Application(middlewares=[self._auth])
         app.router.add_get("/status", self._status)
         app.router.add_get("/healthz", self._healthz)
@@ -130,19 +150,30 @@ class AdminServer:
         try:
             await web.TCPSite(self._runner, self._host, self._port).start()
         except OSError as error:
-            logger.error(
-                "admin endpoint could not listen on {addr}: {e}",
-                addr=self._addr,
-                e=error,
-            )
-            raise
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigInvalidError(
+                "admin.addr", f"cannot listen on {self._addr}: {error}"
+            ) from None
         host, port = self._runner.addresses[0][:2]
         self.url = f"http://{host}:{port}"
         logger.info("admin endpoint on {url} (/status, /healthz, /metrics)", url=self.url)
 
     async def stop(self) -> None:
         if self._runner is not None:
-            await self._runner.cleanup()
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def serve(self) -> None:
+        """Serve until cancelled (a supervised service): listen if not listening yet; stop
+        listening when cancelled or failed, so that a restart listens anew."""
+        try:
+            if self._runner is None:
+                await self.start()
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.stop()
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -162,8 +193,17 @@ class AdminServer:
         await anyio.lowlevel.checkpoint()
         lag = anyio.current_time() - start
         checks = {"event_loop_lag_ok": lag < 1.0, **self._observed.health()}
-        healthy = all(checks.values())
-        return web.json_response({"healthy": healthy, **checks}, status=200 if healthy else 503)
+        services = self._observed.services()
+        restarting = any(service.state is ServiceState.RESTARTING for service in services)
+        passed = all(checks.values())
+        healthy = passed and not restarting
+        body = {
+            "healthy": healthy,
+            "status": "ok" if healthy else "degraded" if passed else "unhealthy",
+            **checks,
+            "services": {service.name: _service_json(service) for service in services},
+        }
+        return web.json_response(body, status=200 if healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self._observed.render_metrics(), content_type="text/plain")

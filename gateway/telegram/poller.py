@@ -2,12 +2,16 @@
 
 Telegram confirms an update when the next ``getUpdates`` asks for a higher offset; this loop
 asks only after the update was written (deduplicated by ``update_id``) and routed. Bad input
-never stops it: an update that cannot be routed is logged and skipped.
+never stops it: an update that cannot be routed is logged and skipped. It runs as a supervised
+service (``gateway.services``): an error it does not handle (a store that cannot be written,
+a 409 because another instance polls) restarts it after a backoff, at the offset it had
+reached, so the unconfirmed batch is fetched again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import anyio
 import attrs
@@ -26,7 +30,7 @@ from pydantic import ValidationError
 from gateway.config import TelegramConfig
 from gateway.exceptions import BotTokenRejectedError
 from gateway.store.sqlite import Store
-from gateway.telegram.bot import identify
+from gateway.telegram.bot import at_start, identify
 from gateway.telegram.intake import Intake
 from gateway.telegram.routing import Routed
 
@@ -41,6 +45,9 @@ class Poller:
     _intake: Intake
     _deliver: Callable[[Routed], Awaitable[None]]
     alive_at: float = attrs.field(default=0.0, init=False)
+    _offset: int | None = attrs.field(default=None, init=False)
+    _resumed: bool = attrs.field(default=False, init=False)
+    """Whether ``_offset`` was read from the store (at the first start; restarts keep it)."""
 
     name = "poller"
 
@@ -49,12 +56,22 @@ class Poller:
         return bool(self.alive_at) and now - self.alive_at < self._config.poll_timeout + 30
 
     async def run(self) -> None:
+        """Poll until cancelled."""
+        self.alive_at = 0.0  # not alive until getUpdates is under way (after a restart too)
         self._intake.username = await identify(self._bot, self._config)
-        await self._bot.delete_webhook(drop_pending_updates=False)
-        last = await self._store.last_update_id()
-        offset = None if last is None else last + 1
+        await at_start(
+            "deleteWebhook",
+            partial(self._bot.delete_webhook, drop_pending_updates=False),
+            self._config,
+        )
+        if not self._resumed:
+            last = await self._store.last_update_id()
+            self._offset = None if last is None else last + 1
+            self._resumed = True
         logger.info(
-            "polling as @{name} from offset {offset}", name=self._intake.username, offset=offset
+            "polling as @{name} from offset {offset}",
+            name=self._intake.username,
+            offset=self._offset,
         )
         backoff = 1.0
         while True:
@@ -62,7 +79,7 @@ class Poller:
             updates: Sequence[Update | int]
             try:
                 updates = await self._bot.get_updates(
-                    offset=offset,
+                    offset=self._offset,
                     timeout=self._config.poll_timeout,
                     request_timeout=self._config.poll_timeout + 15,
                 )
@@ -85,9 +102,9 @@ class Poller:
             for update in updates:
                 if isinstance(update, Update):
                     await self.handle(update)
-                    offset = update.update_id + 1
+                    self._offset = update.update_id + 1
                 else:
-                    offset = update + 1  # malformed: logged by _salvage, confirmed and skipped
+                    self._offset = update + 1  # malformed: logged by _salvage, confirmed, skipped
 
     def _salvage(self, error: ClientDecodeError) -> list[Update | int]:
         """Parse a batch aiogram could not decode update by update; bad ones become their id."""

@@ -10,11 +10,14 @@ Rules:
   otherwise retry it forever), as polling does.
 * Updates are delivered to threads through the :class:`Resequencer`, so one thread's
   updates reach it in order even when Telegram's parallel deliveries overtake each other.
+  The server and the resequencer's delivering task are two supervised services
+  (``gateway.services``): either is restarted on its own if it fails.
 """
 
 from __future__ import annotations
 
 import hmac
+from functools import partial
 from urllib.parse import urlsplit
 
 import anyio
@@ -28,7 +31,7 @@ from pydantic import ValidationError
 
 from gateway.config import TelegramConfig
 from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
-from gateway.telegram.bot import identify
+from gateway.telegram.bot import at_start, identify
 from gateway.telegram.intake import Intake
 from gateway.telegram.resequencer import Resequencer
 
@@ -54,7 +57,7 @@ class WebhookServer:
         return self._runner is not None
 
     async def run(self) -> None:
-        """Listen, register the webhook with Telegram, deliver until cancelled."""
+        """Listen and register the webhook with Telegram; serve until cancelled."""
         path = urlsplit(self._config.webhook_url).path or "/"
         app = web.Application(client_max_size=1 << 20)
         app.router.add_post(path, self._receive)
@@ -74,19 +77,21 @@ class WebhookServer:
                 url=self.url,
                 public=self._config.webhook_url,
             )
-            await self._resequencer.run()
+            await anyio.sleep_forever()
         finally:
             self._runner = None
             with anyio.CancelScope(shield=True):
                 await runner.cleanup()
 
     async def _register(self) -> None:
+        register = partial(
+            self._bot.set_webhook,
+            self._config.webhook_url,
+            secret_token=self._config.webhook_secret,
+            drop_pending_updates=False,
+        )
         try:
-            await self._bot.set_webhook(
-                self._config.webhook_url,
-                secret_token=self._config.webhook_secret,
-                drop_pending_updates=False,
-            )
+            await at_start("setWebhook", register, self._config)
         except TelegramAPIError as error:
             raise ConfigInvalidError(
                 "telegram.webhook_url", f"Telegram refused the webhook: {error.message}"

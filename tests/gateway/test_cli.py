@@ -1,17 +1,25 @@
-"""`threadgate run`, as a process, reports what stops the gateway in one line: no traceback,
-no secret, exit status 2."""
+"""`threadgate run`, as a process: what stops the gateway is one line, no traceback, no secret,
+exit status 2; transient start failures are retried; SIGTERM and SIGINT stop it gracefully
+(the threads drain) with exit status 0."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import attrs
 import pytest
 
+from actors.thread.settings import ThreadSettings
 from gateway.demo.botapi_sim import BotAPISimulator
+from gateway.demo.model_sim import LLMSimulator, Reply
+from gateway.signals import STOP_TIMEOUT
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:the-real-token-for-this-test"
@@ -53,9 +61,12 @@ def test_an_unreachable_bot_api_stops_the_gateway_with_one_line(env: dict[str, s
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
+    env["THREADGATE_TELEGRAM_START_TIMEOUT"] = "2"
     code, output = run(env, f"http://127.0.0.1:{port}")
     assert code == 2, output
     assert f"threadgate: the Bot API at http://127.0.0.1:{port} did not answer" in output
+    assert "gave up on getMe after 3 tries in 2s" in output
+    assert output.count("getMe failed (TelegramNetworkError)") == 2, "each retry logged"
     assert "Traceback" not in output
     assert "the-real-token" not in output
 
@@ -66,4 +77,111 @@ def test_a_config_error_found_while_starting_is_one_line_too(env: dict[str, str]
         code, output = run(env, telegram.base_url)
     assert code == 2, output
     assert "threadgate: config admin.token: required when admin.addr is not loopback" in output
+    assert "Traceback" not in output
+
+
+@attrs.define
+class Gateway:
+    """``threadgate run`` as a child process, its log in a file."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @classmethod
+    def start(cls, env: dict[str, str], log: Path) -> Gateway:
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gateway.cli", "run"],
+                env={**env, "PYTHONUNBUFFERED": "1"},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return cls(process, log)
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert self.process.poll() is None, f"exited {self.process.returncode}: {self.output}"
+            assert time.monotonic() < deadline, f"no {text!r} in: {self.output}"
+            time.sleep(0.05)
+
+    def stop(self, signum: signal.Signals, timeout: float = 15) -> tuple[int, float]:
+        """Send ``signum``; return the exit status and how long the process took to exit."""
+        sent = time.monotonic()
+        self.process.send_signal(signum)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        return code, time.monotonic() - sent
+
+
+def test_get_me_failing_twice_is_retried_and_the_gateway_starts(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    with BotAPISimulator(token=TOKEN, getme_failures=2).serving_in_thread() as telegram:
+        env["THREADGATE_TELEGRAM_API_BASE"] = telegram.base_url
+        gateway = Gateway.start(env, tmp_path / "log")
+        gateway.wait_for("polling as @")
+        code, _ = gateway.stop(signal.SIGTERM)
+    output = gateway.output
+    assert code == 0, output
+    assert output.count("getMe failed (TelegramServerError: Internal Server Error)") == 2
+    assert "Traceback" not in output
+    assert "the-real-token" not in output
+
+
+def test_sigterm_stops_the_local_demo_gracefully_with_exit_status_0(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    del env["TELEGRAM_BOT_TOKEN"]
+    gateway = Gateway.start(env, tmp_path / "log")
+    gateway.wait_for("polling as @")  # the walkthrough is under way
+    code, took = gateway.stop(signal.SIGTERM, timeout=30)
+    output = gateway.output
+    assert code == 0, output
+    assert output.count("stopping on SIGTERM: draining (at most 8s), then exiting") == 1
+    # The drain is cut short after STOP_TIMEOUT; a reply being finished when it is (shielded,
+    # so a user is not left with half an answer) may take its finalize_timeout on top.
+    assert took < STOP_TIMEOUT + ThreadSettings().finalize_timeout + 2, took
+    assert "Traceback" not in output
+
+
+def test_sigint_drains_the_answer_under_way_then_exits_0(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    words = " ".join(f"w{i}" for i in range(40))
+    llm = LLMSimulator(default=lambda messages: Reply(words, chunk_delay=0.05))
+    with (
+        BotAPISimulator(token=TOKEN).serving_in_thread() as telegram,
+        llm.serving_in_thread(),
+    ):
+        env.update(
+            THREADGATE_TELEGRAM_API_BASE=telegram.base_url, THREADGATE_LLM_BASE_URL=llm.base_url
+        )
+        gateway = Gateway.start(env, tmp_path / "log")
+        gateway.wait_for("polling as @")
+        asked = telegram.say("a long answer, please", chat_id=7100, forum=False)
+        deadline = time.monotonic() + 20
+        while not any(m.reply_to == asked for m in telegram.sent):  # it is streaming
+            assert time.monotonic() < deadline, gateway.output
+            time.sleep(0.02)
+        code, took = gateway.stop(signal.SIGINT)
+        answer = [m.text for m in telegram.sent if m.reply_to == asked]
+    output = gateway.output
+    assert code == 0, output
+    assert "stopping on SIGINT: draining (at most 8s), then exiting" in output
+    assert answer == [words], "the answer under way was finished, not cut off"
+    with sqlite3.connect(tmp_path / "threadgate.sqlite3") as db:
+        (outcome,) = db.execute(
+            "SELECT outcome FROM inbox WHERE message_id = ?", (asked,)
+        ).fetchone()
+    assert outcome == "answered"
+    assert took < 10
     assert "Traceback" not in output

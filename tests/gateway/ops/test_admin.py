@@ -10,6 +10,7 @@ from actors import SupervisorStatistics, SupervisorStatus
 from gateway.config import AdminConfig
 from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer, is_loopback
+from gateway.services import ServiceState, ServiceStatus
 from providers.pool import PoolStatus
 from tests.gateway.harness import running_gateway
 
@@ -55,6 +56,8 @@ class Unhealthy:
     """A stand-in for the gateway: the admin endpoint reads only the ``Observed`` protocol."""
 
     check: str
+    passes: bool = False
+    supervised: tuple[ServiceStatus, ...] = ()
 
     def thread_status(self) -> SupervisorStatus:
         counts = dict.fromkeys(attrs.fields_dict(SupervisorStatistics), 0)
@@ -64,7 +67,10 @@ class Unhealthy:
         return []
 
     def health(self) -> dict[str, bool]:
-        return {self.check: False}
+        return {self.check: self.passes}
+
+    def services(self) -> tuple[ServiceStatus, ...]:
+        return self.supervised
 
     def render_metrics(self) -> bytes:
         return b"# nothing\n"
@@ -79,8 +85,10 @@ async def test_the_admin_endpoint_serves_any_observed_and_reports_its_failed_che
             assert health.status_code == 503
             assert health.json() == {
                 "healthy": False,
+                "status": "unhealthy",
                 "event_loop_lag_ok": True,
                 "store_writable": False,
+                "services": {},
             }
             status = (await http.get("/status")).json()
             assert status["threads"] == []
@@ -88,3 +96,42 @@ async def test_the_admin_endpoint_serves_any_observed_and_reports_its_failed_che
             assert (await http.get("/metrics")).text == "# nothing\n"
     finally:
         await server.stop()
+
+
+async def test_a_restarting_service_makes_healthz_degraded() -> None:
+    restarting = ServiceStatus("poller", ServiceState.RESTARTING, 2, "TelegramConflictError", 1.5)
+    running = ServiceStatus("checkpoints", ServiceState.RUNNING, 0, "", None)
+    observed = Unhealthy("store_writable", passes=True, supervised=(restarting, running))
+    server = AdminServer(observed, AdminConfig(addr="127.0.0.1:0"))
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            degraded = await http.get("/healthz")
+            observed.supervised = (attrs.evolve(restarting, state=ServiceState.RUNNING), running)
+            healthy = await http.get("/healthz")
+    finally:
+        await server.stop()
+    assert degraded.status_code == 503
+    body = degraded.json()
+    assert (body["healthy"], body["status"], body["store_writable"]) == (False, "degraded", True)
+    assert body["services"]["poller"] == {
+        "state": "restarting",
+        "restarts": 2,
+        "last_error": "TelegramConflictError",
+        "restart_in": 1.5,
+    }
+    assert body["services"]["checkpoints"]["state"] == "running"
+    assert healthy.status_code == 200
+    assert healthy.json()["status"] == "ok"
+
+
+async def test_an_address_that_cannot_be_listened_on_is_a_config_error() -> None:
+    first = AdminServer(Unhealthy("x", passes=True), AdminConfig(addr="127.0.0.1:0"))
+    await first.start()
+    try:
+        taken = first.url.removeprefix("http://")
+        second = AdminServer(Unhealthy("x", passes=True), AdminConfig(addr=taken))
+        with pytest.raises(ConfigInvalidError, match=r"admin\.addr: cannot listen on"):
+            await second.start()
+    finally:
+        await first.stop()
