@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from actors.thread.exceptions import ReplyUndeliveredError
+
 
 class GatewayError(Exception):
     """Root of every error raised by ``gateway``."""
@@ -38,7 +40,7 @@ class TelegramUnreachableError(FatalError):
     (a wrong base URL, no network, Telegram down)."""
 
 
-class SendFailedError(GatewayError):
+class SendFailedError(GatewayError, ReplyUndeliveredError):
     """Raised by a streamed answer's ``finish`` or ``abort`` when its text could not be shown.
 
     ``delivered`` are the ids of the messages that did go out (a long answer is several), and

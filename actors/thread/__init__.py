@@ -13,6 +13,7 @@ from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
+    ReplyUndeliveredError,
     ThreadError,
 )
 from actors.thread.messages import (
@@ -69,6 +70,7 @@ __all__ = [
     "QueueNoticeTick",
     "Recover",
     "ReplyStream",
+    "ReplyUndeliveredError",
     "Resume",
     "RetryTick",
     "RunFailed",

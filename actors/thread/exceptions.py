@@ -36,3 +36,13 @@ class AgentUnavailableError(AgentError):
 
 class AgentRejectedError(AgentError):
     """Raised when the provider refused the request itself (bad request, content too long)."""
+
+
+class ReplyUndeliveredError(ThreadError):
+    """Raised by a ``ReplyStream``'s ``finish`` or ``abort`` (a port) when the answer could not
+    be shown; the run then reports that it could not be delivered (logged without a
+    traceback: it is an outcome, not a bug)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

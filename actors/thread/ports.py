@@ -69,10 +69,12 @@ class ReplyStream(Protocol):
         """Add ``text`` to the answer."""
 
     async def finish(self) -> None:
-        """The answer is complete: flush it."""
+        """The answer is complete: show it; return once it is shown, or raise
+        ``ReplyUndeliveredError`` if it cannot be."""
 
     async def abort(self) -> None:
-        """The answer is incomplete: flush what there is, marked as cut off."""
+        """The answer is incomplete: show what there is, marked as cut off (raises like
+        ``finish``)."""
 
     def keepalive(self) -> None:
         """Called ``keepalive_delay`` into the run, then every ``keepalive_interval`` while it

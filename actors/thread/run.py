@@ -30,6 +30,7 @@ from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
+    ReplyUndeliveredError,
 )
 from actors.thread.messages import FailureKind, RunFailed, RunFinished
 from actors.thread.ports import AgentRunner, Outbox, ReplyStream, RunRequest
@@ -203,6 +204,9 @@ class Run:
                         await stream.abort()
                 else:
                     await stream.abort()
+            except ReplyUndeliveredError as error:
+                logger.warning("run {id}: reply not delivered: {e}", id=self._id, e=error.reason)
+                return self._failed(FailureKind.ERROR, "the answer could not be delivered")
             except Exception as error:  # noqa: BLE001 - reported as the run's failure
                 logger.opt(exception=error).error("run {id}: reply not delivered", id=self._id)
                 return self._failed(FailureKind.ERROR, "the answer could not be delivered")

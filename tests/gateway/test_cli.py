@@ -16,10 +16,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from actors.thread.settings import ThreadSettings
 from gateway.demo.botapi_sim import BotAPISimulator
 from gateway.demo.model_sim import LLMSimulator, Reply
 from gateway.signals import STOP_TIMEOUT
+from gateway.telegram.outbox import STOP_GRACE
 
 pytestmark = pytest.mark.slow
 TOKEN = "123456:the-real-token-for-this-test"
@@ -147,9 +147,9 @@ def test_sigterm_stops_the_local_demo_gracefully_with_exit_status_0(
     output = gateway.output
     assert code == 0, output
     assert output.count("stopping on SIGTERM: draining (at most 8s), then exiting") == 1
-    # The drain is cut short after STOP_TIMEOUT; a reply being finished when it is (shielded,
-    # so a user is not left with half an answer) may take its finalize_timeout on top.
-    assert took < STOP_TIMEOUT + ThreadSettings().finalize_timeout + 2, took
+    # The drain is cut short after STOP_TIMEOUT; a reply being shown then waits STOP_GRACE more
+    # at most (the outbox's streams stop waiting when the threads drain).
+    assert took < STOP_TIMEOUT + STOP_GRACE + 3, took
     assert "Traceback" not in output
 
 

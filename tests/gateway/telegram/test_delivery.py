@@ -11,13 +11,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
 import pytest
-from aiogram import Bot
 
-from actors import Actor, ChildState, RestartPolicy, Supervisor, SupervisorConfig
+from actors import Actor, ActorContext, ChildState, RestartPolicy, Supervisor, SupervisorConfig
 from actors.thread.actor import ThreadActor
 from actors.thread.messages import Command, UserMessage
 from actors.thread.records import ThreadKey
@@ -70,13 +70,20 @@ class Parts:
         return states.get(key)
 
 
+class BrokenSender(Actor[object]):
+    """A chat sender that crashes on every message (a fault injected at the port)."""
+
+    async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
+        raise RuntimeError("injected: the chat sender is broken")
+
+
 @asynccontextmanager
 async def delivering(
     tmp_path: Path,
     stores: Callable[[ThreadKey], MemoryStore],
     *,
     thread_restarts: int = 5,
-    sender_token: Callable[[int], str] = lambda chat: TOKEN,
+    broken_senders: frozenset[int] = frozenset(),
 ) -> AsyncIterator[Parts]:
     """Delivery over thread actors whose mailboxes hold ``CAPACITY`` messages."""
     telegram = BotAPISimulator(token=TOKEN)
@@ -84,17 +91,17 @@ async def delivering(
     settings = ThreadSettings(stall_timeout=20, run_timeout=60, failure_write_for=0.5)
     agent = ScriptedAgent(chunk_delay=0.05)
     with telegram.serving_in_thread():
-        bots: dict[str, Bot] = {}
+        bot = make_bot(TelegramConfig(token=TOKEN, api_base=telegram.base_url))
+        bots = {TOKEN: bot}
 
-        def bot_for(chat: int) -> Bot:
-            token = sender_token(chat)
-            if token not in bots:
-                bots[token] = make_bot(TelegramConfig(token=token, api_base=telegram.base_url))
-            return bots[token]
+        def sender_for(chat: int) -> Actor[object]:
+            if chat in broken_senders:
+                return BrokenSender()
+            return ChatSender(chat, bot, GlobalPace(), metrics)
 
         store = Store(tmp_path / "threadgate.sqlite3")
         senders: Supervisor[int] = Supervisor(
-            lambda chat: ChatSender(chat, bot_for(chat), GlobalPace(), metrics),
+            sender_for,
             SupervisorConfig(restart=RestartPolicy(max_restarts=0, failed_cooldown=60)),
         )
         outbox = TelegramOutbox(senders, metrics)
@@ -180,16 +187,14 @@ async def test_a_delivery_racing_its_threads_failure_is_refused_not_raised(
 
 
 async def test_a_refusal_whose_chat_sender_failed_is_a_log_line(tmp_path: Path) -> None:
-    def token(chat: int) -> str:
-        return "123456:revoked-for-this-chat" if chat == A.chat_id else TOKEN
-
     def stores(key: ThreadKey) -> MemoryStore:
         return MemoryStore(fail_saves=1_000_000) if key == A else MemoryStore()
 
+    broken = frozenset({A.chat_id})
     with captured_logs() as logs:
-        async with delivering(tmp_path, stores, thread_restarts=0, sender_token=token) as parts:
+        async with delivering(tmp_path, stores, thread_restarts=0, broken_senders=broken) as parts:
             # A fails on its first message; the refusal of that message crashes A's chat
-            # sender (HTTP 401), which is marked failed too.
+            # sender (broken), which is marked failed too.
             first = await parts.say(A, "first")
             await wait_until(lambda: parts.state(A) is ChildState.FAILED, timeout=10)
             await wait_until(lambda: any(f"refused message {first}" in line for line in logs))
