@@ -28,6 +28,7 @@ from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
+from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
 from gateway.telegram.bot import make_bot
 from gateway.telegram.chat_sender import ChatSender, GlobalPace
@@ -97,7 +98,9 @@ httpx's default of 20 are in flight at once, and httpcore then closed every idle
 on each request (and opened new ones): measured with bench/bench_gateway.py at 20 chats."""
 
 
-def _providers(config: Config, store: Store, http: httpx.AsyncClient) -> tuple[ProviderEntry, ...]:
+async def _providers(
+    config: Config, store: Store, http: httpx.AsyncClient
+) -> tuple[ProviderEntry, ...]:
     """The primary provider, then the fallbacks, each with its own credential pool."""
     llm = config.llm
     primary = FallbackConfig(
@@ -115,7 +118,7 @@ def _providers(config: Config, store: Store, http: httpx.AsyncClient) -> tuple[P
             provider.quota_cooldown,
             store=store,
         )
-        pool.restore()
+        await pool.restore()
         client = ChatClient(provider.base_url, http, read_timeout=llm.read_timeout)
         entries.append(
             ProviderEntry(f"{provider.name}/{provider.model}", pool, client, provider.model)
@@ -164,7 +167,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         http = await stack.enter_async_context(httpx.AsyncClient(limits=HTTP_LIMITS))
         tasks = await stack.enter_async_context(anyio.create_task_group())
 
-        entries = _providers(config, store, http)
+        entries = await _providers(config, store, http)
         pools = [entry.pool for entry in entries]
         agent = _agent(config, entries, store, http)
         senders = await stack.enter_async_context(_senders(config, bot, metrics))
@@ -201,6 +204,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         for pool in pools:
             background.start_soon(pool.run, _broadcaster(threads))
         background.start_soon(_checkpoints, store)
+        background.start_soon(keep_pruned, store, config.store)
         background.start_soon(gateway.updates.run)
         yield gateway
 
