@@ -56,6 +56,12 @@ class Actor(Generic[M]):
         """Whether the actor may be stopped when idle (e.g. ``False`` while it waits on a timer)."""
         return True
 
+    def wants(self, message: object) -> bool:
+        """Whether a broadcast ``message`` concerns this actor now. Asked only while the actor
+        is dormant: one that says no is neither sent the message nor woken (a broadcast to
+        many dormant actors starts a task only for those it concerns). The default: yes."""
+        return True
+
     def describe(self) -> Mapping[str, object]:
         """Actor-specific fields for the status table."""
         return {}

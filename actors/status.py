@@ -68,6 +68,9 @@ class SupervisorStatistics:
     timer_wakeups: int
     """Times the timer task woke up to send the timers then due (``ActorContext.tell_later``;
     a timer cancelled before it is due does not wake it)."""
+    timers_queued: int = 0
+    """Timers in the supervisor's queue: pending ones, and cancelled ones not yet discarded
+    (compacted away once they are most of the queue)."""
 
 
 @attrs.frozen

@@ -182,14 +182,21 @@ class Supervisor(Generic[K]):
         self._wake(cell)
 
     def broadcast(self, message: object, *, control: bool = False) -> int:
-        """Send ``message`` to every live, non-failed child; return how many got it.
+        """Send ``message`` to every live, non-failed child it concerns; return how many got it.
 
-        A child whose lane is full is skipped with a log line (it is busy, not starved).
+        An active child gets it (its activation task is running: no task is started). A
+        dormant one gets it only if its actor :meth:`~actors.Actor.wants` it: a dormant child
+        is woken by a task of its own, so a broadcast starts a task per child it concerns,
+        never per live child. A child whose lane is full is skipped with a log line (it is
+        busy, not starved).
         """
         sent = 0
         for key, cell in list(self._cells.items()):
             if cell.state is ChildState.FAILED:
                 continue
+            actor = cell.actor
+            if not cell.active and actor is not None and not actor.wants(message):
+                continue  # dormant, and nothing in it waits for this
             try:
                 cell.mailbox.put_nowait(Envelope(message, control=control))
             except Exception as error:  # noqa: BLE001 - full or closed; reported, not raised
@@ -406,4 +413,5 @@ class Supervisor(Generic[K]):
             failures=counters.failures,
             dead_letters=self._dead_letters.count,
             timer_wakeups=self._timers.wakeups,
+            timers_queued=len(self._timers),
         )

@@ -16,6 +16,10 @@ Rules:
   the timer is due (restart, passivation, shutdown), the message is not sent.
 * A cancelled timer is never sent. One already sent cannot be taken back: actors recognize
   a tick that is no longer wanted when it arrives (by an epoch or a run id).
+* A cancelled or sent timer pins nothing: it lets go of its child and its message at once,
+  so an actor that cancelled a long timer can be passivated and collected before the timer
+  would have been due. Cancelled entries left in the heap are compacted away once they
+  outnumber the pending ones, so the heap stays in proportion to the pending timers.
 """
 
 from __future__ import annotations
@@ -31,22 +35,24 @@ import attrs
 from actors._cell import Cell
 from actors.envelope import Envelope
 
+COMPACT_AT = 64
+"""Cancelled entries the heap may hold before it is compacted (when they are most of it)."""
+
 
 @attrs.define(eq=False)
 class Timer:
     """A message on its way to an actor at a later time; ``cancel()`` drops it."""
 
     _queue: TimerQueue
-    _cell: Cell
+    # The child and the message, while pending; ``None`` once sent or cancelled (pins nothing).
+    _target: tuple[Cell, Envelope] | None
     _incarnation: int
-    _envelope: Envelope
-    _cancelled: bool = attrs.field(default=False, init=False)
-    _fired: bool = attrs.field(default=False, init=False)
 
     @property
     def cell(self) -> Cell:
-        """The child it goes to."""
-        return self._cell
+        """The child it goes to (only while pending)."""
+        assert self._target is not None, "a sent or cancelled timer has let go of its child"
+        return self._target[0]
 
     @property
     def incarnation(self) -> int:
@@ -55,19 +61,23 @@ class Timer:
 
     @property
     def envelope(self) -> Envelope:
-        """What is sent."""
-        return self._envelope
+        """What is sent (only while pending)."""
+        assert self._target is not None, "a sent or cancelled timer has let go of its message"
+        return self._target[1]
 
     @property
     def pending(self) -> bool:
         """Neither sent nor cancelled yet."""
-        return not (self._cancelled or self._fired)
+        return self._target is not None
 
     def cancel(self) -> None:
         """Drop the message if it was not sent yet; harmless otherwise."""
-        if self.pending:
-            self._cancelled = True
+        if self._target is not None:
+            self._target = None
             self._queue._dropped(self)
+
+    def _sent(self) -> None:
+        self._target = None
 
 
 @attrs.define(eq=False)
@@ -79,6 +89,12 @@ class TimerQueue:
     _order: itertools.count[int] = attrs.field(factory=itertools.count, init=False)
     _sleep: anyio.CancelScope | None = attrs.field(default=None, init=False)
     _wakeups: int = attrs.field(default=0, init=False)
+    _cancelled: int = attrs.field(default=0, init=False)
+    """Cancelled timers still in the heap."""
+
+    def __len__(self) -> int:
+        """Timers in the heap: pending ones, and cancelled ones not discarded yet."""
+        return len(self._heap)
 
     @property
     def wakeups(self) -> int:
@@ -88,7 +104,7 @@ class TimerQueue:
     def schedule(self, delay: float, cell: Cell, envelope: Envelope) -> Timer:
         """Send ``envelope`` to the current incarnation of ``cell`` in ``delay`` seconds."""
         due = anyio.current_time() + max(0.0, delay)
-        timer = Timer(self, cell, cell.incarnation, envelope)
+        timer = Timer(self, (cell, envelope), cell.incarnation)
         heapq.heappush(self._heap, (due, next(self._order), timer))
         sleep = self._sleep
         if sleep is not None and due < sleep.deadline:
@@ -110,19 +126,29 @@ class TimerQueue:
             while heap and heap[0][0] <= now:
                 timer = heapq.heappop(heap)[2]
                 if timer.pending:
-                    timer._fired = True
                     self._deliver(timer)
+                    timer._sent()
+                else:
+                    self._cancelled -= 1
 
     def _dropped(self, timer: Timer) -> None:
-        """``timer`` was cancelled: if it was the earliest, sleep until the next one."""
+        """``timer`` was cancelled: if it was the earliest, sleep until the next one; compact
+        the heap when cancelled entries are most of it."""
         heap, sleep = self._heap, self._sleep
-        if sleep is not None and heap and heap[0][2] is timer:
-            sleep.deadline = self._next_due()
+        self._cancelled += 1
+        if heap and heap[0][2] is timer:
+            if sleep is not None:
+                sleep.deadline = self._next_due()
+        elif self._cancelled > COMPACT_AT and 2 * self._cancelled > len(heap):
+            self._heap = [entry for entry in heap if entry[2].pending]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
 
     def _discard_cancelled(self) -> None:
         heap = self._heap
         while heap and not heap[0][2].pending:
             heapq.heappop(heap)
+            self._cancelled -= 1
 
     def _next_due(self) -> float:
         self._discard_cancelled()

@@ -29,6 +29,7 @@ from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
 from gateway.services import ServiceStatus, ServiceSupervisor
+from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
 from gateway.telegram.bot import make_bot
 from gateway.telegram.chat_sender import ChatSender
@@ -105,7 +106,9 @@ httpx's default of 20 are in flight at once, and httpcore then closed every idle
 on each request (and opened new ones): measured with bench/bench_gateway.py at 20 chats."""
 
 
-def _providers(config: Config, store: Store, http: httpx.AsyncClient) -> tuple[ProviderEntry, ...]:
+async def _providers(
+    config: Config, store: Store, http: httpx.AsyncClient
+) -> tuple[ProviderEntry, ...]:
     """The primary provider, then the fallbacks, each with its own credential pool."""
     llm = config.llm
     primary = FallbackConfig(
@@ -123,7 +126,7 @@ def _providers(config: Config, store: Store, http: httpx.AsyncClient) -> tuple[P
             provider.quota_cooldown,
             store=store,
         )
-        pool.restore()
+        await pool.restore()
         client = ChatClient(provider.base_url, http, read_timeout=llm.read_timeout)
         entries.append(
             ProviderEntry(f"{provider.name}/{provider.model}", pool, client, provider.model)
@@ -173,7 +176,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         stack.push_async_callback(bot.session.close)
         http = await stack.enter_async_context(httpx.AsyncClient(limits=HTTP_LIMITS))
 
-        entries = _providers(config, store, http)
+        entries = await _providers(config, store, http)
         pools = [entry.pool for entry in entries]
         agent = _agent(config, entries, store, http)
         senders = await stack.enter_async_context(_senders(config, bot, metrics))
@@ -214,6 +217,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         }
         for pool in pools:
             started[f"pool {pool.name}"] = partial(pool.run, jobs.waker(threads))
+        started["retention"] = partial(keep_pruned, store, config.store)
         started[gateway.updates.name] = gateway.updates.run
         if resequencer is not None:
             started["resequencer"] = resequencer.run

@@ -148,6 +148,20 @@ class AdminConfig:
 
 
 @attrs.frozen
+class StoreConfig:
+    """The SQLite file under ``data_dir``: how long it keeps what is done (0 keeps it forever)."""
+
+    inbox_retention_days: float = 30.0
+    """Days an answered update stays in the inbox (unanswered ones stay); 0 keeps them."""
+    outcomes_retention_days: float = 30.0
+    """Days a message's recorded outcome is kept; 0 keeps them."""
+    session_retention_days: float = 90.0
+    """Days a session's history is kept after its last answer (the thread stays); 0 keeps it."""
+    prune_interval: float = 3600.0
+    """Seconds between two prunes (the first runs at start); each truncates the SQLite log."""
+
+
+@attrs.frozen
 class Config:
     """Everything."""
 
@@ -156,6 +170,7 @@ class Config:
     agent: AgentConfig = AgentConfig()
     threads: ThreadsConfig = ThreadsConfig()
     admin: AdminConfig = AdminConfig()
+    store: StoreConfig = StoreConfig()
     data_dir: str = "./data"
     """Where the SQLite file lives."""
 
@@ -322,6 +337,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return int(value)
         if isinstance(default, float):
             result = float(value)
+            if key.endswith("_retention_days") and result == 0:
+                return result  # keep forever
             if result <= 0:
                 raise ConfigInvalidError(key, f"must be > 0, got {value!r}")
             return result

@@ -60,6 +60,9 @@ allowed_models = ["deepseek-chat", "deepseek-reasoner"]
 
 [agent]
 name = "chat"          # or "http" with url = ..., or a threadgate.agents plug-in
+
+[store]
+session_retention_days = 365   # histories a year after their last answer; 0 keeps them
 ```
 """
 

@@ -9,6 +9,9 @@ Rules:
 * No usable key: :class:`PoolExhaustedError` with the earliest time one comes back; when one
   does, ``run()`` calls ``on_available`` (the gateway wakes parked threads).
 * A disabled or cooling key is never handed out, and a key is never printed.
+* Key states are persisted by ``run()``, the pool's own task, after every change (a 429
+  changes one): never on the path of a request, and a failure to save is logged and
+  retried, never raised into a run.
 """
 
 from __future__ import annotations
@@ -102,13 +105,18 @@ class SavedKeyState:
 
 
 class PoolStateStore(Protocol):
-    """Where the pool's key states survive restarts (the gateway's SQLite store)."""
+    """Where the pool's key states survive restarts (the gateway's SQLite store). Either
+    call may raise when the store is unavailable: the pool logs it and goes on."""
 
-    def load_pool(self, name: str) -> Sequence[SavedKeyState]:
+    async def load_pool(self, name: str) -> Sequence[SavedKeyState]:
         """Return the saved states (unknown labels are ignored)."""
 
-    def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
+    async def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
         """Replace the saved states."""
+
+
+SAVE_RETRY = 10.0
+"""Seconds before a failed save of the key states is tried again."""
 
 
 @attrs.define
@@ -205,17 +213,29 @@ class CredentialPool:
     _cursor: int = attrs.field(default=0, init=False)
     _starved: bool = attrs.field(default=False, init=False)
     _changed: anyio.Event | None = attrs.field(default=None, init=False)
+    _unsaved: bool = attrs.field(default=False, init=False)
+    _save_at: float = attrs.field(default=-math.inf, init=False)
 
     @property
     def name(self) -> str:
         return self._name
 
-    def restore(self) -> None:
-        """Load persisted key states (call once at start, in the event loop)."""
+    async def restore(self) -> None:
+        """Load persisted key states (call once at start, before handing out keys); if the
+        store cannot be read, start afresh with a log line."""
         if self._store is None:
             return
+        try:
+            states = await self._store.load_pool(self._name)
+        except Exception as error:  # noqa: BLE001 - the store's own error; any is survivable
+            logger.warning(
+                "pool {pool}: saved key states not loaded, starting afresh: {e}",
+                pool=self._name,
+                e=error,
+            )
+            return
         now, wall = anyio.current_time(), time.time()
-        saved = {s.label: s for s in self._store.load_pool(self._name)}
+        saved = {s.label: s for s in states}
         for key in self._keys:
             if key.key.label in saved:
                 key.restore(saved[key.key.label], now, wall)
@@ -310,21 +330,51 @@ class CredentialPool:
         return PoolStatus(self._name, tuple(k.status(now) for k in self._keys))
 
     async def run(self, on_available: Callable[[], None]) -> None:
-        """Forever: call ``on_available`` when a key is usable again after the pool starved."""
-        while True:
-            now = anyio.current_time()
-            starved_now = not any(k.usable(now) for k in self._keys)
-            if self._starved and not starved_now:
-                self._starved = False
-                logger.info("pool {pool}: a key is usable again", pool=self._name)
-                on_available()
-            wake_at = min(
-                (k.until for k in self._keys if k.state(now) is KeyState.COOLING), default=math.inf
+        """Forever: save the key states when they changed, and call ``on_available`` when a
+        key is usable again after the pool starved."""
+        try:
+            while True:
+                now = anyio.current_time()
+                if self._unsaved and now >= self._save_at:
+                    await self._save()
+                    continue  # they may have changed again meanwhile
+                starved_now = not any(k.usable(now) for k in self._keys)
+                if self._starved and not starved_now:
+                    self._starved = False
+                    logger.info("pool {pool}: a key is usable again", pool=self._name)
+                    on_available()
+                wake_at = min(
+                    (k.until for k in self._keys if k.state(now) is KeyState.COOLING),
+                    default=math.inf,
+                )
+                if self._unsaved:
+                    wake_at = min(wake_at, self._save_at)
+                self._changed = changed = anyio.Event()
+                # An absolute deadline: a relative one can round to just before `until` and spin.
+                with anyio.CancelScope(deadline=wake_at):
+                    await changed.wait()
+        finally:
+            if self._unsaved:  # the last change before shutdown
+                with anyio.CancelScope(shield=True), anyio.move_on_after(SAVE_RETRY):
+                    await self._save()
+
+    async def _save(self) -> None:
+        assert self._store is not None
+        self._unsaved = False
+        now, wall = anyio.current_time(), time.time()
+        try:
+            await self._store.save_pool(self._name, [k.saved(now, wall) for k in self._keys])
+        except BaseException as error:
+            self._unsaved = True
+            if not isinstance(error, Exception):
+                raise  # cancelled: saved again on the way out (``run``'s last save)
+            self._save_at = anyio.current_time() + SAVE_RETRY
+            logger.warning(
+                "pool {pool}: key states not saved (tried again in {s:.0f}s): {e}",
+                pool=self._name,
+                s=SAVE_RETRY,
+                e=error,
             )
-            self._changed = changed = anyio.Event()
-            # An absolute deadline: a relative one can round to just before `until` and spin.
-            with anyio.CancelScope(deadline=wake_at):
-                await changed.wait()
 
     def _wake(self) -> None:
         if self._changed is not None:
@@ -337,7 +387,6 @@ class CredentialPool:
         raise KeyError(key.label)  # a key this pool never handed out: a bug, not user input
 
     def _persist(self) -> None:
-        if self._store is None:
-            return
-        now, wall = anyio.current_time(), time.time()
-        self._store.save_pool(self._name, [k.saved(now, wall) for k in self._keys])
+        """Have ``run()`` save the key states (the callers then ``_wake()`` it)."""
+        if self._store is not None:
+            self._unsaved = True

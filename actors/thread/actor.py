@@ -105,6 +105,11 @@ class ThreadActor(Actor[object]):
     def can_passivate(self) -> bool:
         return not self._state.holds
 
+    def wants(self, message: object) -> bool:
+        # "Credentials available" concerns a parked thread only: the others would wake for
+        # nothing (a task each, with thousands of threads live).
+        return not isinstance(message, CredentialsAvailable) or self._state.parking.active
+
     def describe(self) -> Mapping[str, object]:
         return texts.describe(self.status())
 

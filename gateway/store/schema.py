@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS threads (
     thread_key TEXT PRIMARY KEY, record TEXT NOT NULL, session_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS sessions (
-    session_id TEXT PRIMARY KEY, thread_key TEXT NOT NULL, created_at REAL NOT NULL
+    session_id TEXT PRIMARY KEY, thread_key TEXT NOT NULL, created_at REAL NOT NULL,
+    used_at REAL -- the last answered turn; retention counts from it (else from created_at)
 );
 -- Every session a thread ever had, kept for the record (a reset starts a new one). Written by
 -- the database itself whenever a thread record names a new session: no second statement.
@@ -85,7 +86,8 @@ END;
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a file written by an earlier version up to this schema (before 0.1: the
     session only inside the record, the inbox closed by a second statement, history
-    lengths counted by SQLite, which stops at a NUL)."""
+    lengths counted by SQLite, which stops at a NUL; before retention: no session's last
+    use)."""
     for table, column, definition, fill in (
         (
             "threads",
@@ -95,6 +97,7 @@ def migrate(db: sqlite3.Connection) -> None:
         ),
         ("outcomes", "chat_id", "INTEGER", None),
         ("turns", "chars", "INTEGER NOT NULL DEFAULT 0", "length(content)"),
+        ("sessions", "used_at", "REAL", None),
     ):
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column in columns:

@@ -1,11 +1,13 @@
 """The SQLite store: durable inbox, thread records, outcomes, session histories, pool state.
 
 One file (WAL mode, ``synchronous=NORMAL``: a commit appends to the WAL without an fsync).
-Small statements (an inbox row, a thread record, an outcome, a turn, the bounded recent
-turns of a session) run on the event loop's thread: they take tens of microseconds, less than
-a hop to a worker thread, and measurably better under load (``docs/performance.md``). Reads
-that can be large (the start-up replay, an operator's listing) run in a worker thread on a
-short-lived connection of their own, which WAL lets read while the main one writes.
+No statement runs on the event loop's thread (``gateway.store.connections``): writes go to
+the one writer connection, batched into worker-thread hops (under load, the writes queued
+meanwhile share one hop and one commit, each in a savepoint of its own); reads run in worker
+threads on reader connections, which WAL lets read while the writer writes. A lock held by
+another process thus delays the writes waiting for it (up to ``busy_timeout``, then
+:class:`StoreUnavailableError`), never the loop. Opening the file (schema, migrations) is
+the one exception: the constructor runs before the gateway serves anything.
 
 Rules:
 
@@ -13,6 +15,9 @@ Rules:
 * A session's history is written only by ``save``, in the transaction of the thread record
   that concludes the answered run it belongs to: a run's history and its conclusion land
   together or not at all, and never in another thread's transaction.
+* Every failure of SQLite is a :class:`StoreUnavailableError`, never a raw ``sqlite3.Error``.
+* What is old and done is pruned by ``prune`` (``gateway.store.retention``): never an inbox
+  entry still unanswered, never a thread record.
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
 import attrs
 
 from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
 from gateway.exceptions import StoreUnavailableError
 from gateway.store.codec import key_text, record_from_json, record_to_json
-from gateway.store.schema import FINAL, SCHEMA, TRIGGERS, migrate, transaction
+from gateway.store.connections import Readers, Writer, connect
+from gateway.store.retention import Pruned, Retention, prune
+from gateway.store.schema import FINAL, SCHEMA, TRIGGERS, migrate
 from providers.pool import SavedKeyState
 
 T = TypeVar("T")
@@ -40,11 +45,11 @@ RECENT_TURNS = 500
 
 
 def _insert_outcomes(
-    db: sqlite3.Connection, key: ThreadKey, concluded: Sequence[Concluded]
+    db: sqlite3.Connection, key: ThreadKey, concluded: Sequence[Concluded], at: float
 ) -> None:
     """One statement for all of them; a final outcome also closes its inbox entry (trigger)."""
     rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(concluded))
-    at, thread = time.time(), key_text(key)
+    thread = key_text(key)
     values = [
         v
         for c in concluded
@@ -57,9 +62,11 @@ def _insert_outcomes(
     )
 
 
-def _append_exchange(db: sqlite3.Connection, exchange: Exchange) -> None:
-    """Add an answered turn to its session (replacing the last one, for ``/retry``)."""
+def _append_exchange(db: sqlite3.Connection, exchange: Exchange, at: float) -> None:
+    """Add an answered turn to its session (replacing the last one, for ``/retry``), and
+    note the session's last use (what its retention counts from)."""
     session = exchange.session_id
+    db.execute("UPDATE sessions SET used_at = ? WHERE session_id = ?", (at, session))
     if exchange.replaces_last:
         db.execute(
             "DELETE FROM turns WHERE session_id = ? AND id >= (SELECT MAX(id) FROM turns"
@@ -90,85 +97,91 @@ class InboxEntry:
     """The routed message as plain data (see ``gateway.telegram.routing``)."""
 
 
+@attrs.frozen
+class StoreStatistics:
+    """The store's writer since it opened."""
+
+    writes: int
+    """Writes run on the writer connection."""
+    hops: int
+    """Worker-thread hops they took (writes queued together share one)."""
+
+
 class Store:
     """Implements the thread actor's ``ThreadStore``, the chat agent's ``SessionHistory`` and
     the credential pool's ``PoolStateStore``.
 
-    ``on_outcome`` is told every outcome recorded (the gateway counts them for ``/metrics``).
+    Args:
+        path: the SQLite file (created with its folder if missing).
+        on_outcome: told every outcome recorded (the gateway counts them for ``/metrics``).
+        clock: the wall clock of the times written (received, concluded, last used).
+        busy_timeout: seconds a statement waits for a lock another process holds.
     """
 
     def __init__(
-        self, path: str | Path, on_outcome: Callable[[Outcome], None] = lambda _: None
+        self,
+        path: str | Path,
+        on_outcome: Callable[[Outcome], None] = lambda _: None,
+        *,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 5.0,
     ) -> None:
         self._path = Path(path)
         self._on_outcome = on_outcome
+        self._clock = clock
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = self._connect()
-            self._db.executescript(SCHEMA)
-            migrate(self._db)
-            self._db.executescript(TRIGGERS)
+            db = connect(self._path, busy_timeout)
         except (OSError, sqlite3.Error) as error:
             raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        # A checkpoint may fsync: it runs in a worker thread (checkpoint()), not in a commit
-        # on the event loop.
-        db.execute("PRAGMA wal_autocheckpoint=0")
-        return db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            migrate(db)
+            db.executescript(TRIGGERS)
+        except sqlite3.Error as error:
+            db.close()
+            raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
+        self._writer = Writer(db, self._path)
+        self._readers = Readers(self._path, busy_timeout)
 
     def close(self) -> None:
         """Close the file (every write was committed when it returned)."""
-        self._db.close()
+        self._writer.close()
+        self._readers.close()
 
-    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        """A small read, on the loop's thread (see the module docstring)."""
-        try:
-            return func(self._db)
-        except sqlite3.Error as error:
-            raise StoreUnavailableError(f"{self._path}: {error}") from None
+    def statistics(self) -> StoreStatistics:
+        return StoreStatistics(self._writer.writes, self._writer.hops)
 
     async def _write(self, func: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
-        """A small write, on the loop's thread; ``atomic`` when ``func`` runs several
+        """A write, on the writer connection; ``atomic`` when ``func`` runs several
         statements."""
-        db = self._db
-        try:
-            if not atomic:
-                return func(db)
-            with transaction(db):
-                return func(db)
-        except sqlite3.Error as error:
-            raise StoreUnavailableError(f"{self._path}: {error}") from None
+        return await self._writer.run(func, atomic=atomic)
 
     async def _read(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        """A read that may be large, in a worker thread on a connection of its own."""
+        """A read, in a worker thread on a reader connection."""
+        return await self._readers.run(func)
 
-        def read() -> T:
-            db = sqlite3.connect(self._path, timeout=5)
-            try:
-                return func(db)
-            finally:
-                db.close()
-
-        try:
-            return await anyio.to_thread.run_sync(read)
-        except sqlite3.Error as error:
-            raise StoreUnavailableError(f"{self._path}: {error}") from None
-
-    async def checkpoint(self) -> tuple[int, int]:
-        """Copy the write-ahead log into the database file, in a worker thread; never waits
-        for readers or writers (a passive checkpoint does what it can now). Returns the
+    async def checkpoint(self, *, truncate: bool = False) -> tuple[int, int]:
+        """Copy the write-ahead log into the database file, in a worker thread. Passive (the
+        default) never waits for readers or writers: it does what it can now. ``truncate``
+        waits for them (up to ``busy_timeout``) and then empties the log file. Returns the
         log's size and how much of it is now in the database file, in pages."""
+        mode = "TRUNCATE" if truncate else "PASSIVE"
 
         def run(db: sqlite3.Connection) -> tuple[int, int]:
-            _, logged, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _, logged, copied = db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
             return int(logged), int(copied)
 
         return await self._read(run)
+
+    async def prune(self, retention: Retention, now: float) -> Pruned:
+        """Delete what ``retention`` no longer keeps at wall-clock time ``now`` (in small
+        transactions, so writes go on between them), then truncate the write-ahead log."""
+        pruned = await prune(self._read, self._write, retention, now)
+        await self.checkpoint(truncate=True)
+        return pruned
 
     # -- inbox ---------------------------------------------------------------------------
 
@@ -185,7 +198,7 @@ class Store:
                     key_text(entry.key),
                     entry.message_id,
                     json.dumps(entry.payload),
-                    time.time(),
+                    self._clock(),
                 ),
             )
             return cursor.rowcount == 1
@@ -214,7 +227,7 @@ class Store:
             row = db.execute("SELECT MAX(update_id) FROM inbox").fetchone()
             return None if row is None or row[0] is None else int(row[0])
 
-        return await self._run(read)
+        return await self._read(read)
 
     # -- ThreadStore -----------------------------------------------------------------------
 
@@ -225,7 +238,7 @@ class Store:
             ).fetchone()
             return None if row is None else record_from_json(row[0])
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def save(
         self,
@@ -237,6 +250,8 @@ class Store:
         """Replace the record, record the outcomes in ``concluded`` and append ``exchange``
         to its session's history: one transaction."""
 
+        at = self._clock()
+
         def write(db: sqlite3.Connection) -> None:
             upsert = (
                 "INSERT INTO threads (thread_key, record, session_id) VALUES (?, ?, ?)"
@@ -245,9 +260,9 @@ class Store:
             )
             db.execute(upsert, (key_text(key), record_to_json(record), record.session_id))
             if concluded:
-                _insert_outcomes(db, key, concluded)
+                _insert_outcomes(db, key, concluded, at)
             if exchange is not None:
-                _append_exchange(db, exchange)
+                _append_exchange(db, exchange, at)
 
         await self._write(write, atomic=bool(concluded) or exchange is not None)
         for outcome in concluded:
@@ -256,9 +271,8 @@ class Store:
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
-        await self._write(
-            lambda db: _insert_outcomes(db, key, [Concluded(message_id, outcome, detail)])
-        )
+        at, concluded = self._clock(), [Concluded(message_id, outcome, detail)]
+        await self._write(lambda db: _insert_outcomes(db, key, concluded, at))
         self._on_outcome(outcome)
 
     async def has_final_outcome(self, key: ThreadKey, message_id: int) -> bool:
@@ -272,7 +286,7 @@ class Store:
             ).fetchone()
             return row is not None
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def outcomes(self, key: ThreadKey) -> list[tuple[int, str]]:
         """Every recorded outcome of a thread, in order (for tests and operators)."""
@@ -302,8 +316,7 @@ class Store:
     # -- SessionHistory --------------------------------------------------------------------
 
     async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
-        """The newest turns that fit in ``budget`` characters (and at most ``RECENT_TURNS``):
-        a bounded read, so it runs on the loop's thread like the other small statements."""
+        """The newest turns that fit in ``budget`` characters (and at most ``RECENT_TURNS``)."""
 
         def read(db: sqlite3.Connection) -> list[Turn]:
             kept: list[Turn] = []
@@ -322,18 +335,25 @@ class Store:
             kept.reverse()
             return kept
 
-        return await self._run(read)
+        return await self._read(read)
 
-    # -- PoolStateStore (synchronous, small) -----------------------------------------------
+    # -- PoolStateStore --------------------------------------------------------------------
 
-    def load_pool(self, name: str) -> Sequence[SavedKeyState]:
-        rows = self._db.execute("SELECT state FROM pool_state WHERE pool = ?", (name,))
-        return [SavedKeyState(**json.loads(state)) for (state,) in rows.fetchall()]
+    async def load_pool(self, name: str) -> Sequence[SavedKeyState]:
+        def read(db: sqlite3.Connection) -> list[SavedKeyState]:
+            rows = db.execute("SELECT state FROM pool_state WHERE pool = ?", (name,)).fetchall()
+            return [SavedKeyState(**json.loads(state)) for (state,) in rows]
 
-    def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
-        with transaction(self._db):
-            self._db.executemany(
+        return await self._read(read)
+
+    async def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
+        rows = [(name, s.label, json.dumps(attrs.asdict(s))) for s in states]
+
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany(
                 "INSERT INTO pool_state (pool, label, state) VALUES (?, ?, ?)"
                 " ON CONFLICT (pool, label) DO UPDATE SET state = excluded.state",
-                [(name, s.label, json.dumps(attrs.asdict(s))) for s in states],
+                rows,
             )
+
+        await self._write(write, atomic=True)

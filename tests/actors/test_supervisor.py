@@ -322,3 +322,29 @@ async def test_broadcast_reaches_live_children() -> None:
         assert sup.broadcast(Work(100)) == 3
         await settle(sup)
     assert sorted(str(k) for k, i in journal.handled if i == 100) == ["a", "b", "c"]
+
+
+class Picky(Scripted):
+    """Concerned by broadcasts only when its key is upper case."""
+
+    def wants(self, message: object) -> bool:
+        return str(self._key).isupper()
+
+
+async def test_a_broadcast_starts_a_task_only_for_the_dormant_children_it_concerns() -> None:
+    """Issue 17, item 12: "credentials available" started an activation task for every live
+    thread, parked or not."""
+    journal, letters = Journal(), list[DeadLetter]()
+    config = SupervisorConfig(idle_ttl=None, drain_timeout=0.2, restart=FAST_RESTARTS)
+    sup: Supervisor[Hashable] = Supervisor(lambda key: Picky(key, journal), config, letters.append)
+    async with sup:
+        dormant = [f"k{i}" for i in range(500)] + ["A", "B"]
+        for ident, key in enumerate(dormant, 1):
+            await sup.ref_for(key).ask(Work(ident), timeout=1)
+        await sup.ref_for("busy").ask(Work(1000, Kind.BACKGROUND, 1.0), timeout=1)
+        await anyio.wait_all_tasks_blocked()
+        before = len(anyio.get_running_tasks())
+        assert sup.broadcast(Work(2000)) == 3, "the two it concerns, and the active child"
+        assert len(anyio.get_running_tasks()) == before + 2, "a task per dormant child woken"
+        await settle(sup)
+    assert sorted(str(k) for k, i in journal.handled if i == 2000) == ["A", "B", "busy"]

@@ -3,12 +3,15 @@ per timer (``actors/timers.py``)."""
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Hashable
 
 import anyio
 import pytest
 
 from actors import ChildState, DeadLetter, Supervisor, SupervisorConfig
+from actors.timers import COMPACT_AT
 from tests.actors.scripted import Journal, Kind, Scripted, Work
 from tests.actors.test_supervisor import FAST_RESTARTS
 
@@ -114,3 +117,41 @@ async def test_cancelling_the_earliest_timer_lets_the_timer_task_sleep_on() -> N
         await wait_for(journal, "a", 3)
         assert journal.done_at[3] - start == pytest.approx(0.5, abs=0.1)
         assert sup.statistics().timer_wakeups == 1
+
+
+async def test_a_cancelled_timer_does_not_keep_its_actor_alive() -> None:
+    """Issue 17, item 12: a cancelled timer sat in the heap until it came due, holding its
+    child (and so the passivated actor) for as long as its delay."""
+    journal, built = Journal(), list[weakref.ref[Scripted]]()
+
+    def factory(key: Hashable) -> Scripted:
+        actor = Scripted(key, journal)
+        built.append(weakref.ref(actor))
+        return actor
+
+    config = SupervisorConfig(idle_ttl=0.2, drain_timeout=0.2, restart=FAST_RESTARTS)
+    async with Supervisor(factory, config) as sup:
+        await sup.ref_for("a").ask(Work(1, Kind.TIMER, 3600.0), timeout=1)
+        journal.timers[1].cancel()
+        with anyio.fail_after(2):
+            while "a" in sup:  # passivated
+                await anyio.sleep(0.05)
+        gc.collect()
+        assert built[0]() is None, "the cancelled timer pinned the passivated actor"
+        assert sup.statistics().timers_queued <= 1
+    assert journal.handled == []
+
+
+async def test_timers_set_and_cancelled_over_and_over_keep_the_queue_small() -> None:
+    journal = Journal()
+    async with make(journal) as sup:
+        ref = sup.ref_for("a")
+        await ref.ask(Work(0, Kind.TIMER, 3600.0), timeout=1)  # pending, and due first:
+        for ident in range(1, 2001):  # so cancelling these only marks them (not the earliest)
+            await ref.ask(Work(ident, Kind.TIMER, 7200.0), timeout=1)
+            journal.timers[ident].cancel()
+            assert sup.statistics().timers_queued <= 2 * COMPACT_AT + 2
+        assert journal.timers[0].pending
+        assert sup.statistics().timer_wakeups == 0
+        await ref.ask(Work(9999, Kind.TIMER, 0.2), timeout=1)  # the queue still sends
+        await wait_for(journal, "a", 9999)

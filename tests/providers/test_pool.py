@@ -5,6 +5,7 @@ import random
 from collections.abc import Sequence
 
 import anyio
+import anyio.lowlevel
 import attrs
 import pytest
 import trio
@@ -20,7 +21,7 @@ from providers.exceptions import (
     QuotaExhaustedError,
     RateLimitedError,
 )
-from providers.pool import CredentialPool, KeyState, SavedKeyState, Strategy
+from providers.pool import SAVE_RETRY, CredentialPool, KeyState, SavedKeyState, Strategy
 from providers.secrets import ApiKey
 
 pytestmark = pytest.mark.anyio
@@ -107,25 +108,78 @@ async def test_all_disabled_means_no_retry_time() -> None:
 
 @attrs.define
 class DictStore:
-    saved: dict[str, list[SavedKeyState]] = attrs.Factory(dict)
+    """The pool's port over a dict; ``down`` makes every call fail as a store would."""
 
-    def load_pool(self, name: str) -> Sequence[SavedKeyState]:
+    saved: dict[str, list[SavedKeyState]] = attrs.Factory(dict)
+    down: bool = False
+    saves: int = 0
+
+    async def load_pool(self, name: str) -> Sequence[SavedKeyState]:
+        await anyio.lowlevel.checkpoint()
+        if self.down:
+            raise StoreDownError("database is locked")
         return self.saved.get(name, [])
 
-    def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
+    async def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self.down:
+            raise StoreDownError("database is locked")
+        self.saves += 1
         self.saved[name] = list(states)
+
+
+class StoreDownError(Exception):
+    """Raised by the fake store while it is down."""
 
 
 async def test_state_survives_a_restart_without_secrets() -> None:
     store = DictStore()
     p = pool(store=store)
-    p.report_failure(KEYS[0], QuotaExhaustedError("HTTP 402", retry_after=600))
-    p.report_failure(KEYS[1], KeyRejectedError("HTTP 401"))
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(p.run, lambda: None)
+        p.report_failure(KEYS[0], QuotaExhaustedError("HTTP 402", retry_after=600))
+        p.report_failure(KEYS[1], KeyRejectedError("HTTP 401"))
+        assert store.saves == 0, "saved by the pool's task, not on the request's path"
+        await anyio.wait_all_tasks_blocked()
+        assert store.saves == 1, "both changes in one save"
+        tasks.cancel_scope.cancel()
     assert not any(k.secret in repr(store.saved) for k in KEYS)
     again = pool(store=store)
-    again.restore()
+    await again.restore()
     states = [(k.state, round(k.cooldown_left)) for k in again.status().keys]
     assert states == [(KeyState.COOLING, 600), (KeyState.DISABLED, 0), (KeyState.USABLE, 0)]
+
+
+@pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
+async def test_a_store_that_fails_never_fails_a_request_and_is_retried() -> None:
+    """Issue 17, item 11: the pool saved on every 429 inside the request, synchronously, and
+    a store error escaped into the run."""
+    store = DictStore(down=True)
+    p = pool(store=store)
+    await p.restore()  # unreadable: starts afresh
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(p.run, lambda: None)
+        p.report_failure(KEYS[0], RateLimitedError("HTTP 429", retry_after=60))
+        assert p.acquire().label == "k1"
+        await anyio.sleep(1)
+        assert store.saved == {}
+        store.down = False
+        await anyio.sleep(SAVE_RETRY)
+        assert [s.label for s in store.saved["test"] if s.until is not None] == ["k0"]
+        tasks.cancel_scope.cancel()
+
+
+async def test_the_last_change_before_shutdown_is_saved() -> None:
+    store = DictStore()
+    p = pool(store=store)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(p.run, lambda: None)
+        await anyio.wait_all_tasks_blocked()
+        p.report_failure(KEYS[2], KeyRejectedError("HTTP 403"))
+        tasks.cancel_scope.cancel()
+    assert [s.label for s in store.saved["test"] if s.disabled] == ["k2"]
 
 
 OUTCOMES: list[ProviderError | None] = [

@@ -143,6 +143,26 @@ async def test_exhausted_credentials_park_with_a_notice_until_keys_are_back() ->
         assert len(threads.outbox.texts(DM)) == 1, "told once"
 
 
+async def test_credentials_available_wakes_the_parked_thread_and_no_other() -> None:
+    """Issue 17, item 12: the broadcast started a task for every live thread."""
+    async with open_threads(agent=fresh(chunk_delay=0.01)) as threads:
+        others = [ThreadKey(1000 + i) for i in range(200)]
+        for key in others:
+            await threads.say(key, "hi")
+        await threads.wait_idle(*others)
+        threads.agent.exhausted = True
+        message = await threads.say(DM, "hi")
+        assert (await threads.status(DM)).phase is ThreadPhase.PARKED
+        threads.agent.exhausted = False
+        await anyio.wait_all_tasks_blocked()
+        before = len(anyio.get_running_tasks())
+        assert threads.supervisor.broadcast(CredentialsAvailable(), control=True) == 1
+        assert len(anyio.get_running_tasks()) == before + 1, "the parked thread's activation"
+        await threads.wait_idle(DM)
+        assert threads.store.outcome_of(DM, message) == [Outcome.PARKED, Outcome.ANSWERED]
+        assert len(threads.agent.requests) == len(others) + 2, "no other thread ran again"
+
+
 async def test_parked_thread_retries_on_its_own_timer_and_tells_users_once() -> None:
     async with open_threads(agent=fresh(exhausted=True, retry_after=0.5)) as threads:
         message = await threads.say(DM, "hi")

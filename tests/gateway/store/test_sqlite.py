@@ -98,9 +98,10 @@ async def test_a_record_and_the_outcomes_it_concludes_are_one_write(tmp_path: Pa
     assert [e.message_id for e in await store.unanswered()] == [6], "answered: closed"
     assert counted == [Outcome.ANSWERED, Outcome.PARKED]
     # Atomic: an outcome that cannot be written leaves the record as it was.
-    store._db.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON outcomes BEGIN SELECT RAISE(ABORT, 'no'); END"
-    )
+    with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON outcomes BEGIN SELECT RAISE(ABORT, 'no'); END"
+        )
     with pytest.raises(StoreUnavailableError):
         await store.save(KEY, ThreadRecord("s1", run_seq=3), [Concluded(6, Outcome.ANSWERED)])
     assert await store.load(KEY) == running
@@ -123,8 +124,14 @@ async def test_history_and_pool_state(tmp_path: Path) -> None:
     assert await store.recent("s1", 1) == [Turn("assistant", "a")], "the newest that fit"
     assert await store.recent("s1", 0) == []
     saved = [SavedKeyState("key-1", False, 123.0, "HTTP 402", 4, 1)]
-    store.save_pool("llm", saved)
-    assert list(store.load_pool("llm")) == saved
+    await store.save_pool("llm", saved)
+    assert list(await store.load_pool("llm")) == saved
+    with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)) as db:
+        db.execute("DROP TABLE pool_state")
+    with pytest.raises(StoreUnavailableError):  # never a raw sqlite3.Error
+        await store.save_pool("llm", saved)
+    with pytest.raises(StoreUnavailableError):
+        await store.load_pool("llm")
     store.close()
 
 
