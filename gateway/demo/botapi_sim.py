@@ -18,13 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from html.parser import HTMLParser
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 from aiohttp import web
 
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
+from gateway.demo.telegram_html import TelegramHTMLCheck, utf16_length
 
 CHAT_GAP = 0.8
 """With ``enforce_limits``: the shortest gap between two requests to a chat that passes (one a
@@ -34,53 +34,6 @@ GROUP_PER_MINUTE = 20
 
 BOT_ID = 7000001
 BOT_USERNAME = "threadgate_demo_bot"
-
-
-class _TagBalance(HTMLParser):
-    """Telegram's check, a little stricter: known tags and attributes, properly nested; code
-    holds no tags, ``pre`` only a ``code`` (its language), quotes do not nest."""
-
-    TAGS = frozenset(
-        {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "code", "pre", "a"}
-        | {"tg-spoiler", "span", "blockquote"}
-    )
-    ATTRIBUTES: ClassVar[dict[str, frozenset[str]]] = {
-        "a": frozenset({"href"}),
-        "code": frozenset({"class"}),
-        "span": frozenset({"class"}),
-        "blockquote": frozenset({"expandable"}),
-    }
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stack: list[str] = []
-        self.ok = True
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        given = dict(attrs)
-        self.ok = (
-            self.ok
-            and tag in self.TAGS
-            and set(given) <= self.ATTRIBUTES.get(tag, frozenset())
-            and (tag != "a" or bool(given.get("href")))
-            and (tag != "span" or given.get("class") == "tg-spoiler")
-            and (tag != "blockquote" or "blockquote" not in self.stack)
-            and (not self.stack or self.stack[-1] != "code")
-            and (not self.stack or self.stack[-1] != "pre" or tag == "code")
-        )
-        self.stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        self.ok = self.ok and bool(self.stack) and self.stack.pop() == tag
-
-    def close(self) -> None:
-        super().close()
-        self.ok = self.ok and not self.stack
-
-
-def _utf16_length(text: str) -> int:
-    """How Telegram measures a text: in UTF-16 code units (an emoji counts 2)."""
-    return sum(2 if ord(char) > 0xFFFF else 1 for char in text)
 
 
 @attrs.define
@@ -398,13 +351,13 @@ class BotAPISimulator:
         if str(params.get("parse_mode") or "").upper() == "HTML":
             if self.reject_markup:
                 return None
-            checker = _TagBalance()
+            checker = TelegramHTMLCheck()
             checker.feed(text)
             checker.close()
             if not checker.ok:
                 return None
             text = html.unescape(re.sub(r"<[^>]+>", "", text))
-        if _utf16_length(text) > 4096:
+        if utf16_length(text) > 4096:
             description = "Bad Request: message is too long"
             body = {"ok": False, "error_code": 400, "description": description}
             raise web.HTTPBadRequest(text=json.dumps(body), content_type="application/json")
