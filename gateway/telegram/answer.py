@@ -82,6 +82,9 @@ class Answer:
     _retry_at: float = attrs.field(default=-math.inf, init=False)
     _failures: int = attrs.field(default=0, init=False)
     _failed: bool = attrs.field(default=False, init=False)
+    _told: bool = attrs.field(default=False, init=False)
+    _covered: int = attrs.field(default=0, init=False)
+    _plain: bool = attrs.field(default=False, init=False)
 
     # -- the stream's half ---------------------------------------------------------------
 
@@ -117,8 +120,8 @@ class Answer:
         self._ending = ending
         if self.settled or self._nothing_to_show():
             self._outcome.set_value(Delivered(tuple(self._message_ids)))
-            return False
-        self._queued = True
+            return self._told  # a sender that has seen it must let go of it
+        self._queued = self._told = True
         return True  # even if queued: its sender may be waiting for nothing but this
 
     def withdraw(self) -> bool:
@@ -127,7 +130,7 @@ class Answer:
         if self.settled:
             return False
         self._ending = Ending.WITHDRAWN
-        self._queued = True
+        self._queued = self._told = True
         return True
 
     def unqueue(self) -> None:
@@ -169,10 +172,20 @@ class Answer:
     def retry_at(self) -> float:
         return self._retry_at
 
+    @property
+    def plain(self) -> bool:
+        """Telegram refused its markup once: it goes on as plain text."""
+        return self._plain
+
+    def use_plain(self) -> None:
+        self._plain = True
+
     def pieces(self) -> list[Piece]:
         """The messages the answer is now (its final form once it has ended)."""
         if self._ending is Ending.OPEN or self._ending is Ending.FINISHED:
             return pieces(self._text)
+        if self._ending is Ending.WITHDRAWN:  # what is out, marked cut off; nothing new
+            return pieces(self._text[: self._covered], suffix=CUT_OFF)
         return pieces(self._text, suffix=CUT_OFF)
 
     def next_request(self) -> tuple[int, Piece] | None:
@@ -192,8 +205,11 @@ class Answer:
         """The sender has nothing to do for the answer until it is told again."""
         self._queued = False
 
-    def sent(self, index: int, message_id: int, html: str, now: float) -> None:
-        """Message ``index`` went out (or was edited) with ``html``."""
+    def sent(self, index: int, message_id: int, html: str, now: float, covered: int) -> None:
+        """Message ``index`` went out (or was edited) with ``html``, rendered from the first
+        ``covered`` characters of the text."""
+        if self._ending is not Ending.WITHDRAWN:  # a withdrawn one shows no more than it did
+            self._covered = max(self._covered, covered)
         if index >= len(self._message_ids):
             self._message_ids.append(message_id)
             self._shown.append(html)
@@ -222,7 +238,7 @@ class Answer:
     def _mark_queued(self) -> bool:
         if self._queued:
             return False
-        self._queued = True
+        self._queued = self._told = True
         return True
 
     def _nothing_to_show(self) -> bool:

@@ -2,9 +2,12 @@
 
 Rules:
 
-* Its handlers never wait for Telegram's pacing. It queues what is to be shown (notices, and
+* Its handlers never wait for the chat's pacing. It queues what is to be shown (notices, and
   the answers that have text or an ending not shown yet), asks ``ChatPace`` when the next
-  request may go, and wakes itself for then. One request at a time, to one chat.
+  request may go, and wakes itself for then. One request at a time, to one chat; only the
+  bot-wide ``GlobalPace`` (30 a second, all chats) may hold a request for a few slots.
+* Its handlers never raise: the answers queued with an incarnation are known to it alone.
+  "typing…" is skipped while a request is due and bounded to ``TYPING_TIMEOUT``.
 * Order of service: notices first (acknowledgements of /stop and /new, queue notices,
   refusals), then the final texts of ended answers, then partial updates of open answers,
   oldest served first. A partial update goes only while the group's per-minute budget keeps
@@ -17,8 +20,9 @@ Rules:
   fails for the network or a Telegram 5xx is retried (three tries); a send whose outcome is
   unknown is never sent again, so nothing arrives twice: its answer fails, and its stream
   reports that the answer could not be delivered. Refused requests (400, 403) fail too.
-* Text goes out as HTML (``gateway.telegram.markup``); if Telegram rejects the markup, as
-  the same visible text without formatting (``Piece.plain``). Every failure is logged; a
+* Text goes out as HTML (``gateway.telegram.markup``); if Telegram rejects the markup, the
+  next turn sends the same visible text without formatting (``Piece.plain``): one request
+  per turn, always paced. Every failure is logged; a
   notice has nobody waiting, so its failure is only logged. No error of a request stops the
   sender.
 """
@@ -52,6 +56,8 @@ from gateway.telegram.pacing import ChatPace, GlobalPace
 from gateway.telegram.routing import GENERAL_TOPIC
 
 EDIT_TRIES = 3
+TYPING_TIMEOUT = 2.0
+"""The longest a "typing…" request may hold the sender (it is cosmetic)."""
 PARTIAL_GRACE = 0.25
 """A partial update waits this much of the chat's interval beyond its turn, so that a final
 text arriving meanwhile goes first (a request taken by a partial holds the chat for a whole
@@ -88,6 +94,7 @@ class _NoticePiece:
     key: ThreadKey
     piece: Piece
     reply_to: int | None
+    plain: bool = False
 
 
 def _markup_rejected(error: TelegramBadRequest) -> bool:
@@ -124,13 +131,32 @@ class ChatSender(Actor[object]):
         self._chat = ChatPace(self._send_interval, per_minute)
 
     async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
+        # Never raises: a new incarnation would not know the answers queued with this one.
+        try:
+            await self._take(message)
+            if self._next_at(anyio.current_time()) <= anyio.current_time():
+                await self._serve_one()
+        except Exception as error:  # noqa: BLE001 - a bug: logged, the sender goes on
+            logger.opt(exception=error).error("chat sender {chat} failed", chat=self._chat_id)
+        self._schedule(ctx)
+        return None
+
+    async def _take(self, message: object) -> None:
         if isinstance(message, Notice):
-            for index, piece in enumerate(pieces(message.text)):
+            try:
+                parts = pieces(message.text)
+            except Exception as error:  # noqa: BLE001 - a bug in rendering: logged
+                logger.opt(exception=error).error("notice to {key} not rendered", key=message.key)
+                return
+            for index, piece in enumerate(parts):
                 reply_to = message.reply_to if index == 0 else None
                 self._notices.append(_NoticePiece(message.key, piece, reply_to))
         elif isinstance(message, AnswerReady):
             answer = message.answer
-            if not answer.settled:
+            if answer.settled:  # settled without a request (nothing to show): let go of it
+                self._open.pop(answer.id, None)
+                self._queued.pop(answer.id, None)
+            else:
                 self._open[answer.id] = answer
                 self._queued.setdefault(answer.id, answer)
         elif isinstance(message, Wake):
@@ -139,13 +165,10 @@ class ChatSender(Actor[object]):
             await self._typing(message.key)
         else:
             logger.error("chat sender {chat}: unknown message {m!r}", chat=self._chat_id, m=message)
-        if self._next_at(anyio.current_time()) <= anyio.current_time():
-            await self._serve_one()
-        self._schedule(ctx)
-        return None
 
     def can_passivate(self) -> bool:
-        return not (self._notices or self._open)
+        blocked = self._chat.blocked_until > anyio.current_time()
+        return not (self._notices or self._open or blocked)
 
     def describe(self) -> Mapping[str, object]:
         return {
@@ -172,7 +195,10 @@ class ChatSender(Actor[object]):
         return best
 
     def _schedule(self, ctx: ActorContext[Any]) -> None:
-        at = self._next_at(anyio.current_time())
+        now = anyio.current_time()
+        at = self._next_at(now)
+        if self._wake is not None and self._wake_at < now:
+            self._wake = None  # its Wake was not delivered (a full mailbox): gone
         if at == float("inf") or (self._wake is not None and self._wake_at <= at):
             return
         if self._wake is not None:
@@ -185,7 +211,10 @@ class ChatSender(Actor[object]):
     async def _wake_up(scope: anyio.CancelScope, at: float, ctx: ActorContext[Any]) -> None:
         with scope:
             await anyio.sleep(max(0.0, at - anyio.current_time()))
-            ctx.tell_self(Wake())
+            try:
+                ctx.tell_self(Wake())
+            except Exception as error:  # noqa: BLE001 - a full mailbox is served anyway
+                logger.debug("chat sender: wake not delivered: {e!r}", e=error)
 
     def _partial_at(self, now: float) -> float:
         opens = self._chat.opens_at(now, reserve=len(self._open))
@@ -249,23 +278,30 @@ class ChatSender(Actor[object]):
     async def _serve(self, answer: Answer, index: int, piece: Piece) -> None:
         key = answer.key
         sending = index >= len(answer.message_ids)
+        covered = len(answer.text)
         await self._pace.wait()
         now = anyio.current_time()
         self._chat.spend(now)
         try:
             if sending:
                 reply_to = answer.reply_to if index == 0 else None
-                message = await self._send(key, piece, reply_to)
-                answer.sent(index, message.message_id, piece.html, now)
+                message = await self._send(key, piece, reply_to, plain=answer.plain)
+                answer.sent(index, message.message_id, piece.html, now, covered)
                 self._metrics.messages_out.inc()
             else:
-                await self._edit(answer.message_ids[index], piece)
-                answer.sent(index, answer.message_ids[index], piece.html, now)
+                await self._edit(answer.message_ids[index], piece, plain=answer.plain)
+                answer.sent(index, answer.message_ids[index], piece.html, now, covered)
         except TelegramRetryAfter as error:
             self._flooded(error)
         except (TelegramBadRequest, TelegramForbiddenError) as error:
             if not sending and "not modified" in str(error):
-                answer.sent(index, answer.message_ids[index], piece.html, now)
+                answer.sent(index, answer.message_ids[index], piece.html, now, covered)
+                return
+            if isinstance(error, TelegramBadRequest) and _markup_rejected(error):
+                logger.warning(
+                    "markup rejected in {key} ({e}); going on as plain text", key=key, e=error
+                )
+                answer.use_plain()  # the next turn sends it as plain text
                 return
             logger.error("{what} in {key} refused: {e}", what=_what(sending), key=key, e=error)
             self._fail(answer, str(error), outcome_unknown=False)
@@ -296,10 +332,19 @@ class ChatSender(Actor[object]):
         await self._pace.wait()
         self._chat.spend(anyio.current_time())
         try:
-            await self._send(notice.key, notice.piece, notice.reply_to)
+            await self._send(notice.key, notice.piece, notice.reply_to, plain=notice.plain)
         except TelegramRetryAfter as error:
             self._flooded(error)
             self._notices.appendleft(notice)
+            return
+        except TelegramBadRequest as error:
+            if notice.plain or not _markup_rejected(error):
+                logger.error("notice to {key} not delivered: {e}", key=notice.key, e=error)
+                return
+            logger.warning(
+                "markup rejected in {key} ({e}); sending plain text", key=notice.key, e=error
+            )
+            self._notices.appendleft(attrs.evolve(notice, plain=True))
             return
         except Exception as error:  # noqa: BLE001 - a notice has nobody waiting: logged
             logger.error("notice to {key} not delivered: {e}", key=notice.key, e=error)
@@ -314,52 +359,39 @@ class ChatSender(Actor[object]):
         )
 
     async def _typing(self, key: ThreadKey) -> None:
-        if self._chat.blocked_until > anyio.current_time():
-            return  # flood control holds: not even a cosmetic request
-        try:
-            await self._pace.wait()
-            await self._bot.send_chat_action(self._chat_id, "typing", **thread_kwargs(key))
-        except Exception as error:  # noqa: BLE001 - cosmetic; logged
-            logger.debug("typing in {key} failed: {e!r}", key=key, e=error)
+        now = anyio.current_time()
+        if self._chat.blocked_until > now or self._next_at(now) <= now:
+            return  # flood control holds, or a request is due: cosmetic, so skipped
+        with anyio.move_on_after(TYPING_TIMEOUT):
+            try:
+                await self._pace.wait()
+                await self._bot.send_chat_action(self._chat_id, "typing", **thread_kwargs(key))
+            except Exception as error:  # noqa: BLE001 - cosmetic; logged
+                logger.debug("typing in {key} failed: {e!r}", key=key, e=error)
 
-    async def _send(self, key: ThreadKey, piece: Piece, reply_to: int | None) -> Message:
-        """Send as HTML; if Telegram rejects the markup, the same text unformatted."""
+    async def _send(
+        self, key: ThreadKey, piece: Piece, reply_to: int | None, *, plain: bool
+    ) -> Message:
+        """One request: the piece as HTML, or as plain text once its markup was rejected."""
         parameters = (
             ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
             if reply_to is not None
             else None
         )
-        try:
-            return await self._bot.send_message(
-                self._chat_id,
-                piece.html,
-                parse_mode="HTML",
-                reply_parameters=parameters,
-                **thread_kwargs(key),
-            )
-        except TelegramBadRequest as error:
-            if not _markup_rejected(error):
-                raise
-            logger.warning("markup rejected in {key} ({e}); sending plain text", key=key, e=error)
         return await self._bot.send_message(
             self._chat_id,
-            piece.plain,
-            parse_mode=None,
+            piece.plain if plain else piece.html,
+            parse_mode=None if plain else "HTML",
             reply_parameters=parameters,
             **thread_kwargs(key),
         )
 
-    async def _edit(self, message_id: int, piece: Piece) -> None:
-        try:
-            await self._bot.edit_message_text(
-                text=piece.html, chat_id=self._chat_id, message_id=message_id, parse_mode="HTML"
-            )
-            return
-        except TelegramBadRequest as error:
-            if not _markup_rejected(error):
-                raise
+    async def _edit(self, message_id: int, piece: Piece, *, plain: bool) -> None:
         await self._bot.edit_message_text(
-            text=piece.plain, chat_id=self._chat_id, message_id=message_id, parse_mode=None
+            text=piece.plain if plain else piece.html,
+            chat_id=self._chat_id,
+            message_id=message_id,
+            parse_mode=None if plain else "HTML",
         )
 
 

@@ -65,22 +65,29 @@ class TelegramReplyStream:
     async def _end(self, ending: Ending) -> None:
         answer = self._answer
         try:
-            if answer.end(ending):
-                await self._sender.send(AnswerReady(answer))
-            await self._outcome()
+            await self._outcome(tell=answer.end(ending))
         finally:
             if not answer.settled:  # cancelled (the finalize timeout), or the gateway stops
                 self._withdraw()
 
-    async def _outcome(self) -> None:
-        """Wait for the answer's outcome; at shutdown, for ``STOP_GRACE`` more at most."""
+    async def _outcome(self, *, tell: bool) -> None:
+        """Tell the sender (if ``tell``) and wait for the answer's outcome; at shutdown, for
+        ``STOP_GRACE`` more at most."""
+        answer = self._answer
         failed: SendFailedError | None = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self._give_up_when_stopping, tasks.cancel_scope)
             try:
-                await self._answer.outcome()
+                if tell:
+                    await self._sender.send(AnswerReady(answer))
+                await answer.outcome()
             except SendFailedError as error:
                 failed = error
+            except ActorError as error:  # the chat's sender failed or is gone
+                reason = f"the chat's sender is unavailable ({type(error).__name__})"
+                failed = SendFailedError(
+                    answer.key, reason, delivered=answer.message_ids, outcome_unknown=False
+                )
             tasks.cancel_scope.cancel()
         if failed is not None:
             raise failed

@@ -55,6 +55,9 @@ class MemoryStore:
 
     failures: int = 0
     """How many times it raised (each may crash the thread that called it, once)."""
+    journal: list[tuple[str, ThreadKey, tuple[int, ...]]] = attrs.Factory(list)
+    """Every load or save of a thread, in order: ``("saved" | "lost" | "load failed", key,
+    the message ids concluded ANSWERED in a lost save)``."""
 
     def _fail(self, why: str) -> StoreFailedError:
         self.failures += 1
@@ -62,9 +65,11 @@ class MemoryStore:
 
     async def load(self, key: ThreadKey) -> ThreadRecord | None:
         if anyio.current_time() < self.down_until:
+            self.journal.append(("load failed", key, ()))
             raise self._fail("the store is down (load)")
         if self.fail_loads:
             self.fail_loads -= 1
+            self.journal.append(("load failed", key, ()))
             raise self._fail("store failure (load)")
         return self.records.get(key)
 
@@ -88,7 +93,10 @@ class MemoryStore:
             self._write()
         except StoreFailedError:
             self.lost += concluded
+            answered = tuple(c.message_id for c in concluded if c.outcome is Outcome.ANSWERED)
+            self.journal.append(("lost", key, answered))
             raise
+        self.journal.append(("saved", key, ()))
         self.records[key] = record
         self._history(exchange)
         self.generations[key].append(record.generation)

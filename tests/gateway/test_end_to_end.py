@@ -206,14 +206,15 @@ async def test_status_all_is_for_admin_users_only(tmp_path: Path) -> None:
 async def test_markdown_is_rendered_or_sent_plain_when_rejected(
     tmp_path: Path, reject: bool
 ) -> None:
-    telegram = BotAPISimulator(reject_markup=reject)
+    telegram = BotAPISimulator(reject_markup=reject, enforce_limits=True)
     # The model thinks for a second: "typing…" is shown meanwhile.
     llm = LLMSimulator(default=lambda _: Reply("**Bold** claim with `code`", first_delay=1.0))
     async with running_gateway(tmp_path, telegram=telegram, llm=llm) as run:
         asked = run.telegram.say("format please", chat_id=6000, forum=False)
         await run.quiet()
         [answer] = run.replies_to(asked)
-        # Rejected markup: the same text without its formatting (``Piece.plain``).
+        # Rejected markup: the same text without its formatting (``Piece.plain``), sent at
+        # the chat's next turn (a second request at once would go over Telegram's limits).
         assert answer.text == "Bold claim with code"
         assert run.telegram.floods == 0
         assert run.outcome(asked) == "answered"

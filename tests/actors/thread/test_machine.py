@@ -242,9 +242,18 @@ class ThreadMachine(RuleBasedStateMachine):
     def _unknown(self) -> set[int]:
         """Messages whose delivered answer may not have been recorded (the documented
         window): a restart came before the record, or the store refused to write it on the
-        first try and on the retry."""
-        lost = Counter(c.message_id for c in self.store.lost if c.outcome is Outcome.ANSWERED)
-        refused_twice = {m for m, n in lost.items() if n >= 2}  # the first try and its retry
+        first try and failed the retry too (refused the write again, or the load of the
+        incarnation that would retry it: found by ``make fuzz``, a store down for loads as
+        well)."""
+        refused_twice: set[int] = set()  # the first try and its retry (a write or a load)
+        pending: dict[ThreadKey, set[int]] = {}
+        for event, key, answered in self.store.journal:
+            if event == "saved":
+                pending.pop(key, None)
+                continue
+            refused_twice |= pending.get(key, set())
+            if answered:
+                pending.setdefault(key, set()).update(answered)
         return self.unconcluded_at_restart | refused_twice
 
     @invariant()
