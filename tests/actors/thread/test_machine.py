@@ -151,9 +151,8 @@ class ThreadMachine(RuleBasedStateMachine):
         assert self.supervisor is not None
         self.restarts_before += self.supervisor.statistics().restarts
         self._tag_answers()
-        self.unconcluded_at_restart |= {
-            m for m in self._answers() if not self.store.outcome_of(self.sent[m][0], m)
-        }
+        finals = self._finals()
+        self.unconcluded_at_restart |= {m for m in self._answers() if not finals[m]}
         self.epoch += 1
         self._open()
         finals = self._finals()
