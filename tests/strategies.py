@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -45,6 +47,12 @@ def machine_settings(steps: int, share: float = 1.0) -> settings:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
+
+
+def machine_timeout() -> float:
+    """pytest-timeout's limit for a state machine: 15 min at the ``ci`` profile, none at
+    ``fuzz`` (twenty times the examples take longer on a busy machine)."""
+    return 0.0 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 900.0
 
 
 #: Pieces of Markdown as models write it, and of what breaks renderers: fences (closed,

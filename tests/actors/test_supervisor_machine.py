@@ -22,7 +22,7 @@ from actors import (
 )
 from tests.actors.clocked_loop import STEP, ClockedLoop
 from tests.actors.scripted import Done, Journal, Kind, Scripted, Work
-from tests.strategies import actor_keys, machine_settings, time_steps, work_kinds
+from tests.strategies import actor_keys, machine_settings, machine_timeout, time_steps, work_kinds
 
 STALL = 1.0
 CONFIG = SupervisorConfig(
@@ -134,5 +134,5 @@ class SupervisorMachine(RuleBasedStateMachine):
             self.loop.close()
 
 
-TestSupervisorMachine = pytest.mark.timeout(900)(SupervisorMachine.TestCase)
+TestSupervisorMachine = pytest.mark.timeout(machine_timeout())(SupervisorMachine.TestCase)
 TestSupervisorMachine.settings = machine_settings(25)

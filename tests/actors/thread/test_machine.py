@@ -40,6 +40,7 @@ from tests.fakes.thread_ports import MemoryStore, RecordingOutbox, ScriptedAgent
 from tests.strategies import (
     agent_behaviours,
     machine_settings,
+    machine_timeout,
     thread_commands,
     thread_keys,
     time_steps,
@@ -349,5 +350,5 @@ class ThreadMachine(RuleBasedStateMachine):
                 assert finals_of == [Outcome.ANSWERED], (message_id, finals_of)
 
 
-TestThreadMachine = pytest.mark.timeout(900)(ThreadMachine.TestCase)
+TestThreadMachine = pytest.mark.timeout(machine_timeout())(ThreadMachine.TestCase)
 TestThreadMachine.settings = machine_settings(30, share=2.0)
