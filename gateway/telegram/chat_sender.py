@@ -183,16 +183,20 @@ class ChatSender(Actor[object]):
         """When the next request may go (``inf``: nothing to do until told)."""
         if self._notices:
             return self._chat.ready_at(now)
-        best = float("inf")
+        return min((at for at, _ in self._due(now)), default=float("inf"))
+
+    def _due(self, now: float) -> list[tuple[float, Answer]]:
+        """When each queued answer's next request may go: final texts first, then partial
+        updates, each in queue order (the longest waiting first)."""
         final_at = self._chat.ready_at(now)
         partial_at = self._partial_at(now)
-        for answer in self._queued.values():
-            if answer.final:
-                at = max(final_at, answer.retry_at)
-            else:
-                at = max(partial_at, answer.retry_at, answer.last_request + self._edit_interval)
-            best = min(best, at)
-        return best
+        finals = [(max(final_at, a.retry_at), a) for a in self._queued.values() if a.final]
+        partials = [
+            (max(partial_at, a.retry_at, a.last_request + self._edit_interval), a)
+            for a in self._queued.values()
+            if not a.final
+        ]
+        return finals + partials
 
     def _schedule(self, ctx: ActorContext[Any]) -> None:
         now = anyio.current_time()
@@ -221,20 +225,7 @@ class ChatSender(Actor[object]):
         return max(now, opens + PARTIAL_GRACE * self._send_interval)
 
     def _pick(self, now: float) -> Answer | None:
-        final_ok = self._chat.ready_at(now) <= now
-        partial_ok = self._partial_at(now) <= now
-        for answer in self._queued.values():
-            if final_ok and answer.final and answer.retry_at <= now:
-                return answer
-        for answer in self._queued.values():
-            if (
-                partial_ok
-                and not answer.final
-                and answer.retry_at <= now
-                and answer.last_request + self._edit_interval <= now
-            ):
-                return answer
-        return None
+        return next((answer for at, answer in self._due(now) if at <= now), None)
 
     async def _serve_one(self) -> None:
         """Make the one request that is due, if any."""
