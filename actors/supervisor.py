@@ -13,7 +13,8 @@ Failure rules (also in ``docs/architecture.md``):
   passivated (forgotten), and the next message builds a fresh actor from the store port.
 * **Stop**: at shutdown, children drain for ``drain_timeout``; then they are cancelled, and
   the message each was handling and whatever is still queued are dead-lettered as
-  ``SHUTDOWN`` (askers get :class:`ActorStoppedError`).
+  ``SHUTDOWN`` (askers get :class:`ActorStoppedError`). A crash that meets that
+  cancellation is logged; only the cancellation goes on.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from loguru import logger
 
 from actors._cell import Cell
 from actors._context import CellContext
-from actors._errors import root_cause
+from actors._errors import cancellation_of, root_cause
 from actors._restarts import after_crash, last_word
 from actors.actor import Actor
 from actors.context import ActorContext
@@ -300,6 +301,8 @@ class Supervisor(Generic[K]):
                 await self._serve(cell, actor, ctx)
         except Exception as error:  # noqa: BLE001 - every crash is supervised, then logged
             return error
+        except BaseExceptionGroup as group:
+            raise cancellation_of(key, group) from None  # a crash beside the shutdown's cancel
         if task_group.cancel_scope.cancelled_caught:
             # Only the watchdog deadline cancels this scope: a handler hung past stall_timeout.
             return ActorStalledError(key, self._config.stall_timeout)

@@ -9,6 +9,8 @@ import anyio
 import pytest
 
 from actors import (
+    Actor,
+    ActorContext,
     ActorFailedError,
     AskTimeoutError,
     ChildState,
@@ -22,6 +24,7 @@ from actors import (
     SupervisorConfig,
 )
 from tests.actors.scripted import Journal, Kind, Scripted, Work
+from tests.gateway.logs import captured_logs
 
 pytestmark = pytest.mark.anyio
 
@@ -348,3 +351,29 @@ async def test_a_broadcast_starts_a_task_only_for_the_dormant_children_it_concer
         assert len(anyio.get_running_tasks()) == before + 2, "a task per dormant child woken"
         await settle(sup)
     assert sorted(str(k) for k, i in journal.handled if i == 2000) == ["A", "B", "busy"]
+
+
+class CrashesWhileCancelled(Actor[str]):
+    """Starts background work, then crashes in a shielded step that outlasts the drain."""
+
+    async def receive(self, message: str, ctx: ActorContext[str]) -> None:
+        ctx.start_soon(anyio.sleep_forever)
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(0.5)  # the drain (0.2 s) ends, the background work is cancelled
+        raise RuntimeError(f"crashed handling {message!r}")
+
+
+async def test_a_crash_that_meets_the_shutdown_cancellation_does_not_end_the_supervisor() -> None:
+    """Found by ``make fuzz``: a handler's crash and the shutdown's cancellation of its
+    background task arrive as one group; the crash escaped and ended the supervisor's task
+    group with an error (and the gateway's shutdown with it)."""
+    letters = list[DeadLetter]()
+    config = SupervisorConfig(stall_timeout=30, idle_ttl=None, drain_timeout=0.2)
+    with captured_logs() as lines:
+        async with Supervisor[str](
+            lambda key: CrashesWhileCancelled(), config, on_dead_letter=letters.append
+        ) as sup:
+            sup.ref_for("a").send_nowait("go")
+            await anyio.sleep(0.05)
+    assert [(d.message, d.reason) for d in letters] == [("go", DeadLetterReason.SHUTDOWN)]
+    assert any("'a' crashed" in line and "RuntimeError" in line for line in lines), lines
