@@ -5,12 +5,15 @@ exit status 2; transient start failures are retried; SIGTERM and SIGINT stop it 
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import attrs
@@ -88,10 +91,10 @@ class Gateway:
     log: Path
 
     @classmethod
-    def start(cls, env: dict[str, str], log: Path) -> Gateway:
+    def start(cls, env: dict[str, str], log: Path, command: str = "run") -> Gateway:
         with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run"],
+            process = subprocess.Popen(  # noqa: S603 - our own CLI, a test-chosen command
+                [sys.executable, "-m", "gateway.cli", command],
                 env={**env, "PYTHONUNBUFFERED": "1"},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -137,11 +140,70 @@ def test_get_me_failing_twice_is_retried_and_the_gateway_starts(
     assert "the-real-token" not in output
 
 
+def test_without_a_token_or_a_terminal_run_exits_2_saying_what_to_set(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    del env["TELEGRAM_BOT_TOKEN"]
+    (tmp_path / ".env").write_text("THREADGATE_LLM_MODEL=m\n")  # a .env without a token
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "threadgate: no bot token: set TELEGRAM_BOT_TOKEN (in the environment or in .env; "
+        "`threadgate init` writes one), or run `threadgate demo` for the local demo"
+    ]
+
+
+def test_without_a_token_in_a_terminal_run_starts_the_demo(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    del env["TELEGRAM_BOT_TOKEN"]
+    controller, terminal = pty.openpty()
+    with (tmp_path / "log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run"],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdin=terminal,
+            stdout=terminal,
+            stderr=log,
+        )
+    os.close(terminal)
+    shown = bytearray()
+    try:
+        deadline = time.monotonic() + 60
+        while b":quit" not in shown:  # the demo console's help
+            assert time.monotonic() < deadline, shown.decode(errors="replace")
+            if select.select([controller], [], [], 0.5)[0]:
+                shown += os.read(controller, 4096)
+        os.write(controller, b":quit\n")
+        with suppress(OSError):  # the terminal closes when the process exits
+            while process.poll() is None:
+                if select.select([controller], [], [], 0.5)[0]:
+                    os.read(controller, 4096)
+        code = process.wait(30)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+    output = (tmp_path / "log").read_text()
+    assert code == 0, output
+    assert "no TELEGRAM_BOT_TOKEN: starting the built-in local demo instead" in output
+    assert "Traceback" not in output
+
+
 def test_sigterm_stops_the_local_demo_gracefully_with_exit_status_0(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     del env["TELEGRAM_BOT_TOKEN"]
-    gateway = Gateway.start(env, tmp_path / "log")
+    gateway = Gateway.start(env, tmp_path / "log", "demo")
     gateway.wait_for("polling as @")  # the walkthrough is under way
     code, took = gateway.stop(signal.SIGTERM, timeout=30)
     output = gateway.output
