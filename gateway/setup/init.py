@@ -9,10 +9,11 @@ settings go to ``threadgate.toml``, the secrets to ``.env`` (mode 0600). Prompts
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
 
 import attrs
 import httpx
@@ -81,8 +82,10 @@ class _Wizard:
     _env: Mapping[str, str]
     _http: httpx.Client
     _stream: TextIO | None
+    _wait: float
 
     def ask(self, question: str, *, default: str | None = None, secret: bool = False) -> str:
+        secret = secret and self._stream is None  # getpass reads the terminal, not a script
         try:
             if default is None:
                 answer = Prompt.ask(
@@ -207,11 +210,11 @@ class _Wizard:
         if me is not None and api is not None:
             self.say(
                 f"Send any message to your bot @{escape(me.username)} now "
-                f"(in Telegram), then press Enter; I wait {WAIT_FOR_MESSAGE}s for it."
+                f"(in Telegram), then press Enter; I wait {self._wait:g}s for it."
             )
             self.ask("Sent it?", default="")
             try:
-                sender = api.latest_sender(WAIT_FOR_MESSAGE)
+                sender = api.latest_sender(self._wait)
             except ProbeFailedError as error:
                 self.say(f"[yellow]Could not read it: {escape(error.problem)}[/]")
                 sender = None
@@ -234,13 +237,36 @@ class _Wizard:
         return tuple(users)
 
 
+class _Script(io.TextIOBase):
+    """Scripted input whose end is an ``EOFError``, as at a terminal (rich reads an ended
+    stream as empty answers, and would ask again forever)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def readline(self, size: int | None = -1, /) -> str:
+        line = self._stream.readline()
+        if not line:
+            raise EOFError
+        return line
+
+
 def run_init(
-    console: Console, directory: Path, env: Mapping[str, str], stream: TextIO | None = None
+    console: Console,
+    directory: Path,
+    env: Mapping[str, str],
+    stream: TextIO | None = None,
+    wait_for_message: float = WAIT_FOR_MESSAGE,
 ) -> int:
-    """Ask, check, write ``threadgate.toml`` and ``.env`` in ``directory``; 0 when written."""
+    """Ask, check, write ``threadgate.toml`` and ``.env`` in ``directory``; 0 when written.
+
+    ``stream`` replaces the terminal with scripted input (secrets are then read as plain
+    lines); ``wait_for_message`` is how long the message written to the bot is waited for.
+    """
     toml, dotenv = directory / "threadgate.toml", directory / ".env"
+    script = None if stream is None else cast("TextIO", _Script(stream))
     with httpx.Client() as http:
-        wizard = _Wizard(console, env, http, stream)
+        wizard = _Wizard(console, env, http, script, wait_for_message)
         if toml.exists() and not wizard.confirm(f"{toml} exists. Replace it?", default=False):
             raise SetupAbortedError(f"init stopped: {toml} is kept as it is")
         token, me = wizard.token()
