@@ -25,7 +25,8 @@ class TelegramConfig:
     """The bot."""
 
     token: str = attrs.field(default="", repr=False)
-    """Bot token from @BotFather; empty runs the local demo."""
+    """Bot token from @BotFather (``123456:ABC...``). Without one, ``run`` starts the local
+    demo in a terminal and otherwise stops with exit status 2."""
     api_base: str = "https://api.telegram.org"
     """Bot API base URL (a local Bot API server, or the demo's simulator)."""
     allowed_users: tuple[int, ...] = ()

@@ -9,7 +9,6 @@ settings go to ``threadgate.toml``, the secrets to ``.env`` (mode 0600). Prompts
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -237,14 +236,14 @@ class _Wizard:
         return tuple(users)
 
 
-class _Script(io.TextIOBase):
+@attrs.define
+class _Script:
     """Scripted input whose end is an ``EOFError``, as at a terminal (rich reads an ended
-    stream as empty answers, and would ask again forever)."""
+    stream as empty answers, and would ask again forever). Rich calls only ``readline``."""
 
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
+    _stream: TextIO
 
-    def readline(self, size: int | None = -1, /) -> str:
+    def readline(self) -> str:
         line = self._stream.readline()
         if not line:
             raise EOFError
