@@ -1,4 +1,4 @@
-"""``threadgate``: run, demo, status, check-config."""
+"""The ``threadgate`` command: run, demo, init, doctor, status, check-config."""
 
 from __future__ import annotations
 
@@ -9,27 +9,36 @@ import sys
 import time
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 
 import anyio
 import httpx
+from dotenv import dotenv_values
 from loguru import logger
 from rich.console import Console
 
 from gateway import logs
 from gateway.config import Config, load, redacted
-from gateway.exceptions import AdminUnreachableError, GatewayError
+from gateway.config_check import warnings as config_warnings
+from gateway.exceptions import AdminUnreachableError, GatewayError, TokenMissingError
 from gateway.ops.status_view import render
 from gateway.signals import run_until_signalled
 
+DESCRIPTION = "A Telegram gateway for LLM agents. New here? Run: threadgate init"
+
 
 def _config(args: argparse.Namespace) -> Config:
-    path = args.config or os.environ.get("THREADGATE_CONFIG") or "threadgate.toml"
-    return load(path)
+    env = _environment()
+    path = args.config or env.get("THREADGATE_CONFIG") or "threadgate.toml"
+    return load(path, env, must_exist=args.config is not None)
 
 
 def _run(args: argparse.Namespace) -> int:
     config = _config(args)
     if not config.telegram.token:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # Under compose or systemd the demo would loop forever and never be healthy.
+            raise TokenMissingError
         logger.warning("no TELEGRAM_BOT_TOKEN: starting the built-in local demo instead")
         return _demo(args, config)
     from gateway.app import serve
@@ -75,32 +84,116 @@ def _status(args: argparse.Namespace) -> int:
         console.clear()
 
 
+def _environment() -> dict[str, str]:
+    """``.env`` in the working directory (if any), then the real environment, which wins."""
+    found = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
+    return {**found, **os.environ}
+
+
 def _check_config(args: argparse.Namespace) -> int:
-    print(json.dumps(redacted(_config(args)), indent=2))
+    config = _config(args)
+    for warning in config_warnings(config):
+        print(f"threadgate: warning: {warning}", file=sys.stderr)
+    print(json.dumps(redacted(config), indent=2))
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="threadgate", description=__doc__)
-    parser.add_argument(
-        "--config", help="TOML file (default: $THREADGATE_CONFIG or threadgate.toml)"
+def _init(args: argparse.Namespace) -> int:
+    from gateway.setup.init import run_init
+
+    return run_init(Console(), Path(args.dir), _environment())
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from gateway.setup.doctor import run_doctor
+
+    return run_doctor(partial(_config, args), Console(highlight=False))
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The global options are accepted before and after the subcommand (`threadgate run
+    # --json-logs`): each subparser has them too, with SUPPRESS defaults, so that one given
+    # after the subcommand is not overwritten by its default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        default=argparse.SUPPRESS,
+        help="TOML file; it must exist (default: $THREADGATE_CONFIG, else threadgate.toml "
+        "if present)",
     )
-    parser.add_argument("--json-logs", action="store_true", help="log JSON lines")
-    parser.add_argument("--log-level", default="INFO")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the gateway (the local demo without a bot token)")
-    commands.add_parser("demo", help="the full stack locally: simulated Telegram and model")
-    status = commands.add_parser("status", help="the running gateway's supervisor table")
-    status.add_argument("--json", action="store_true")
-    status.add_argument("--watch", action="store_true")
-    status.add_argument("--interval", type=float, default=2.0)
+    common.add_argument(
+        "--json-logs",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="log one JSON object per line (for log shippers)",
+    )
+    common.add_argument(
+        "--log-level",
+        default=argparse.SUPPRESS,
+        choices=["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"],
+        type=str.upper,
+        help="the lowest level logged (default: INFO)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="threadgate",
+        description=DESCRIPTION,
+        parents=[common],
+        epilog="Settings come from the TOML file, then .env in the working directory, then "
+        "the environment, which wins. See docs/configuration.md.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=text, description=text, parents=[common])
+
+    command(
+        "run",
+        "run the gateway; with no bot token it runs the local demo when in a terminal, "
+        "and otherwise exits with status 2",
+    )
+    command("demo", "the whole stack on this machine: simulated Telegram and model, no token")
+    init = command("init", "set up a real bot interactively: writes threadgate.toml and .env")
+    init.add_argument(
+        "--dir", default=".", help="where to write threadgate.toml and .env (default: here)"
+    )
+    command(
+        "doctor",
+        "check the config and try it live: Telegram, the model endpoint, the keys, the data "
+        "directory, the admin address; exit status 1 if anything fails",
+    )
+    status = command("status", "the running gateway's threads and key pools")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument("--watch", action="store_true", help="refresh until interrupted")
+    status.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between refreshes (default: 2)"
+    )
     status.add_argument("--addr", help="admin host:port (default: admin.addr)")
-    commands.add_parser("check-config", help="validate and print the effective config")
-    args = parser.parse_args(argv)
+    command("check-config", "validate and print the effective config, secrets redacted")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    for name, default in (("config", None), ("json_logs", False), ("log_level", "INFO")):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     logs.setup(json=args.json_logs, level=args.log_level)
-    handlers = {"run": _run, "demo": _demo, "status": _status, "check-config": _check_config}
+    handlers = {
+        "run": _run,
+        "demo": _demo,
+        "init": _init,
+        "doctor": _doctor,
+        "status": _status,
+        "check-config": _check_config,
+    }
     try:
         return handlers[args.command](args)
+    except BrokenPipeError:
+        # The reader went away (`threadgate status --json | head`): not an error of ours.
+        # Point stdout at /dev/null so that the interpreter's last flush is quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (GatewayError, BaseExceptionGroup) as error:
         # The gateway's task groups wrap what ends them: report our own errors as one line
         # each (no traceback), and let anything else propagate as it is.

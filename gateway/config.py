@@ -7,7 +7,6 @@ token, API keys, the admin token) are redacted wherever the config is printed.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from gateway.config_check import check
 from gateway.exceptions import ConfigInvalidError
 
 REDACTED = "[redacted]"
@@ -25,7 +25,8 @@ class TelegramConfig:
     """The bot."""
 
     token: str = attrs.field(default="", repr=False)
-    """Bot token from @BotFather; empty runs the local demo."""
+    """Bot token from @BotFather (``123456:ABC...``). Without one, ``run`` starts the local
+    demo in a terminal and otherwise stops with exit status 2."""
     api_base: str = "https://api.telegram.org"
     """Bot API base URL (a local Bot API server, or the demo's simulator)."""
     allowed_users: tuple[int, ...] = ()
@@ -221,12 +222,19 @@ _CHOICES = {
 }
 
 
-def load(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Config:
-    """Read ``path`` (TOML; missing is fine when it is the default) and apply ``env``."""
+def load(
+    path: str | os.PathLike[str] | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    must_exist: bool = False,
+) -> Config:
+    """Read ``path`` (TOML; a missing one is fine unless ``must_exist``) and apply ``env``."""
     env = os.environ if env is None else env
     raw: dict[str, Any] = {}
     if path is not None:
         file = Path(path)
+        if must_exist and not file.is_file():
+            raise ConfigInvalidError(str(file), "no such file (named with --config)")
         if file.exists():
             try:
                 raw = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -245,7 +253,7 @@ def load(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = No
             fallbacks=tuple(_fallback(i, f, env) for i, f in enumerate(config.llm.fallbacks, 1)),
         ),
     )
-    _check(config)
+    check(config)
     return config
 
 
@@ -263,30 +271,6 @@ def _fallback(index: int, fallback: FallbackConfig, env: Mapping[str, str]) -> F
             )
         keys = tuple(k.strip() for k in env[fallback.api_keys_env].split(",") if k.strip())
     return attrs.evolve(fallback, name=fallback.name or f"fallback-{index}", api_keys=keys)
-
-
-_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
-
-
-def _check(config: Config) -> None:
-    """Rules that span several keys."""
-    names = ["llm"] + [f.name for f in config.llm.fallbacks]
-    for index, name in enumerate(names[1:], 1):
-        if name in names[:index]:
-            raise ConfigInvalidError(
-                f"llm.fallbacks[{index}].name", f"{name!r} is taken (names must differ)"
-            )
-    telegram = config.telegram
-    if telegram.mode == "webhook":
-        if not telegram.webhook_url.startswith(("https://", "http://")):
-            raise ConfigInvalidError(
-                "telegram.webhook_url", "webhook mode needs the public URL Telegram posts to"
-            )
-        if not _WEBHOOK_SECRET.fullmatch(telegram.webhook_secret):
-            raise ConfigInvalidError(
-                "telegram.webhook_secret",
-                "webhook mode needs a secret of 1-256 characters A-Z, a-z, 0-9, _ and -",
-            )
 
 
 def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
@@ -326,17 +310,17 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
                     raise ConfigInvalidError(f"{key}.{name}", "keys are chat ids or chat:topic")
             return {str(k): str(v) for k, v in value.items()}
         if isinstance(default, tuple):
+            if not isinstance(value, str | list):
+                raise ConfigInvalidError(key, "must be a list or a comma-separated string")
             items = value.split(",") if isinstance(value, str) else list(value)
             items = [str(i).strip() for i in items if str(i).strip()]
-            return (
-                tuple(int(i) for i in items) if key.endswith(("_users", "_chats")) else tuple(items)
-            )
+            return _ids(key, items) if key.endswith(("_users", "_chats")) else tuple(items)
         if isinstance(default, bool):
             raise ConfigInvalidError(key, "booleans are not configurable here")
         if isinstance(default, int):
-            return int(value)
+            return _number(key, value, int)
         if isinstance(default, float):
-            result = float(value)
+            result = _number(key, value, float)
             if key.endswith("_retention_days") and result == 0:
                 return result  # keep forever
             if result <= 0:
@@ -349,12 +333,37 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             )
         if key in ("admin.addr", "telegram.webhook_listen"):
             host, _, port = text.rpartition(":")
-            if not host or not port.isdigit():
-                raise ConfigInvalidError(key, f"must be host:port, got {text!r}")
+            if not host or not port.isdigit() or int(port) > 65535:
+                raise ConfigInvalidError(
+                    key, f"must be host:port (e.g. 127.0.0.1:8787 or [::1]:8787), got {text!r}"
+                )
         return text
     except (TypeError, ValueError):
         shown = REDACTED if key in SECRET_KEYS else repr(value)
-        raise ConfigInvalidError(key, f"cannot read {shown} as {type(default).__name__}") from None
+        raise ConfigInvalidError(key, f"{shown} is not a valid value") from None
+
+
+def _ids(key: str, items: list[str]) -> tuple[int, ...]:
+    what = "user" if key.endswith("_users") else "chat"
+    for item in items:
+        if not item.lstrip("-").isdigit():
+            raise ConfigInvalidError(
+                key,
+                f"{item!r} is not a numeric {what} id; Telegram ids are numbers (names can "
+                "change): `threadgate init` finds yours when you message the bot",
+            )
+    return tuple(int(i) for i in items)
+
+
+def _number(key: str, value: Any, kind: type[int] | type[float]) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        noun = "a whole number" if kind is int else "a number"
+        shown = REDACTED if key in SECRET_KEYS else repr(value)
+        raise ConfigInvalidError(key, f"must be {noun}, got {shown}") from None
 
 
 def redacted(config: Config) -> dict[str, Any]:

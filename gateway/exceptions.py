@@ -56,3 +56,28 @@ class SendFailedError(GatewayError, ReplyUndeliveredError):
         self.reason = reason
         self.delivered = delivered
         self.outcome_unknown = outcome_unknown
+
+
+class TokenMissingError(FatalError):
+    """Raised when ``threadgate run`` has no bot token and no terminal to run the demo in."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no bot token: set TELEGRAM_BOT_TOKEN (in the environment or in .env; "
+            "`threadgate init` writes one), or run `threadgate demo` for the local demo"
+        )
+
+
+class ProbeFailedError(GatewayError):
+    """Raised when a live check of ``init`` or ``doctor`` (a Bot API or model endpoint
+    request) was refused or not answered; ``status`` is the HTTP status, if any."""
+
+    def __init__(self, problem: str, status: int | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.status = status
+
+
+class SetupAbortedError(FatalError):
+    """Raised when ``threadgate init`` cannot go on (its input ended, or a step failed
+    too often); nothing was written."""

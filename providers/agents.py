@@ -58,7 +58,7 @@ def _chat(context: AgentContext) -> AgentRunner:
 def _http(context: AgentContext) -> AgentRunner:
     url = context.options.get("url", "")
     if not url:
-        raise AgentUnknownError("the http agent needs agent.options.url")
+        raise AgentUnknownError("the http agent needs agent.url")
     return HttpAgent(url, context.http, token=context.options.get("token", ""))
 
 

@@ -89,6 +89,8 @@ class BotAPISimulator:
     floods: int = 0
     webhook: tuple[str, str] | None = None
     """The webhook set by the bot: (url, secret token); ``getUpdates`` is refused meanwhile."""
+    webhook_last_error: str = ""
+    """What ``getWebhookInfo`` reports as the webhook's last delivery error."""
     base_url: str = ""
     _updates: list[dict[str, Any]] = attrs.Factory(list)
     _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
@@ -241,6 +243,18 @@ class BotAPISimulator:
         url = str(params.get("url") or "")
         self.webhook = (url, str(params.get("secret_token") or "")) if url else None
         return self._ok(True)
+
+    async def _api_getwebhookinfo(self, params: dict[str, Any]) -> web.Response:
+        info: dict[str, Any] = {
+            "url": self.webhook[0] if self.webhook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+        if self.webhook_last_error:
+            info.update(
+                last_error_date=int(time.time()), last_error_message=self.webhook_last_error
+            )
+        return self._ok(info)
 
     async def _api_deletewebhook(self, params: dict[str, Any]) -> web.Response:
         self.webhook = None

@@ -3,7 +3,9 @@
 It speaks real HTTP on loopback. Each request is answered by the next scripted ``Reply`` for
 its API key, else by the default behaviour (a short streamed answer that quotes the user).
 A reply can stream slowly, hang, drop the connection, send malformed SSE, or answer an error
-status (401, 402, 429 with or without ``Retry-After``, 500).
+status (401, 402, 429 with or without ``Retry-After``, 500). ``GET /models`` lists the
+configured models, or fails on demand; keys and models outside the configured ones can be
+refused (what ``threadgate init`` and ``doctor`` meet with a real provider).
 """
 
 from __future__ import annotations
@@ -110,6 +112,16 @@ class LLMSimulator:
         default_answer(messages)
     )
     requests: list[tuple[str, dict[str, Any]]] = attrs.Factory(list)
+    models: tuple[str, ...] = ("scripted",)
+    """What ``GET /models`` lists."""
+    models_status: int = 200
+    """The status ``GET /models`` answers (404: an endpoint without ``/models``; 500: a
+    failing one)."""
+    accepted_keys: frozenset[str] | None = None
+    """The only API keys accepted (HTTP 401 for any other, on every endpoint); ``None``
+    accepts any, or none."""
+    known_models_only: bool = False
+    """Answer a completion for a model not in ``models`` with HTTP 404 ``model_not_found``."""
     _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
     _server: LoopbackServer = attrs.Factory(LoopbackServer)
     base_url: str = ""
@@ -135,16 +147,34 @@ class LLMSimulator:
         with serve_in_thread(self.start, self.stop, "llm-simulator"):
             yield self
 
+    @staticmethod
+    def _error(status: int, code: str | None = None) -> web.Response:
+        error = {"message": f"simulated HTTP {status}", "code": code}
+        return web.json_response({"error": error}, status=status)
+
+    def _refused(self, request: web.Request) -> web.Response | None:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if self.accepted_keys is not None and key not in self.accepted_keys:
+            return self._error(401, "invalid_api_key")
+        return None
+
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {"object": "list", "data": [{"id": "scripted", "object": "model"}]}
-        )
+        if (refused := self._refused(request)) is not None:
+            return refused
+        if self.models_status != 200:
+            return self._error(self.models_status)
+        listed = [{"id": model, "object": "model"} for model in self.models]
+        return web.json_response({"object": "list", "data": listed})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         auth = request.headers.get("Authorization", "")
         key = auth.removeprefix("Bearer ").strip()
         self.requests.append((key, body))
+        if (refused := self._refused(request)) is not None:
+            return refused
+        if self.known_models_only and body.get("model") not in self.models:
+            return self._error(404, "model_not_found")
         script = self._scripts.get(key)
         reply = script.popleft() if script else self.default(body.get("messages", []))
         if reply.hang:

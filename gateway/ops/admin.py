@@ -8,7 +8,6 @@ Loopback by default; on any other address a bearer token is required. ``/healthz
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from loguru import logger
 
 from actors import SupervisorStatus
 from gateway.config import AdminConfig
+from gateway.config_check import is_loopback, split_host_port
 from gateway.exceptions import ConfigInvalidError
 from gateway.services import ServiceState, ServiceStatus
 from providers.pool import PoolStatus
@@ -108,15 +108,6 @@ def _service_json(service: ServiceStatus) -> dict[str, Any]:
     }
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class AdminServer:
     """Serves ``/status``, ``/healthz`` and ``/metrics`` for ``observed``.
 
@@ -127,8 +118,8 @@ class AdminServer:
     def __init__(self, observed: Observed, config: AdminConfig) -> None:
         self._observed = observed
         self._addr = config.addr
-        host, _, port = config.addr.rpartition(":")
-        self._host, self._port = host, int(port)
+        host, port = split_host_port(config.addr)  # [::1]:8787 binds ::1
+        self._host, self._port = host, port
         self._expected = f"Bearer {config.token}".encode() if config.token else b""
         if not is_loopback(host) and not config.token:
             raise ConfigInvalidError("admin.token", "required when admin.addr is not loopback")
@@ -156,7 +147,7 @@ class AdminServer:
                 "admin.addr", f"cannot listen on {self._addr}: {error}"
             ) from None
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         logger.info("admin endpoint on {url} (/status, /healthz, /metrics)", url=self.url)
 
     async def stop(self) -> None:

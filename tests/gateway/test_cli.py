@@ -1,27 +1,36 @@
-"""`threadgate run`, as a process: what stops the gateway is one line, no traceback, no secret,
-exit status 2; transient start failures are retried; SIGTERM and SIGINT stop it gracefully
-(the threads drain) with exit status 0."""
+"""The command line: its options, help and .env, in process; `threadgate run` as a process:
+what stops the gateway is one line, no traceback, no secret, exit status 2; transient start
+failures are retried; SIGTERM and SIGINT stop it gracefully (the threads drain) with exit
+status 0; with no token outside a terminal it exits 2."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import pty
+import select
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import attrs
 import pytest
 
+from gateway.cli import _parser, main
+from gateway.config import AdminConfig
 from gateway.demo.botapi_sim import BotAPISimulator
-from gateway.demo.model_sim import LLMSimulator, Reply
+from gateway.demo.model_sim import LLMSimulator, Reply, serve_in_thread
+from gateway.ops.admin import AdminServer
 from gateway.signals import STOP_TIMEOUT
 from gateway.telegram.outbox import STOP_GRACE
+from tests.gateway.ops.test_admin import Unhealthy
 
-pytestmark = pytest.mark.slow
 TOKEN = "123456:the-real-token-for-this-test"
 
 
@@ -48,6 +57,7 @@ def run(env: dict[str, str], api_base: str) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_a_rejected_bot_token_stops_the_gateway_with_one_line(env: dict[str, str]) -> None:
     with BotAPISimulator(token="123456:another-token").serving_in_thread() as telegram:
         code, output = run(env, telegram.base_url)
@@ -57,6 +67,7 @@ def test_a_rejected_bot_token_stops_the_gateway_with_one_line(env: dict[str, str
     assert "the-real-token" not in output
 
 
+@pytest.mark.slow
 def test_an_unreachable_bot_api_stops_the_gateway_with_one_line(env: dict[str, str]) -> None:
     with socket.socket() as closed:  # a port nobody listens on
         closed.bind(("127.0.0.1", 0))
@@ -71,6 +82,7 @@ def test_an_unreachable_bot_api_stops_the_gateway_with_one_line(env: dict[str, s
     assert "the-real-token" not in output
 
 
+@pytest.mark.slow
 def test_a_config_error_found_while_starting_is_one_line_too(env: dict[str, str]) -> None:
     env["THREADGATE_ADMIN_ADDR"] = "0.0.0.0:0"  # off loopback, and no admin token
     with BotAPISimulator(token=TOKEN).serving_in_thread() as telegram:
@@ -88,10 +100,10 @@ class Gateway:
     log: Path
 
     @classmethod
-    def start(cls, env: dict[str, str], log: Path) -> Gateway:
+    def start(cls, env: dict[str, str], log: Path, command: str = "run") -> Gateway:
         with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "run"],
+            process = subprocess.Popen(  # noqa: S603 - our own CLI, a test-chosen command
+                [sys.executable, "-m", "gateway.cli", command],
                 env={**env, "PYTHONUNBUFFERED": "1"},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -122,6 +134,7 @@ class Gateway:
         return code, time.monotonic() - sent
 
 
+@pytest.mark.slow
 def test_get_me_failing_twice_is_retried_and_the_gateway_starts(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -137,11 +150,73 @@ def test_get_me_failing_twice_is_retried_and_the_gateway_starts(
     assert "the-real-token" not in output
 
 
+@pytest.mark.slow
+def test_without_a_token_or_a_terminal_run_exits_2_saying_what_to_set(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    del env["TELEGRAM_BOT_TOKEN"]
+    (tmp_path / ".env").write_text("THREADGATE_LLM_MODEL=m\n")  # a .env without a token
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        "threadgate: no bot token: set TELEGRAM_BOT_TOKEN (in the environment or in .env; "
+        "`threadgate init` writes one), or run `threadgate demo` for the local demo"
+    ]
+
+
+@pytest.mark.slow
+def test_without_a_token_in_a_terminal_run_starts_the_demo(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    del env["TELEGRAM_BOT_TOKEN"]
+    controller, terminal = pty.openpty()
+    with (tmp_path / "log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "run"],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdin=terminal,
+            stdout=terminal,
+            stderr=log,
+        )
+    os.close(terminal)
+    shown = bytearray()
+    try:
+        deadline = time.monotonic() + 60
+        while b":quit" not in shown:  # the demo console's help
+            assert time.monotonic() < deadline, shown.decode(errors="replace")
+            if select.select([controller], [], [], 0.5)[0]:
+                shown += os.read(controller, 4096)
+        os.write(controller, b":quit\n")
+        with suppress(OSError):  # the terminal closes when the process exits
+            while process.poll() is None:
+                if select.select([controller], [], [], 0.5)[0]:
+                    os.read(controller, 4096)
+        code = process.wait(30)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+    output = (tmp_path / "log").read_text()
+    assert code == 0, output
+    assert "no TELEGRAM_BOT_TOKEN: starting the built-in local demo instead" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
 def test_sigterm_stops_the_local_demo_gracefully_with_exit_status_0(
     env: dict[str, str], tmp_path: Path
 ) -> None:
     del env["TELEGRAM_BOT_TOKEN"]
-    gateway = Gateway.start(env, tmp_path / "log")
+    gateway = Gateway.start(env, tmp_path / "log", "demo")
     gateway.wait_for("polling as @")  # the walkthrough is under way
     code, took = gateway.stop(signal.SIGTERM, timeout=30)
     output = gateway.output
@@ -153,6 +228,7 @@ def test_sigterm_stops_the_local_demo_gracefully_with_exit_status_0(
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_sigint_drains_the_answer_under_way_then_exits_0(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -185,3 +261,77 @@ def test_sigint_drains_the_answer_under_way_then_exits_0(
     assert outcome == "answered"
     assert took < 10
     assert "Traceback" not in output
+
+
+def test_global_options_work_after_the_subcommand_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "t.toml"
+    file.write_text('[llm]\nmodel = "from-file"\n')
+    for argv in (
+        ["--config", str(file), "--log-level", "debug", "check-config"],
+        ["check-config", "--config", str(file), "--json-logs", "--log-level", "DEBUG"],
+    ):
+        assert main(argv) == 0
+        assert json.loads(capsys.readouterr().out)["llm"]["model"] == "from-file"
+    with pytest.raises(SystemExit):
+        main(["check-config", "--log-level", "loud"])
+    assert "invalid choice: 'LOUD'" in capsys.readouterr().err
+
+
+def test_every_command_and_option_has_plain_help() -> None:
+    parser = _parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(commands.choices) == {"run", "demo", "init", "doctor", "status", "check-config"}
+    for name, sub in [("threadgate", parser), *commands.choices.items()]:
+        text = sub.format_help()
+        for markup in ("``", ":class:", ":func:", ".. "):
+            assert markup not in text, (name, text)
+        for action in sub._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                assert action.help, (name, action.dest)
+    for choice in commands._choices_actions:
+        assert choice.help, choice.dest
+
+
+def test_dotenv_in_the_working_directory_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(
+        "THREADGATE_LLM_MODEL=from-dotenv\nTHREADGATE_BUSY_POLICY=interrupt\n"
+        "THREADGATE_CONFIG=custom.toml\n"
+    )
+    (tmp_path / "custom.toml").write_text('[threads]\nreset_skills = ["cc"]\n')
+    monkeypatch.delenv("THREADGATE_LLM_MODEL", raising=False)
+    monkeypatch.delenv("THREADGATE_CONFIG", raising=False)
+    monkeypatch.setenv("THREADGATE_BUSY_POLICY", "queue")
+    assert main(["check-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["llm"]["model"] == "from-dotenv"
+    assert printed["threads"]["busy_policy"] == "queue", "the real environment wins"
+    assert printed["threads"]["reset_skills"] == ["cc"], "THREADGATE_CONFIG from .env"
+    assert "THREADGATE_LLM_MODEL" not in os.environ, "the process environment is left alone"
+
+
+@pytest.mark.slow
+def test_status_json_into_a_closed_pipe_ends_quietly() -> None:
+    server = AdminServer(Unhealthy("x", passes=True), AdminConfig(addr="127.0.0.1:0"))
+    with serve_in_thread(server.start, server.stop, "admin"):
+        addr = server.url.removeprefix("http://")
+        command = ["status", "--json", "--watch", "--interval", "0.05", "--addr", addr]
+        process = subprocess.Popen(  # noqa: S603 - our own CLI
+            [sys.executable, "-m", "gateway.cli", *command],
+            env={**os.environ, "THREADGATE_CONFIG": "none.toml"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert process.stdout.readline().strip() == b"{"  # `| head -1`
+        process.stdout.close()
+        code = process.wait(30)
+        errors = process.stderr.read().decode()
+        process.stderr.close()
+    assert code == 0, errors
+    assert errors == ""

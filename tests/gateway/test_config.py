@@ -70,7 +70,30 @@ def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
         ),
         ("[threads]\nstall_timeout = -1\n", "threads.stall_timeout", "must be > 0"),
         ('[admin]\naddr = "nowhere"\n', "admin.addr", "must be host:port"),
-        ('[telegram]\nallowed_users = ["bob"]\n', "telegram.allowed_users", "cannot read"),
+        ('[admin]\naddr = "127.0.0.1:99999"\n', "admin.addr", "must be host:port"),
+        (
+            '[telegram]\nallowed_users = ["@alice"]\n',
+            "telegram.allowed_users",
+            "'@alice' is not a numeric user id",
+        ),
+        ("[telegram]\nallowed_chats = 5\n", "telegram.allowed_chats", "must be a list"),
+        ('[threads]\nstall_timeout = "soon"\n', "threads.stall_timeout", "must be a number"),
+        ('[telegram]\npoll_timeout = "x"\n', "telegram.poll_timeout", "must be a whole number"),
+        ('[llm]\nbase_url = "api.openai.com/v1"\n', "llm.base_url", "must be a URL"),
+        ('[llm]\nbase_url = "htp:/x"\n', "llm.base_url", "must be a URL"),
+        ('[telegram]\napi_base = "https://"\n', "telegram.api_base", "with a host name"),
+        (
+            '[[llm.fallbacks]]\nbase_url = "localhost:11434"\nmodel = "m"\n',
+            "llm.fallbacks[1].base_url",
+            "must be a URL",
+        ),
+        ('[telegram]\ntoken = "abc123"\n', "telegram.token", "does not look like a bot token"),
+        ('[telegram]\ntoken = "123: spaces"\n', "telegram.token", "does not look like"),
+        ('[agent]\nname = "nobody"\n', "agent.name", "no agent named 'nobody' (available:"),
+        ('[agent]\nname = "http"\n', "agent.url", "the http agent needs the URL"),
+        ('[agent]\nname = "http"\nurl = "x.example"\n', "agent.url", "must be a URL"),
+        ('[admin]\naddr = "0.0.0.0:8787"\n', "admin.token", "required when admin.addr"),
+        ('[admin]\naddr = "[2001:db8::1]:8787"\n', "admin.token", "not loopback"),
         ("[llm\n", "", "not valid TOML"),
         ('[telegram]\nmode = "push"\n', "telegram.mode", "must be one of polling, webhook"),
         ('[telegram]\nmode = "webhook"\n', "telegram.webhook_url", "needs the public URL"),
@@ -115,6 +138,30 @@ def test_errors_name_the_key(tmp_path: Path, toml: str, key: str, problem: str) 
     assert problem in str(info.value)
 
 
+def test_errors_never_show_the_token(tmp_path: Path) -> None:
+    file = tmp_path / "threadgate.toml"
+    file.write_text('[telegram]\ntoken = "sekrit-no-colon"\n')
+    with pytest.raises(ConfigInvalidError) as info:
+        load(file, {})
+    assert "sekrit" not in str(info.value)
+
+
+@pytest.mark.parametrize("addr", ["[::1]:8787", "127.0.0.1:8787", "localhost:0", "127.0.0.2:1"])
+def test_loopback_admin_needs_no_token(addr: str) -> None:
+    assert load(None, {"THREADGATE_ADMIN_ADDR": addr}).admin.addr == addr
+
+
+def test_an_off_loopback_admin_with_a_token_is_fine() -> None:
+    env = {"THREADGATE_ADMIN_ADDR": "0.0.0.0:8787", "THREADGATE_ADMIN_TOKEN": "t0ken-t0ken"}
+    assert load(None, env).admin.token == "t0ken-t0ken"
+
+
+def test_an_entry_point_agent_and_the_http_agent_with_a_url_are_fine() -> None:
+    assert load(None, {"THREADGATE_AGENT": "notes"}).agent.name == "notes"
+    http = {"THREADGATE_AGENT": "http", "THREADGATE_AGENT_URL": "http://127.0.0.1:9/turn"}
+    assert load(None, http).agent.url == "http://127.0.0.1:9/turn"
+
+
 def test_fallback_providers_take_their_keys_from_the_environment(tmp_path: Path) -> None:
     file = tmp_path / "threadgate.toml"
     file.write_text(
@@ -140,7 +187,9 @@ def test_check_config_redacts_secrets(
     monkeypatch.setenv("THREADGATE_TELEGRAM_MODE", "webhook")
     monkeypatch.setenv("THREADGATE_WEBHOOK_URL", "https://bot.example/hook")
     monkeypatch.setenv("THREADGATE_WEBHOOK_SECRET", "webhook-secret-789")
-    assert main(["--config", str(tmp_path / "none.toml"), "check-config"]) == 0
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    assert main(["--config", str(empty), "check-config"]) == 0
     out = capsys.readouterr().out
     for secret in ("super-secret-token", "sk-secret-one", "sk-secret-two", "webhook-secret-789"):
         assert secret not in out
@@ -159,6 +208,28 @@ def test_check_config_reports_errors_without_traceback(
     file.write_text('[threads]\nbusy_policy = "panic"\n')
     assert main(["--config", str(file), "check-config"]) == 2
     assert "config threads.busy_policy" in capsys.readouterr().err
+
+
+def test_check_config_refuses_a_missing_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.toml"
+    assert main(["check-config", "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"threadgate: config {missing}: no such file (named with --config)\n"
+
+
+def test_check_config_warns_on_an_allowlist_admitting_everyone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env, no threadgate.toml here
+    monkeypatch.delenv("THREADGATE_ALLOWED_USERS", raising=False)
+    assert main(["check-config"]) == 0
+    err = capsys.readouterr().err
+    assert "threadgate: warning: telegram.allowed_users and telegram.allowed_chats are empty" in err
+    monkeypatch.setenv("THREADGATE_ALLOWED_USERS", "42")
+    assert main(["check-config"]) == 0
+    assert "allowed_users" not in capsys.readouterr().err
 
 
 def test_compose_file_structure_and_known_variables() -> None:

@@ -64,7 +64,7 @@ async def test_example_plugin_agent_loads_through_the_entry_point(http: httpx.As
 async def test_unknown_agent_names_the_available_ones(http: httpx.AsyncClient) -> None:
     with pytest.raises(AgentUnknownError, match="notes"):
         load_agent("nonexistent", context(http))
-    with pytest.raises(AgentUnknownError, match=r"agent\.options\.url"):
+    with pytest.raises(AgentUnknownError, match=r"needs agent\.url$"):
         load_agent("http", context(http))
 
 

@@ -8,8 +8,9 @@ import pytest
 
 from actors import SupervisorStatistics, SupervisorStatus
 from gateway.config import AdminConfig
+from gateway.config_check import is_loopback
 from gateway.exceptions import ConfigInvalidError
-from gateway.ops.admin import AdminServer, is_loopback
+from gateway.ops.admin import AdminServer
 from gateway.services import ServiceState, ServiceStatus
 from providers.pool import PoolStatus
 from tests.gateway.harness import running_gateway
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 
 def test_loopback_addresses() -> None:
-    assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "localhost", "127.1.2.3"))
+    assert all(is_loopback(h) for h in ("127.0.0.1", "::1", "[::1]", "localhost", "127.1.2.3"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "192.0.2.1", "example.org"))
 
 

@@ -1,0 +1,1 @@
+"""Setting up and checking a real bot: ``threadgate init`` and ``threadgate doctor``."""
