@@ -154,8 +154,13 @@ def _agent(
 
 
 @contextlib.asynccontextmanager
-async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[Gateway]:
+async def open_gateway(
+    config: Config, bot: Bot | None = None, *, announce: Path | None = None, demo: bool = False
+) -> AsyncIterator[Gateway]:
     """Start everything; yield the running gateway; stop everything on exit.
+
+    The admin endpoint's address is written to ``admin.json`` in ``announce`` (default: the
+    data directory) for ``threadgate status``; ``demo`` marks it as the local demo's.
 
     Everything is entered in order on one exit stack, and so stopped in the reverse order:
     the services (updates, the pools' timers, checkpoints, the admin endpoint) first; then the
@@ -205,7 +210,8 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         gateway.updates, resequencer = await _updates(config, bot, store, gateway)
         metrics.watch(gateway.thread_status, gateway.pool_status)
-        admin = AdminServer(gateway, config.admin)
+        announce = announce or Path(config.data_dir)
+        admin = AdminServer(gateway, config.admin, announce=announce, demo=demo)
         await admin.start()
         stack.push_async_callback(_shielded(admin.stop))
         gateway.admin_url = admin.url

@@ -106,10 +106,12 @@ class Delivery:
         lines = []
         for child in self._threads.status().children:
             detail = dict(child.detail)
+            run_age = detail.get("run_age")
             lines.append(
                 f"{child.key}: {detail.get('phase', child.state.value)}, "
                 f"gen {detail.get('generation', '-')}, queued {detail.get('queued', '-')}, "
-                f"run {detail.get('run_age', '-')}, restarts {child.restarts}"
+                f"run {'-' if run_age is None else f'{run_age:.1f}s'}, "
+                f"restarts {child.restarts}"
             )
         for pool in self._pools():
             for entry in pool.keys:
