@@ -119,8 +119,7 @@ def _table(
         table.add_column(
             column.header,
             justify="right" if column.numeric else "left",
-            no_wrap=not prose,
-            overflow="fold",
+            overflow="fold",  # never "…": what does not fit goes onto the next line
             max_width=REASON_WIDTH if prose else None,
         )
     for index in range(len(rows)):
