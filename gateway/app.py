@@ -28,6 +28,7 @@ from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
+from gateway.ops.timings import QueueWait
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
@@ -183,7 +184,8 @@ async def open_gateway(
 
         entries = await _providers(config, store, http)
         pools = [entry.pool for entry in entries]
-        agent = _agent(config, entries, store, http)
+        queue_wait = QueueWait(metrics.queue_wait)
+        agent = queue_wait.timed(_agent(config, entries, store, http))
         senders = await stack.enter_async_context(_senders(config, bot, metrics))
         outbox = TelegramOutbox(senders, metrics)
         services = await stack.enter_async_context(ServiceSupervisor())
@@ -206,10 +208,11 @@ async def open_gateway(
             refusals,
             frozenset(telegram.admin_users),
             lambda: [pool.status() for pool in pools],
+            queue_wait.accepted,
         )
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         gateway.updates, resequencer = await _updates(config, bot, store, gateway)
-        metrics.watch(gateway.thread_status, gateway.pool_status)
+        metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
         announce = announce or Path(config.data_dir)
         admin = AdminServer(gateway, config.admin, announce=announce, demo=demo)
         await admin.start()

@@ -22,7 +22,7 @@ from loguru import logger
 from actors import ChildStatus, SupervisorStatus
 from gateway.config import AdminConfig
 from gateway.exceptions import ConfigInvalidError
-from gateway.ops import discovery
+from gateway.ops import discovery, metrics
 from gateway.services import ServiceState, ServiceStatus
 from providers.pool import PoolStatus
 
@@ -242,4 +242,5 @@ class AdminServer:
         return web.json_response(body, status=200 if healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self._observed.render_metrics(), content_type="text/plain")
+        body = self._observed.render_metrics()
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})

@@ -62,6 +62,8 @@ class Delivery:
     _refusals: Refusals
     _admin_users: frozenset[int]
     _pools: Callable[[], Sequence[PoolStatus]]
+    _accepted: Callable[[ThreadKey, int], None] = lambda key, message_id: None
+    """Told of every user message a thread's mailbox took (the queue wait's start)."""
 
     async def deliver(self, routed: Routed) -> None:
         """Hand a routed update to its thread; never raises (see the rules)."""
@@ -88,6 +90,8 @@ class Delivery:
             return
         try:
             self._threads.ref_for(key).send_nowait(message)
+            if isinstance(message, UserMessage):
+                self._accepted(key, message.message_id)
         except MailboxFullError:
             await self._refusals.refuse(key, message, MAILBOX_FULL)
         except ActorFailedError as error:
