@@ -14,13 +14,17 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import attrs
+import httpx
 import pytest
+from loguru import logger
 
 from gateway.cli import main
 from gateway.config import AdminConfig, Config
 from gateway.demo import run_demo
 from gateway.ops import discovery
+from gateway.ops.admin import AdminServer
 from tests.gateway.harness import KEYS, TOKEN, running_gateway, wait_until
+from tests.gateway.ops.test_admin import Unhealthy
 
 NOBODY = "127.0.0.1:9"  # admin.addr in these tests: nothing listens there (discard port)
 
@@ -132,3 +136,25 @@ async def test_status_finds_the_local_demo_and_the_demo_removes_the_file_when_it
     status, _ = json.JSONDecoder().raw_decode(out, out.index('{\n  "at"'))
     assert [pool["name"] for pool in status["pools"]] == ["llm"]
     assert not (cli_env / discovery.FILE_NAME).exists(), "removed when the demo stopped"
+
+
+@pytest.mark.anyio
+async def test_a_data_directory_it_cannot_write_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    logged: list[str] = []
+    sink = logger.add(logged.append, level="WARNING", format="{message}")
+    server = AdminServer(
+        Unhealthy("x", passes=True), AdminConfig(addr="127.0.0.1:0"), announce=blocked
+    )
+    try:
+        await server.start()
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            assert (await http.get("/status")).status_code == 200
+    finally:
+        await server.stop()
+        logger.remove(sink)
+    (line,) = logged
+    addr = server.url.removeprefix("http://")
+    assert f"cannot write {blocked / 'admin.json'}" in line
+    assert f"threadgate status will need --addr {addr}" in line

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.demo.model_sim import LLMSimulator, Reply
-from tests.gateway.harness import running_gateway
+from tests.gateway.harness import KEYS, TOKEN, running_gateway
 
 DASHBOARD = Path(__file__).parents[3] / "docs" / "grafana-dashboard.json"
 
@@ -57,9 +57,11 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 @pytest.mark.slow
-def test_metrics_have_the_exposition_content_type(scrape: tuple[str, str]) -> None:
-    content_type, _ = scrape
+def test_metrics_have_the_exposition_content_type_and_no_secret(scrape: tuple[str, str]) -> None:
+    content_type, text = scrape
     assert content_type == CONTENT_TYPE_LATEST
+    assert 'key="key-1"' in text
+    assert not any(secret in text for secret in (*KEYS, TOKEN))
 
 
 @pytest.mark.slow
