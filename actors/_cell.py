@@ -17,7 +17,7 @@ import attrs
 from actors.actor import Actor
 from actors.envelope import Envelope
 from actors.mailbox import Mailbox
-from actors.status import ChildState, ChildStatus
+from actors.status import ChildState, ChildStatus, Scalar
 
 
 @attrs.define(eq=False)
@@ -187,5 +187,12 @@ class Cell:
                 now - self._handling_since if self._handling is not None else None
             ),
             background_tasks=self._background,
-            detail=tuple((name, str(value)) for name, value in detail.items()),
+            detail=tuple((name, _scalar(value)) for name, value in detail.items()),
         )
+
+
+def _scalar(value: object) -> Scalar:
+    """A describe() value as a status field: numbers and ``None`` as they are (JSON-able)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)

@@ -7,6 +7,9 @@ from collections.abc import Hashable
 
 import attrs
 
+Scalar = str | int | float | bool | None
+"""A value of a status field: what JSON can say as it is."""
+
 
 class ChildState(enum.Enum):
     """What a supervised child is doing right now."""
@@ -41,8 +44,9 @@ class ChildStatus:
     """Seconds it has been handling the current message; ``None`` when not handling one."""
     background_tasks: int
     """Background tasks (such as agent runs) the actor has running."""
-    detail: tuple[tuple[str, str], ...] = ()
-    """Actor-specific fields (``Actor.describe``), in display order."""
+    detail: tuple[tuple[str, Scalar], ...] = ()
+    """Actor-specific fields (``Actor.describe``), in display order: numbers stay numbers,
+    ``None`` stays ``None``; any other value becomes its ``str``."""
 
 
 @attrs.frozen

@@ -28,6 +28,7 @@ from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
+from gateway.ops.timings import QueueWait
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
@@ -154,8 +155,13 @@ def _agent(
 
 
 @contextlib.asynccontextmanager
-async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[Gateway]:
+async def open_gateway(
+    config: Config, bot: Bot | None = None, *, announce: Path | None = None, demo: bool = False
+) -> AsyncIterator[Gateway]:
     """Start everything; yield the running gateway; stop everything on exit.
+
+    The admin endpoint's address is written to ``admin.json`` in ``announce`` (default: the
+    data directory) for ``threadgate status``; ``demo`` marks it as the local demo's.
 
     Everything is entered in order on one exit stack, and so stopped in the reverse order:
     the services (updates, the pools' timers, checkpoints, the admin endpoint) first; then the
@@ -178,7 +184,8 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
 
         entries = await _providers(config, store, http)
         pools = [entry.pool for entry in entries]
-        agent = _agent(config, entries, store, http)
+        queue_wait = QueueWait(metrics.queue_wait)
+        agent = queue_wait.timed(_agent(config, entries, store, http))
         senders = await stack.enter_async_context(_senders(config, bot, metrics))
         outbox = TelegramOutbox(senders, metrics)
         services = await stack.enter_async_context(ServiceSupervisor())
@@ -201,11 +208,13 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
             refusals,
             frozenset(telegram.admin_users),
             lambda: [pool.status() for pool in pools],
+            queue_wait.accepted,
         )
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         gateway.updates, resequencer = await _updates(config, bot, store, gateway)
-        metrics.watch(gateway.thread_status, gateway.pool_status)
-        admin = AdminServer(gateway, config.admin)
+        metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
+        announce = announce or Path(config.data_dir)
+        admin = AdminServer(gateway, config.admin, announce=announce, demo=demo)
         await admin.start()
         stack.push_async_callback(_shielded(admin.stop))
         gateway.admin_url = admin.url

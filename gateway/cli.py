@@ -21,6 +21,7 @@ from gateway import logs
 from gateway.config import Config, load, redacted
 from gateway.config_check import warnings as config_warnings
 from gateway.exceptions import AdminUnreachableError, GatewayError, TokenMissingError
+from gateway.ops import discovery
 from gateway.ops.status_view import render
 from gateway.signals import run_until_signalled
 
@@ -70,10 +71,23 @@ def fetch_status(addr: str, token: str = "") -> dict[str, object]:
 
 def _status(args: argparse.Namespace) -> int:
     config = _config(args)
-    addr = args.addr or config.admin.addr
+    if args.addr:
+        located = discovery.Located(args.addr, "--addr")
+    else:
+        # Where the running gateway (or the demo) said it listens; else admin.addr.
+        located = discovery.locate(Path(config.data_dir), config.admin.addr)
+    if located.stale is not None:
+        print(
+            f"threadgate: {Path(config.data_dir) / discovery.FILE_NAME} is stale (process "
+            f"{located.stale.pid} is gone); trying admin.addr {located.addr}",
+            file=sys.stderr,
+        )
     console = Console()
     while True:
-        status = fetch_status(addr, config.admin.token)
+        try:
+            status = fetch_status(located.addr, config.admin.token)
+        except AdminUnreachableError as error:
+            raise AdminUnreachableError(f"{error} (address from {located.source})") from None
         if args.json:
             print(json.dumps(status, indent=2))
         else:

@@ -31,6 +31,16 @@ class AdminUnreachableError(GatewayError):
     """Raised when the CLI cannot reach a running gateway's admin endpoint."""
 
 
+class AdminAddressUnreadableError(GatewayError):
+    """Raised when the data directory's ``admin.json`` (where the running gateway's admin
+    endpoint is) cannot be read or is not one the gateway writes."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"cannot read {path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
 class BotTokenRejectedError(FatalError):
     """Raised when Telegram refuses the bot token (HTTP 401): the gateway cannot run."""
 

@@ -101,7 +101,7 @@ def describe(status: ThreadStatus) -> dict[str, object]:
         "phase": status.phase.value,
         "generation": status.generation,
         "queued": status.queued,
-        "run_age": "-" if status.run_age is None else f"{status.run_age:.1f}s",
+        "run_age": None if status.run_age is None else round(status.run_age, 3),
     }
 
 

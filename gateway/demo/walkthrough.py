@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from functools import partial
+from pathlib import Path
 
 import anyio
 import anyio.to_thread
@@ -100,7 +101,10 @@ async def run_demo(
     try:
         with tempfile.TemporaryDirectory(prefix="threadgate-demo-") as data_dir:
             local = demo_config(config, telegram.base_url, model.base_url, data_dir)
-            async with open_gateway(local) as gateway:
+            # Announced in the configured data directory, not the demo's own, so that
+            # `threadgate status` finds the demo as it finds a gateway.
+            announce = Path(config.data_dir)
+            async with open_gateway(local, announce=announce, demo=True) as gateway:
                 console.print(
                     "[bold]Threadgate local demo[/bold]: a simulated forum with topics, "
                     "a scripted model, and the real gateway in between."

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
@@ -17,10 +18,11 @@ import anyio.lowlevel
 from aiohttp import web
 from loguru import logger
 
-from actors import SupervisorStatus
+from actors import ChildStatus, SupervisorStatus
 from gateway.config import AdminConfig
 from gateway.config_check import is_loopback, split_host_port
 from gateway.exceptions import ConfigInvalidError
+from gateway.ops import discovery, metrics
 from gateway.services import ServiceState, ServiceStatus
 from providers.pool import PoolStatus
 
@@ -44,28 +46,36 @@ class Observed(Protocol):
         """The Prometheus exposition of the gateway's metrics."""
 
 
+def _seconds(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _thread_json(child: ChildStatus) -> dict[str, Any]:
+    """One thread: key and state, the actor's own fields (phase, generation, queued, run age),
+    then the runtime's; an actor's field never shadows the runtime's."""
+    runtime = {
+        "key": str(child.key),
+        "state": child.state.value,
+        "mailbox": child.mailbox_depth,
+        "restarts": child.restarts,
+        "last_progress_age": _seconds(child.last_progress_age),
+        "current_message_age": _seconds(child.current_message_age),
+    }
+    own = {name: value for name, value in child.detail if name not in runtime}
+    return {"key": runtime.pop("key"), "state": runtime.pop("state"), **own, **runtime}
+
+
 def status_json(
     threads: SupervisorStatus, pools: Sequence[PoolStatus], now_wall: float
 ) -> dict[str, Any]:
-    """The status snapshot as JSON-able data (no secrets: pools carry labels only)."""
+    """The status snapshot as JSON-able data (no secrets: pools carry labels only).
+
+    Every field has its natural JSON type: counts are integers, durations are seconds as
+    numbers (``null`` where there is none); docs/operations.md has the whole shape.
+    """
     return {
         "at": now_wall,
-        "threads": [
-            {
-                "key": str(child.key),
-                "state": child.state.value,
-                "mailbox": child.mailbox_depth,
-                "restarts": child.restarts,
-                "last_progress_age": round(child.last_progress_age, 3),
-                "current_message_age": (
-                    None
-                    if child.current_message_age is None
-                    else round(child.current_message_age, 3)
-                ),
-                **dict(child.detail),
-            }
-            for child in threads.children
-        ],
+        "threads": [_thread_json(child) for child in threads.children],
         "statistics": {
             name: getattr(threads.statistics, name)
             for name in (
@@ -86,7 +96,7 @@ def status_json(
                     {
                         "label": key.label,
                         "state": key.state.value,
-                        "cooldown_left": round(key.cooldown_left, 1),
+                        "cooldown_left": _seconds(key.cooldown_left, 1),
                         "reason": key.reason,
                         "requests": key.requests,
                         "failures": key.failures,
@@ -112,11 +122,23 @@ class AdminServer:
     """Serves ``/status``, ``/healthz`` and ``/metrics`` for ``observed``.
 
     Rule: off loopback a bearer token is required (refused at construction otherwise), and
-    it is compared in constant time.
+    it is compared in constant time. With ``announce`` (a data directory), the address it
+    listens on is written there while it listens (``gateway.ops.discovery``), so that
+    ``threadgate status`` finds it; ``demo`` marks the local demo's.
     """
 
-    def __init__(self, observed: Observed, config: AdminConfig) -> None:
+    def __init__(
+        self,
+        observed: Observed,
+        config: AdminConfig,
+        *,
+        announce: Path | None = None,
+        demo: bool = False,
+    ) -> None:
         self._observed = observed
+        self._announce = announce
+        self._demo = demo
+        self._announced: discovery.AdminAddress | None = None
         self._addr = config.addr
         host, port = split_host_port(config.addr)  # [::1]:8787 binds ::1
         self._host, self._port = host, port
@@ -147,10 +169,24 @@ class AdminServer:
                 "admin.addr", f"cannot listen on {self._addr}: {error}"
             ) from None
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        addr = discovery.host_port(host, port)
+        self.url = f"http://{addr}"
+        if self._announce is not None:
+            try:
+                self._announced = discovery.write(self._announce, addr, demo=self._demo)
+            except OSError as error:
+                logger.warning(
+                    "cannot write {path} ({e}): threadgate status will need --addr {addr}",
+                    path=self._announce / discovery.FILE_NAME,
+                    e=error.strerror or type(error).__name__,
+                    addr=addr,
+                )
         logger.info("admin endpoint on {url} (/status, /healthz, /metrics)", url=self.url)
 
     async def stop(self) -> None:
+        if self._announced is not None and self._announce is not None:
+            announced, self._announced = self._announced, None
+            discovery.remove(self._announce, announced)
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -197,4 +233,5 @@ class AdminServer:
         return web.json_response(body, status=200 if healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self._observed.render_metrics(), content_type="text/plain")
+        body = self._observed.render_metrics()
+        return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})

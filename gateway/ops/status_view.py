@@ -1,61 +1,157 @@
-"""The supervisor's table, drawn with rich, from the admin endpoint's JSON."""
+"""The supervisor's table, drawn with rich, from the admin endpoint's JSON.
+
+Rule: nothing that names something is ever cut. Thread keys and key labels are the first
+columns and never wrap or shorten; on a narrow terminal the columns that matter least are
+left out instead (``Column.priority``: the higher, the sooner it goes), and the summary
+flows onto as many lines as it needs. Only a key longer than the whole terminal folds onto
+a second line; even then none of it is lost.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from rich.console import Group
+import attrs
+from rich.columns import Columns
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
+from rich.text import Text
 
 
-def _age(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.1f}s"
+def seconds(value: Any) -> str:
+    """A duration in seconds (``None``: none) as the table shows it."""
+    if value is None:
+        return "-"
+    value = float(value)
+    if value >= 3600:
+        return f"{value / 3600:.1f}h"
+    if value >= 120:
+        return f"{value / 60:.1f}m"
+    return f"{value:.1f}s"
+
+
+def _plain(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+@attrs.frozen
+class Column:
+    """One column of a table, and how to draw a row's cell in it."""
+
+    header: str
+    """The column's heading."""
+    cell: Callable[[dict[str, Any]], str]
+    """The cell's text for one row of the JSON."""
+    priority: int = 0
+    """0: always shown; otherwise the higher, the sooner it is left out when space is short."""
+    numeric: bool = False
+    """Right-aligned."""
+
+
+THREAD_COLUMNS = (
+    Column("thread", lambda row: str(row["key"])),
+    Column("state", lambda row: str(row["state"])),
+    Column("phase", lambda row: _plain(row.get("phase")), priority=1),
+    Column("queued", lambda row: _plain(row.get("queued")), priority=2, numeric=True),
+    Column("run age", lambda row: seconds(row.get("run_age")), priority=3, numeric=True),
+    Column("restarts", lambda row: str(row["restarts"]), priority=4, numeric=True),
+    Column("gen", lambda row: _plain(row.get("generation")), priority=5, numeric=True),
+    Column("mailbox", lambda row: str(row["mailbox"]), priority=6, numeric=True),
+    Column(
+        "last progress", lambda row: seconds(row["last_progress_age"]), priority=7, numeric=True
+    ),
+)
+"""The threads table, in display order."""
+
+KEY_COLUMNS = (
+    Column("pool", lambda row: str(row["pool"])),
+    Column("key", lambda row: str(row["label"])),
+    Column("state", lambda row: str(row["state"])),
+    Column(
+        "cooldown left",
+        lambda row: seconds(row["cooldown_left"]) if row["cooldown_left"] else "-",
+        priority=1,
+        numeric=True,
+    ),
+    Column("reason", lambda row: str(row["reason"] or "-"), priority=2),
+    Column("failures", lambda row: str(row["failures"]), priority=3, numeric=True),
+    Column("requests", lambda row: str(row["requests"]), priority=4, numeric=True),
+)
+"""The credential pool's table, in display order."""
+
+REASON_WIDTH = 40
+"""The reason column wraps beyond this (it is prose, and it is the one column that wraps)."""
+REASON_FIT = 20
+"""The width the reason column needs to be shown at all (it wraps to fit)."""
+
+_EDGE = 4  # a table's outer border and padding: "│ " ... " │"
+_SEPARATOR = 3  # between two columns: " │ "
+
+
+def fit(
+    columns: Sequence[Column], rows: Sequence[dict[str, Any]], width: int
+) -> list[tuple[Column, list[str]]]:
+    """The columns that fit in ``width`` (those of priority 0 always), in display order,
+    each with its cells; the least important ones are dropped first."""
+    cells = {column.header: [column.cell(row) for row in rows] for column in columns}
+
+    def natural(column: Column) -> int:
+        widest = max((len(text) for text in cells[column.header]), default=0)
+        if column.header == "reason":
+            widest = min(widest, REASON_FIT)
+        return max(len(column.header), widest)
+
+    kept = list(columns)
+    dropping = sorted((c for c in columns if c.priority), key=lambda c: -c.priority)
+    while dropping and _EDGE + sum(map(natural, kept)) + _SEPARATOR * (len(kept) - 1) > width:
+        kept.remove(dropping.pop(0))
+    return [(column, cells[column.header]) for column in kept]
+
+
+def _table(
+    title: str, columns: Sequence[Column], rows: Sequence[dict[str, Any]], width: int
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    fitted = fit(columns, rows, width)
+    for column, _ in fitted:
+        prose = column.header == "reason"
+        table.add_column(
+            column.header,
+            justify="right" if column.numeric else "left",
+            overflow="fold",  # never "…": what does not fit goes onto the next line
+            max_width=REASON_WIDTH if prose else None,
+        )
+    for index in range(len(rows)):
+        table.add_row(*(texts[index] for _, texts in fitted))
+    return table
+
+
+def _pool_rows(status: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    for pool in status["pools"]:
+        for key in pool["keys"]:
+            yield {"pool": pool["name"], **key}
+
+
+@attrs.frozen
+class StatusView:
+    """The status table for any terminal width (a rich renderable)."""
+
+    status: dict[str, Any]
+    """The admin endpoint's ``/status`` JSON."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        status = self.status
+        yield _table("Threads", THREAD_COLUMNS, status["threads"], width)
+        yield _table("Credential pool", KEY_COLUMNS, list(_pool_rows(status)), width)
+        items = (
+            Text(f"{name}: {value}", no_wrap=True) for name, value in status["statistics"].items()
+        )
+        yield Columns(items, padding=(0, 2))
 
 
 def render(status: dict[str, Any]) -> Group:
-    """Threads (state, generation, queue, run age, progress, restarts) and the key pool."""
-    threads = Table(title="Threads", title_justify="left")
-    for column in (
-        "thread",
-        "state",
-        "phase",
-        "gen",
-        "queued",
-        "mailbox",
-        "run age",
-        "last progress",
-        "restarts",
-    ):
-        threads.add_column(
-            column, justify="right" if column not in ("thread", "state", "phase") else "left"
-        )
-    for row in status["threads"]:
-        threads.add_row(
-            row["key"],
-            row["state"],
-            str(row.get("phase", "-")),
-            str(row.get("generation", "-")),
-            str(row.get("queued", "-")),
-            str(row["mailbox"]),
-            str(row.get("run_age", "-")),
-            _age(row["last_progress_age"]),
-            str(row["restarts"]),
-        )
-    keys = Table(title="Credential pool", title_justify="left")
-    for column in ("pool", "key", "state", "cooldown left", "requests", "failures", "reason"):
-        keys.add_column(column)
-    for pool in status["pools"]:
-        for key in pool["keys"]:
-            keys.add_row(
-                pool["name"],
-                key["label"],
-                key["state"],
-                _age(key["cooldown_left"]) if key["cooldown_left"] else "-",
-                str(key["requests"]),
-                str(key["failures"]),
-                key["reason"][:40],
-            )
-    stats = status["statistics"]
-    summary = Table.grid(padding=(0, 2))
-    summary.add_row(*(f"{name}: {value}" for name, value in stats.items()))
-    return Group(threads, keys, summary)
+    """Threads (key, state, phase, queue, run age, restarts, ...) and the key pool, fitted to
+    the terminal it is printed on."""
+    return Group(StatusView(status))

@@ -62,6 +62,8 @@ class Delivery:
     _refusals: Refusals
     _admin_users: frozenset[int]
     _pools: Callable[[], Sequence[PoolStatus]]
+    _accepted: Callable[[ThreadKey, int], None] = lambda key, message_id: None
+    """Told of every user message a thread's mailbox took (the queue wait's start)."""
 
     async def deliver(self, routed: Routed) -> None:
         """Hand a routed update to its thread; never raises (see the rules)."""
@@ -88,6 +90,8 @@ class Delivery:
             return
         try:
             self._threads.ref_for(key).send_nowait(message)
+            if isinstance(message, UserMessage):
+                self._accepted(key, message.message_id)
         except MailboxFullError:
             await self._refusals.refuse(key, message, MAILBOX_FULL)
         except ActorFailedError as error:
@@ -106,10 +110,12 @@ class Delivery:
         lines = []
         for child in self._threads.status().children:
             detail = dict(child.detail)
+            run_age = detail.get("run_age")
             lines.append(
                 f"{child.key}: {detail.get('phase', child.state.value)}, "
                 f"gen {detail.get('generation', '-')}, queued {detail.get('queued', '-')}, "
-                f"run {detail.get('run_age', '-')}, restarts {child.restarts}"
+                f"run {'-' if run_age is None else f'{run_age:.1f}s'}, "
+                f"restarts {child.restarts}"
             )
         for pool in self._pools():
             for entry in pool.keys:

@@ -37,8 +37,12 @@ class TelegramReplyStream:
     _metrics: Metrics
     _stopping: anyio.Event
     _opened: float = attrs.field(factory=anyio.current_time, init=False)
+    _first_text: bool = attrs.field(default=False, init=False)
 
     async def append(self, text: str) -> None:
+        if text and not self._first_text:
+            self._first_text = True
+            self._metrics.first_token.observe(anyio.current_time() - self._opened)
         if text and self._answer.publish(text):
             self._tell_nowait()
 
