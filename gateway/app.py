@@ -12,6 +12,7 @@ import anyio
 import attrs
 import httpx
 from aiogram import Bot
+from loguru import logger
 
 from actors import (
     RestartPolicy,
@@ -21,13 +22,14 @@ from actors import (
 )
 from actors.thread.actor import ThreadActor
 from actors.thread.ports import AgentRunner
-from actors.thread.records import ThreadKey
+from actors.thread.records import Concluded, ThreadKey
 from actors.thread.settings import BusyPolicy, ThreadSettings
 from gateway import jobs
 from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
+from gateway.ops.recent import Recent, config_secrets
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
@@ -166,11 +168,15 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
     """
     telegram = config.telegram
     metrics = Metrics()
+    recent = Recent(config_secrets(config))
+
+    def on_outcome(key: ThreadKey, concluded: Concluded) -> None:
+        metrics.outcomes.labels(concluded.outcome.value).inc()
+        recent.outcome(key, concluded)
+
     async with contextlib.AsyncExitStack() as stack:
-        store = Store(
-            Path(config.data_dir) / "threadgate.sqlite3",
-            on_outcome=lambda outcome: metrics.outcomes.labels(outcome.value).inc(),
-        )
+        stack.callback(logger.remove, recent.watch_logs())
+        store = Store(Path(config.data_dir) / "threadgate.sqlite3", on_outcome=on_outcome)
         stack.callback(store.close)
         bot = bot or make_bot(telegram)
         stack.push_async_callback(bot.session.close)
@@ -205,7 +211,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         gateway.updates, resequencer = await _updates(config, bot, store, gateway)
         metrics.watch(gateway.thread_status, gateway.pool_status)
-        admin = AdminServer(gateway, config.admin)
+        admin = AdminServer(gateway, config.admin, recent)
         await admin.start()
         stack.push_async_callback(_shielded(admin.stop))
         gateway.admin_url = admin.url
