@@ -18,7 +18,7 @@ from gateway.ops.recent import Recent
 from providers.pool import KeyState, KeyStatus, PoolStatus
 from tests.gateway.harness import KEYS, running_gateway, wait_until
 from tests.gateway.logs import captured_logs
-from tests.gateway.ops.browser import Browser, headless_chromium
+from tests.gateway.ops.browser import Browser
 
 pytestmark = pytest.mark.anyio
 HOSTILE = '<img src=x onerror="window.pwned=1">'
@@ -97,12 +97,14 @@ async def _log_in(browser: Browser, token: str) -> None:
 
 
 @pytest.mark.slow
-async def test_the_page_logs_in_shows_everything_as_text_updates_live_and_fits_a_phone() -> None:
+async def test_the_page_logs_in_shows_everything_as_text_updates_live_and_fits_a_phone(
+    browser: Browser,
+) -> None:
     shown, recent = _shown()
     server = AdminServer(shown, AdminConfig(addr="127.0.0.1:0", token=TOKEN), recent)
     await server.start()
     try:
-        with captured_logs("DEBUG") as logs, headless_chromium() as browser:
+        with captured_logs("DEBUG") as logs:
             # Without the token: the login form, and no data.
             await browser.open(server.url + "/")
             assert await browser.run("return document.getElementById('threads')") is None
@@ -235,32 +237,31 @@ async def test_auth_rules_for_the_page_over_http() -> None:
 
 
 @pytest.mark.slow
-async def test_the_page_shows_a_real_gateway_between_the_simulators(tmp_path: Path) -> None:
+async def test_the_page_shows_a_real_gateway_between_the_simulators(
+    tmp_path: Path, browser: Browser
+) -> None:
     llm = LLMSimulator()
     llm.script(KEYS[0], Reply(status=402, retry_after="60"))
     async with running_gateway(tmp_path, llm=llm) as run:
-        with headless_chromium() as browser:
-            first = run.telegram.say("hello page", chat_id=4242)
-            await wait_until(lambda: run.outcome(first) == "answered")
-            await browser.open(run.gateway.admin_url + "/")
-            await browser.wait_for(RENDERED)
-            threads = await browser.run(ROW_TEXTS, "#threads")
-            assert [row[0] for row in threads] == ["4242"]
-            pools = await browser.run(ROW_TEXTS, "#pools")
-            assert [row[1:3] for row in pools] == [["key-1", "cooling"], ["key-2", "usable"]]
-            assert float(pools[0][3].removesuffix("s")) > 50
-            outcomes = await browser.run(LIST_TEXTS, "#outcomes")
-            assert any("answered4242message" in o for o in outcomes), outcomes
-            errors = await browser.run(LIST_TEXTS, "#errors")
-            assert any("warningpool llm: key key-1" in e for e in errors), errors
-            assert all(KEYS[0] not in e and KEYS[1] not in e for e in errors)
+        first = run.telegram.say("hello page", chat_id=4242)
+        await wait_until(lambda: run.outcome(first) == "answered")
+        await browser.open(run.gateway.admin_url + "/")
+        await browser.wait_for(RENDERED)
+        threads = await browser.run(ROW_TEXTS, "#threads")
+        assert [row[0] for row in threads] == ["4242"]
+        pools = await browser.run(ROW_TEXTS, "#pools")
+        assert [row[1:3] for row in pools] == [["key-1", "cooling"], ["key-2", "usable"]]
+        assert float(pools[0][3].removesuffix("s")) > 50
+        outcomes = await browser.run(LIST_TEXTS, "#outcomes")
+        assert any("answered4242message" in o for o in outcomes), outcomes
+        errors = await browser.run(LIST_TEXTS, "#errors")
+        assert any("warningpool llm: key key-1" in e for e in errors), errors
+        assert all(KEYS[0] not in e and KEYS[1] not in e for e in errors)
 
-            second = run.telegram.say("and again", chat_id=5151)
-            await wait_until(lambda: run.outcome(second) == "answered")
-            await browser.wait_for(
-                "return document.querySelector('#threads tr[data-key=\"5151\"]')"
-            )
-            await browser.wait_for(
-                "return Array.from(document.querySelectorAll('#outcomes li'))"
-                ".some((li) => li.textContent.includes('5151'))"
-            )
+        second = run.telegram.say("and again", chat_id=5151)
+        await wait_until(lambda: run.outcome(second) == "answered")
+        await browser.wait_for("return document.querySelector('#threads tr[data-key=\"5151\"]')")
+        await browser.wait_for(
+            "return Array.from(document.querySelectorAll('#outcomes li'))"
+            ".some((li) => li.textContent.includes('5151'))"
+        )
