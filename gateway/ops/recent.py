@@ -14,6 +14,7 @@ line, so the log is where errors happen). Rules:
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -82,14 +83,16 @@ class Recent:
     """
 
     _secrets: tuple[str, ...] = attrs.field(default=(), converter=secrets_of, alias="secrets")
-    size: int = 100
+    _size: int = attrs.field(default=100, alias="size")
     _clock: Callable[[], float] = attrs.field(default=time.time, alias="clock")
     _outcomes: collections.deque[RecentEntry] = attrs.field(init=False)
     _errors: collections.deque[RecentEntry] = attrs.field(init=False)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
+    """Warnings are logged from worker threads too (the store's)."""
 
     def __attrs_post_init__(self) -> None:
-        self._outcomes = collections.deque(maxlen=self.size)
-        self._errors = collections.deque(maxlen=self.size)
+        self._outcomes = collections.deque(maxlen=self._size)
+        self._errors = collections.deque(maxlen=self._size)
 
     def _clean(self, text: str) -> str:
         text = redact(text, *self._secrets)
@@ -102,14 +105,16 @@ class Recent:
             text += f": {concluded.detail}"
         kind = concluded.outcome.value
         entry = RecentEntry(self._clock(), kind, self._clean(str(thread)), self._clean(text))
-        self._outcomes.append(entry)
+        with self._lock:
+            self._outcomes.append(entry)
 
     def error(self, level: str, text: str, thread: object = "") -> None:
         """Note an error (or warning) logged."""
         entry = RecentEntry(
             self._clock(), level.lower(), self._clean(str(thread)), self._clean(text)
         )
-        self._errors.append(entry)
+        with self._lock:
+            self._errors.append(entry)
 
     def _sink(self, message: Message) -> None:
         record = message.record
@@ -126,11 +131,13 @@ class Recent:
 
     def outcomes(self) -> list[RecentEntry]:
         """The last outcomes, newest first."""
-        return list(reversed(self._outcomes))
+        with self._lock:
+            return list(reversed(self._outcomes))
 
     def errors(self) -> list[RecentEntry]:
         """The last errors and warnings, newest first."""
-        return list(reversed(self._errors))
+        with self._lock:
+            return list(reversed(self._errors))
 
     def as_json(self) -> dict[str, Any]:
         return {
