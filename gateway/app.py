@@ -12,7 +12,6 @@ import anyio
 import attrs
 import httpx
 from aiogram import Bot
-from loguru import logger
 
 from actors import (
     RestartPolicy,
@@ -175,7 +174,7 @@ async def open_gateway(config: Config, bot: Bot | None = None) -> AsyncIterator[
         recent.outcome(key, concluded)
 
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(logger.remove, recent.watch_logs())
+        stack.enter_context(recent.watching_logs())
         store = Store(Path(config.data_dir) / "threadgate.sqlite3", on_outcome=on_outcome)
         stack.callback(store.close)
         bot = bot or make_bot(telegram)

@@ -14,9 +14,10 @@ line, so the log is where errors happen). Rules:
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -125,9 +126,15 @@ class Recent:
         key = record["extra"].get("key")
         self.error(record["level"].name, text, key if isinstance(key, ThreadKey) else "")
 
-    def watch_logs(self, level: str = "WARNING") -> int:
-        """Feed the errors ring from loguru; returns the sink's id (``logger.remove`` it)."""
-        return logger.add(self._sink, level=level, format="{message}", catch=True)
+    @contextlib.contextmanager
+    def watching_logs(self, level: str = "WARNING") -> Iterator[None]:
+        """Feed the errors ring from loguru while inside."""
+        sink = logger.add(self._sink, level=level, format="{message}", catch=True)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):  # gone already: ``logs.setup`` removes all
+                logger.remove(sink)
 
     def outcomes(self) -> list[RecentEntry]:
         """The last outcomes, newest first."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 from loguru import logger
 
 from actors.thread.records import Concluded, Outcome, ThreadKey
@@ -23,6 +25,15 @@ def test_the_rings_are_bounded_newest_first_and_cut_long_texts() -> None:
         "thread": "",
         "text": recent.errors()[0].text,
     }
+
+
+def test_a_sink_removed_meanwhile_is_no_error() -> None:
+    recent = Recent()
+    with recent.watching_logs():
+        logger.remove()  # as ``gateway.logs.setup`` does (``threadgate status`` in-process)
+    logger.add(sys.stderr)  # loguru's default sink back
+    logger.error("not watched")
+    assert recent.errors() == []
 
 
 def test_no_configured_secret_and_nothing_key_shaped_is_kept() -> None:
@@ -53,8 +64,7 @@ def test_no_configured_secret_and_nothing_key_shaped_is_kept() -> None:
 
 def test_warnings_and_errors_logged_are_fed_with_their_thread() -> None:
     recent = Recent()
-    sink = recent.watch_logs()
-    try:
+    with recent.watching_logs():
         logger.info("thread {key}: not an error", key=ThreadKey(9))
         logger.warning("thread {key}: run 3 failed: timeout", key=ThreadKey(9))
         logger.error("pool {pool}: key {key} disabled", pool="llm", key="key-1")
@@ -62,8 +72,6 @@ def test_warnings_and_errors_logged_are_fed_with_their_thread() -> None:
             raise ValueError("boom")
         except ValueError:
             logger.exception("a service failed")
-    finally:
-        logger.remove(sink)
     logger.error("after the sink was removed")
     assert [(e.kind, e.thread, e.text) for e in recent.errors()] == [
         ("error", "", "a service failed [ValueError]"),
