@@ -21,13 +21,14 @@ from actors import (
 )
 from actors.thread.actor import ThreadActor
 from actors.thread.ports import AgentRunner
-from actors.thread.records import ThreadKey
+from actors.thread.records import Concluded, ThreadKey
 from actors.thread.settings import BusyPolicy, ThreadSettings
 from gateway import jobs
 from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
+from gateway.ops.recent import Recent, config_secrets
 from gateway.ops.timings import QueueWait
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.retention import keep_pruned
@@ -172,11 +173,15 @@ async def open_gateway(
     """
     telegram = config.telegram
     metrics = Metrics()
+    recent = Recent(config_secrets(config))
+
+    def on_outcome(key: ThreadKey, concluded: Concluded) -> None:
+        metrics.outcomes.labels(concluded.outcome.value).inc()
+        recent.outcome(key, concluded)
+
     async with contextlib.AsyncExitStack() as stack:
-        store = Store(
-            Path(config.data_dir) / "threadgate.sqlite3",
-            on_outcome=lambda outcome: metrics.outcomes.labels(outcome.value).inc(),
-        )
+        stack.enter_context(recent.watching_logs())
+        store = Store(Path(config.data_dir) / "threadgate.sqlite3", on_outcome=on_outcome)
         stack.callback(store.close)
         bot = bot or make_bot(telegram)
         stack.push_async_callback(bot.session.close)
@@ -214,7 +219,7 @@ async def open_gateway(
         gateway.updates, resequencer = await _updates(config, bot, store, gateway)
         metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
         announce = announce or Path(config.data_dir)
-        admin = AdminServer(gateway, config.admin, announce=announce, demo=demo)
+        admin = AdminServer(gateway, config.admin, recent, announce=announce, demo=demo)
         await admin.start()
         stack.push_async_callback(_shielded(admin.stop))
         gateway.admin_url = admin.url

@@ -1,13 +1,14 @@
-"""The admin endpoint: ``/status`` (JSON), ``/healthz``, ``/metrics`` (Prometheus).
+"""The admin endpoint: ``/status`` (JSON), ``/healthz``, ``/metrics`` (Prometheus), and the
+status page at ``/`` (``gateway.ops.page``) with its ``/recent`` outcomes and errors.
 
-Loopback by default; on any other address a bearer token is required. ``/healthz`` answers
+Loopback by default; on any other address a bearer token is required (a browser logs in
+once, and then holds a cookie: ``gateway.ops.page``). ``/healthz`` answers
 200 only when every check passes and no service is restarting; otherwise 503, with
 ``status`` ``degraded`` (every check passes, but a service is restarting) or ``unhealthy``.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from gateway.config import AdminConfig
 from gateway.config_check import is_loopback, split_host_port
 from gateway.exceptions import ConfigInvalidError
 from gateway.ops import discovery, metrics
+from gateway.ops.page import OPEN_PATHS, BrowserAuth, StatusPage
+from gateway.ops.recent import Recent
 from gateway.services import ServiceState, ServiceStatus
 from providers.pool import PoolStatus
 
@@ -119,18 +122,21 @@ def _service_json(service: ServiceStatus) -> dict[str, Any]:
 
 
 class AdminServer:
-    """Serves ``/status``, ``/healthz`` and ``/metrics`` for ``observed``.
+    """Serves ``/status``, ``/healthz``, ``/metrics`` and the status page for ``observed``;
+    the page's recent outcomes and errors come from ``recent``.
 
     Rule: off loopback a bearer token is required (refused at construction otherwise), and
-    it is compared in constant time. With ``announce`` (a data directory), the address it
-    listens on is written there while it listens (``gateway.ops.discovery``), so that
-    ``threadgate status`` finds it; ``demo`` marks the local demo's.
+    it is compared in constant time; so is the page's cookie. With ``announce`` (a data
+    directory), the address it listens on is written there while it listens
+    (``gateway.ops.discovery``), so that ``threadgate status`` finds it; ``demo`` marks the
+    local demo's.
     """
 
     def __init__(
         self,
         observed: Observed,
         config: AdminConfig,
+        recent: Recent | None = None,
         *,
         announce: Path | None = None,
         demo: bool = False,
@@ -142,7 +148,8 @@ class AdminServer:
         self._addr = config.addr
         host, port = split_host_port(config.addr)  # [::1]:8787 binds ::1
         self._host, self._port = host, port
-        self._expected = f"Bearer {config.token}".encode() if config.token else b""
+        self._auth_rule = BrowserAuth(config.token)
+        self._page = StatusPage(self._auth_rule, recent or Recent())
         if not is_loopback(host) and not config.token:
             raise ConfigInvalidError("admin.token", "required when admin.addr is not loopback")
         self._runner: web.AppRunner | None = None
@@ -158,6 +165,7 @@ class AdminServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        self._page.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
         await self._runner.setup()
         try:
@@ -181,7 +189,7 @@ class AdminServer:
                     e=error.strerror or type(error).__name__,
                     addr=addr,
                 )
-        logger.info("admin endpoint on {url} (/status, /healthz, /metrics)", url=self.url)
+        logger.info("admin endpoint on {url} (/, /status, /healthz, /metrics)", url=self.url)
 
     async def stop(self) -> None:
         if self._announced is not None and self._announce is not None:
@@ -204,9 +212,8 @@ class AdminServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        given = request.headers.get("Authorization", "").encode()
-        if self._expected and not hmac.compare_digest(given, self._expected):
-            return web.json_response({"error": "unauthorized"}, status=401)
+        if request.path not in OPEN_PATHS and not self._auth_rule.passes(request):
+            return self._page.refused(request)
         response: web.StreamResponse = await handler(request)
         return response
 

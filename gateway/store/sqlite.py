@@ -113,7 +113,8 @@ class Store:
 
     Args:
         path: the SQLite file (created with its folder if missing).
-        on_outcome: told every outcome recorded (the gateway counts them for ``/metrics``).
+        on_outcome: told every outcome recorded, with its thread (the gateway counts them for
+            ``/metrics`` and shows the last ones on the status page).
         clock: the wall clock of the times written (received, concluded, last used).
         busy_timeout: seconds a statement waits for a lock another process holds.
     """
@@ -121,7 +122,7 @@ class Store:
     def __init__(
         self,
         path: str | Path,
-        on_outcome: Callable[[Outcome], None] = lambda _: None,
+        on_outcome: Callable[[ThreadKey, Concluded], None] = lambda _key, _concluded: None,
         *,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 5.0,
@@ -266,14 +267,14 @@ class Store:
 
         await self._write(write, atomic=bool(concluded) or exchange is not None)
         for outcome in concluded:
-            self._on_outcome(outcome.outcome)
+            self._on_outcome(key, outcome)
 
     async def record_outcome(
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
         at, concluded = self._clock(), [Concluded(message_id, outcome, detail)]
         await self._write(lambda db: _insert_outcomes(db, key, concluded, at))
-        self._on_outcome(outcome)
+        self._on_outcome(key, concluded[0])
 
     async def has_final_outcome(self, key: ThreadKey, message_id: int) -> bool:
         """Whether a final outcome of ``message_id`` in ``key``'s thread is recorded."""

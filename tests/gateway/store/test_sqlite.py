@@ -87,7 +87,7 @@ async def test_inbox_dedupes_and_tracks_unanswered(tmp_path: Path) -> None:
 
 async def test_a_record_and_the_outcomes_it_concludes_are_one_write(tmp_path: Path) -> None:
     counted: list[Outcome] = []
-    store = Store(tmp_path / "db.sqlite3", on_outcome=counted.append)
+    store = Store(tmp_path / "db.sqlite3", on_outcome=lambda key, c: counted.append(c.outcome))
     for update_id, message_id in ((10, 5), (11, 6)):
         payload = {"kind": "message", "message_id": message_id, "text": "hi", "user_id": 1}
         await store.accept(InboxEntry(update_id, KEY, message_id, payload))
