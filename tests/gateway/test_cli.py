@@ -142,11 +142,16 @@ def test_sigterm_stops_the_local_demo_gracefully_with_exit_status_0(
 ) -> None:
     del env["TELEGRAM_BOT_TOKEN"]
     gateway = Gateway.start(env, tmp_path / "log")
-    gateway.wait_for("1. Three topics")  # the walkthrough is under way (its log is in a file)
+    gateway.wait_for("[topic 1] bot →")  # the walkthrough is under way (its log is in a file)
     code, took = gateway.stop(signal.SIGTERM, timeout=30)
-    output = gateway.output
+    output, log = gateway.output, (tmp_path / "demo.log").read_text()
     assert code == 0, output
-    assert output.count("stopping on SIGTERM: draining (at most 8s), then exiting") == 1
+    # The demo's console is the conversation's: its log is in a file, and the console says so.
+    assert log.count("stopping on SIGTERM: draining (at most 8s), then exiting") == 1
+    assert "polling as @" in log
+    assert "polling as @" not in output
+    assert "stopping on SIGTERM" not in output
+    assert f"The demo has ended. Its log: {tmp_path / 'demo.log'}" in output
     # The drain is cut short after STOP_TIMEOUT; a reply being shown then waits STOP_GRACE more
     # at most (the outbox's streams stop waiting when the threads drain).
     assert took < STOP_TIMEOUT + STOP_GRACE + 3, took
