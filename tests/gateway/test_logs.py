@@ -20,10 +20,14 @@ def test_to_file_sends_the_console_log_to_a_file_while_inside(
         logger.info("after the demo")
     finally:
         logger.remove()
-        logger.add(lambda message: sys.stderr.write(message))  # as loguru starts
+        logger.add(_stderr)  # as loguru starts: to stderr
     console = capsys.readouterr().err
     assert "before the demo" in console
     assert "after the demo" in console
     assert "while the demo runs" not in console
     assert "while the demo runs" in path.read_text()
     assert "before the demo" not in path.read_text()
+
+
+def _stderr(message: str) -> None:
+    sys.stderr.write(message)
