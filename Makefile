@@ -1,5 +1,5 @@
 # Threadgate: `make run` starts the gateway (the local demo without a token), `make test` checks everything.
-# The venv is installed from the lock files (`make lock` updates them; docs/development.md).
+# The venv is installed from the lock files (`make lock` updates them; docs/operations.md, Installing).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -30,7 +30,8 @@ lock-check:
 
 $(STAMP): pyproject.toml $(LOCKS) | $(BIN)/python
 	@$(PYTHON) tools/lock_inputs.py check $(LOCKS)
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-test.lock
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode \
+		requirements-test.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
