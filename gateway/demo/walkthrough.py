@@ -66,12 +66,26 @@ class Demo:
     telegram: BotAPISimulator
     model: LLMSimulator
     topic: int = 1
+    prompt: str | None = None
+    """The prompt on the screen while the user types (interactive mode), else ``None``."""
 
     def show(self, event: str, sent: SentMessage) -> None:
         mark = "→" if event == "sent" else "✎"
         text = sent.text if len(sent.text) < 300 else sent.text[:150] + " … " + sent.text[-120:]
         label = escape(f"[topic {sent.thread_id or 1}]")
-        self.console.print(f"[cyan]{label}[/cyan] bot {mark} {escape(text)}")
+        self.above_prompt(f"[cyan]{label}[/cyan] bot {mark} {escape(text)}")
+
+    def above_prompt(self, markup: str) -> None:
+        """Print ``markup``; while the user types, above the prompt and what they typed so
+        far, which are drawn again below it (nothing is cut into the line being typed)."""
+        if self.prompt is None or not self.console.is_terminal:
+            self.console.print(markup)
+            return
+        out = self.console.file
+        out.write("\r\x1b[K")  # the prompt's line, cleared
+        self.console.print(markup)
+        out.write(self.prompt + _typed_so_far())
+        out.flush()
 
     def say(self, text: str, topic: int | None = None) -> None:
         topic = self.topic if topic is None else topic
@@ -190,10 +204,13 @@ async def _quiet(demo: Demo, gateway: Gateway, timeout: float = 60) -> None:
 async def _chat(demo: Demo, gateway: Gateway) -> None:
     console = demo.console
     console.print(HELP)
+    _typed_so_far()  # imports readline: line editing at the prompt, and its buffer
     while True:
-        line = await anyio.to_thread.run_sync(
-            _read, f"[topic {demo.topic}]> ", abandon_on_cancel=True
-        )
+        demo.prompt = f"[topic {demo.topic}]> "
+        try:
+            line = await anyio.to_thread.run_sync(_read, demo.prompt, abandon_on_cancel=True)
+        finally:
+            demo.prompt = None
         if line is None or line.strip() == ":quit":
             return
         line = line.strip()
@@ -215,6 +232,15 @@ async def _chat(demo: Demo, gateway: Gateway) -> None:
         else:
             demo.say(line)
         await anyio.sleep(0.3)
+
+
+def _typed_so_far() -> str:
+    """The line the user is typing at the prompt (readline's buffer; empty without it)."""
+    try:
+        import readline  # not on every platform; once imported, input() uses it
+    except ImportError:
+        return ""
+    return readline.get_line_buffer()
 
 
 def _read(prompt: str) -> str | None:

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import attrs
 import pytest
+from rich.console import Console
 
 from gateway.config import load
 from gateway.demo import STARTING, run_demo
-from gateway.demo.walkthrough import SLOW_WORD
+from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
+from gateway.demo.model_sim import LLMSimulator
+from gateway.demo.walkthrough import CHAT, SLOW_WORD, Demo
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -33,3 +37,16 @@ async def test_demo_walkthrough_shows_the_story_and_the_table(
     assert "You said: are you still there?" in out
     assert "Credential pool" in out
     assert "dead_letters: 0" in out
+
+
+async def test_a_bot_message_while_the_user_types_goes_above_the_prompt() -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, color_system=None, width=100)
+    demo = Demo(console, BotAPISimulator(), LLMSimulator())
+    sent = SentMessage(CHAT, 2, 1, "Once upon a time", None)
+    demo.show("sent", sent)
+    assert screen.getvalue() == "[topic 2] bot → Once upon a time\n"
+    demo.prompt = "[topic 1]> "
+    demo.show("edited", sent)
+    # The prompt's line cleared, the message, then the prompt again (what was typed too).
+    assert screen.getvalue().endswith("\r\x1b[K[topic 2] bot ✎ Once upon a time\n[topic 1]> ")
