@@ -30,8 +30,7 @@ lock-check:
 
 $(STAMP): pyproject.toml $(LOCKS) | $(BIN)/python
 	@$(PYTHON) tools/lock_inputs.py check $(LOCKS)
-	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode \
-		requirements-test.lock
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-test.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
