@@ -133,30 +133,33 @@ async def run_demo(
     telegram, model = BotAPISimulator(), LLMSimulator(default=scripted_model)
     demo = Demo(console, telegram, model)
     telegram.listeners.append(demo.show)
-    with logs.to_file(log_path(config)) as log:
-        await telegram.start()
-        await model.start()
-        try:
-            with tempfile.TemporaryDirectory(prefix="threadgate-demo-") as data_dir:
-                local = demo_config(config, telegram.base_url, model.base_url, data_dir)
-                async with open_gateway(local) as gateway:
-                    started()
-                    console.print(
-                        "[bold]Threadgate local demo[/bold]: a simulated forum with topics, "
-                        "a scripted model, and the real gateway in between.\n" + LEGEND
-                    )
-                    console.print(  # soft wrap: a path cut in two cannot be copied
-                        f"The gateway's log goes to {escape(str(log))} "
-                        "(follow it with tail -f in another terminal).",
-                        soft_wrap=True,
-                    )
-                    story = partial(_chat if interactive else _walkthrough, demo, gateway)
-                    await unless_stopped(stop or anyio.Event(), story)
-        finally:
-            started()
-            await telegram.stop()
-            await model.stop()
-    console.print(f"The demo has ended. Its log: {escape(str(log))}", soft_wrap=True)
+    log = log_path(config)
+    try:
+        with logs.to_file(log):
+            await telegram.start()
+            await model.start()
+            try:
+                with tempfile.TemporaryDirectory(prefix="threadgate-demo-") as data_dir:
+                    local = demo_config(config, telegram.base_url, model.base_url, data_dir)
+                    async with open_gateway(local) as gateway:
+                        started()
+                        console.print(
+                            "[bold]Threadgate local demo[/bold]: a simulated forum with topics, "
+                            "a scripted model, and the real gateway in between.\n" + LEGEND
+                        )
+                        console.print(  # soft wrap: a path cut in two cannot be copied
+                            f"The gateway's log goes to {escape(str(log))} "
+                            "(follow it with tail -f in another terminal).",
+                            soft_wrap=True,
+                        )
+                        story = partial(_chat if interactive else _walkthrough, demo, gateway)
+                        await unless_stopped(stop or anyio.Event(), story)
+            finally:
+                started()
+                await telegram.stop()
+                await model.stop()
+    finally:  # also after an error: what the gateway logged about it is there
+        console.print(f"The demo has ended. Its log: {escape(str(log))}", soft_wrap=True)
 
 
 async def _walkthrough(demo: Demo, gateway: Gateway) -> None:

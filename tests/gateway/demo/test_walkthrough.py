@@ -12,6 +12,7 @@ from gateway.demo import STARTING, run_demo
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator
 from gateway.demo.walkthrough import CHAT, SLOW_WORD, Demo
+from gateway.exceptions import ConfigInvalidError
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -50,3 +51,15 @@ async def test_a_bot_message_while_the_user_types_goes_above_the_prompt() -> Non
     demo.show("edited", sent)
     # The prompt's line cleared, the message, then the prompt again (what was typed too).
     assert screen.getvalue().endswith("\r\x1b[K[topic 2] bot ✎ Once upon a time\n[topic 1]> ")
+
+
+async def test_a_demo_that_cannot_start_still_says_where_its_log_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = load(None, {})
+    config = attrs.evolve(
+        config, data_dir=str(tmp_path), agent=attrs.evolve(config.agent, name="no-such-agent")
+    )
+    with pytest.raises(ConfigInvalidError, match=r"agent\.name"):
+        await run_demo(config, interactive=False)
+    assert f"The demo has ended. Its log: {tmp_path / 'demo.log'}" in capsys.readouterr().out
