@@ -1,18 +1,48 @@
 # Threadgate: `make run` starts the gateway (the local demo without a token), `make test` checks everything.
+# The venv is installed from the lock files (`make lock` updates them; docs/operations.md, Installing).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# uv, pinned, is installed with pip into its own small venv: a fresh machine has only Python and pip.
+UV_VERSION := 0.13.9
+UV_HOME    := .uv
+UV         := $(UV_HOME)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+# requirements-test.lock: the venv of `make` (runtime and test tools); requirements.lock: the image.
+LOCKS   := requirements-test.lock requirements.lock
+COMPILE := $(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" --quiet
 
-.PHONY: run test fuzz lint typecheck pytest bench bench-gateway bench-instructions clean
+.PHONY: run test fuzz lint typecheck pytest bench bench-gateway bench-instructions clean \
+	lock lock-upgrade lock-check
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(BIN)/python: | $(UV)
+	$(UV) venv --quiet --python $(PYTHON) $(VENV)
+
+# Fails at once, with one line, when pyproject.toml's dependencies changed without `make lock`.
+lock-check:
+	@$(PYTHON) tools/lock_inputs.py check $(LOCKS)
+
+$(STAMP): pyproject.toml $(LOCKS) | $(BIN)/python
+	@$(PYTHON) tools/lock_inputs.py check $(LOCKS)
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-test.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve after a change to pyproject.toml's dependencies; pins that still fit are kept.
+lock: | $(UV)
+	$(COMPILE) $(LOCK_FLAGS) --extra test --output-file requirements-test.lock
+	$(COMPILE) --constraint requirements-test.lock --output-file requirements.lock
+	$(PYTHON) tools/lock_inputs.py stamp $(LOCKS)
+
+# Every pin to the newest release the ranges in pyproject.toml admit.
+lock-upgrade:
+	$(MAKE) lock LOCK_FLAGS=--upgrade
 
 run: $(STAMP)
 	$(BIN)/threadgate run
@@ -45,4 +75,4 @@ bench-instructions: $(STAMP)
 	$(BIN)/python bench/bench_instructions.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(UV_HOME) .mypy_cache .pytest_cache .ruff_cache

@@ -7,11 +7,13 @@ import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
 import httpx
 from aiogram import Bot
+from loguru import logger
 
 from actors import (
     RestartPolicy,
@@ -155,6 +157,29 @@ def _agent(
         raise ConfigInvalidError("agent.name", str(error)) from None
 
 
+def started_line(config: Config, admin_url: str) -> str:
+    """The one start-up log line: mode, model, endpoint host, keys, allowlist, admin URL.
+
+    It names no secret: keys are counted, the endpoint shows its host only (a URL may carry
+    credentials or a query string), and the admin URL is an address (its token is a header).
+    """
+    llm, telegram = config.llm, config.telegram
+    host = urlsplit(llm.base_url).netloc.rpartition("@")[2] or llm.base_url
+    keys = len(llm.api_keys)
+    fallbacks = f", {len(llm.fallbacks)} fallback(s)" if llm.fallbacks else ""
+    allowed = [
+        f"{len(ids)} {what}"
+        for ids, what in ((telegram.allowed_users, "user(s)"), (telegram.allowed_chats, "chat(s)"))
+        if ids
+    ]
+    return (
+        f"threadgate started: {telegram.mode}, model {llm.model} at {host} "
+        f"({keys} API key{'' if keys == 1 else 's'}{fallbacks}), agent {config.agent.name}, "
+        f"allowlist {' and '.join(allowed) if allowed else 'everyone'}, "
+        f"admin {admin_url or 'off'}, data {config.data_dir}"
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_gateway(
     config: Config, bot: Bot | None = None, *, announce: Path | None = None, demo: bool = False
@@ -163,6 +188,25 @@ async def open_gateway(
 
     The admin endpoint's address is written to ``admin.json`` in ``announce`` (default: the
     data directory) for ``threadgate status``; ``demo`` marks it as the local demo's.
+    One log line says what started (``started_line``), one that it stopped, and how long it
+    ran (a start that failed logs its error instead).
+    """
+    started: float | None = None
+    try:
+        async with _open_gateway(config, bot, announce=announce, demo=demo) as gateway:
+            logger.info(started_line(config, gateway.admin_url))
+            started = anyio.current_time()
+            yield gateway
+    finally:
+        if started is not None:
+            logger.info("threadgate stopped after {s:.0f}s", s=anyio.current_time() - started)
+
+
+@contextlib.asynccontextmanager
+async def _open_gateway(
+    config: Config, bot: Bot | None, *, announce: Path | None, demo: bool
+) -> AsyncIterator[Gateway]:
+    """Start everything; yield the running gateway; stop everything on exit.
 
     Everything is entered in order on one exit stack, and so stopped in the reverse order:
     the services (updates, the pools' timers, checkpoints, the admin endpoint) first; then the

@@ -202,14 +202,14 @@ class ThreadActor(Actor[object]):
         if name in self._settings.reset_commands:
             await self._reset(command, ctx)
         elif name == "stop":
+            answering, queued = self._state.slot.current is not None, len(self._state.queued)
             dropped = self._state.drop_all("stopped")
-            await self._answer(
-                command, texts.stopped(len(dropped)), concluding(dropped, Outcome.STOPPED, "/stop")
-            )
+            reply = texts.stopped(answering=answering, queued=queued)
+            await self._answer(command, reply, concluding(dropped, Outcome.STOPPED, "/stop"))
         elif name == "status":
             await self._answer(command, texts.status_text(self.status()))
         elif name in ("help", "start"):
-            await self._answer(command, texts.HELP)
+            await self._answer(command, texts.help_text(self._settings.reset_commands))
         elif name == "model":
             allowed = self._settings.allowed_models
             chosen, reply = texts.model_reply(allowed, self._state.model, command.args.strip())

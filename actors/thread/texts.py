@@ -13,8 +13,26 @@ HELP = (
     "/stop: stop the current answer and drop queued messages\n"
     "/retry: run the last input again\n"
     "/model NAME: switch this session's model (if allowed)\n"
-    "/status: what this thread is doing"
+    "/status: what this thread is doing\n"
+    "/status all: every thread and API key (gateway admins only)"
 )
+"""``/help`` with no reset skills configured (``help`` adds them)."""
+
+BUILT_IN_RESETS = frozenset({"new", "reset"})
+"""The reset commands every thread knows; the others in ``reset_commands`` are skills."""
+
+
+def help_text(reset_commands: frozenset[str]) -> str:
+    """``/help``: the commands, with the configured reset skills (such as ``/cc``)."""
+    skills = sorted(reset_commands - BUILT_IN_RESETS)
+    if not skills:
+        return HELP
+    named = ", ".join(f"/{skill}" for skill in skills)
+    return (
+        f"{HELP}\n{named}: start a new session with this skill "
+        "(text after it is the new session's first message)"
+    )
+
 
 GAVE_UP = "⚠️ Your message could not be answered: the agent kept failing."
 RETRYING = "⚠️ I was interrupted by a restart; answering your message again."
@@ -90,9 +108,13 @@ def new_session(dropped: int) -> str:
     return text
 
 
-def stopped(dropped: int) -> str:
-    """``/stop``'s reply."""
-    return f"⏹ Stopped; {plural(dropped, 'message')} dropped." if dropped else "Nothing to stop."
+def stopped(*, answering: bool, queued: int) -> str:
+    """``/stop``'s reply: whether an answer was cut off, and how many queued messages (not
+    counting the ones being answered) were dropped."""
+    dropped = f"{plural(queued, 'queued message')} dropped"
+    if answering:
+        return f"⏹ Stopped the answer; {dropped}." if queued else "⏹ Stopped the answer."
+    return f"⏹ {dropped}." if queued else "Nothing to stop."
 
 
 def describe(status: ThreadStatus) -> dict[str, object]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import attrs
 from rich.console import Console
 from rich.markup import escape
 
+from gateway import logs
 from gateway.app import Gateway, open_gateway
 from gateway.config import Config
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
@@ -31,18 +33,28 @@ from gateway.signals import unless_stopped
 CHAT = -1001234
 DEMO_TOKEN = "123456:DEMO-local-simulator-token"  # noqa: S105 - only the local simulator takes it
 DEMO_KEYS = ("demo-key-1", "demo-key-2")
+SLOW_WORD = "story"
+"""A message with this word in it gets a long answer that streams slowly (about 5 s)."""
+
 HELP = (
-    "Type to talk in the current topic (/new, /cc, /stop, /status, /retry work too).\n"
-    ":topic N  switch topic   :status  the supervisor table   :exhaust  keys run dry (HTTP 429)\n"
-    ":quit     leave"
+    "Type to talk in the current topic (/new, /cc, /stop, /status, /retry, /help work too).\n"
+    f'A message with "{SLOW_WORD}" in it gets a long, slow answer: while it streams, send more\n'
+    "(it is queued), or /stop or /cc it.\n"
+    ":topic N  switch topic   :status  every thread and key (as threadgate status shows)\n"
+    ":exhaust  every API key answers HTTP 429 once   :quit  leave"
+)
+
+LEGEND = (
+    "[dim]bot →[/dim] a new message from the bot; [dim]bot ✎[/dim] the bot edited its message "
+    "(answers stream in as edits)."
 )
 
 
 def scripted_model(messages: list[dict[str, str]]) -> Reply:
-    """Answers slowly when asked for a story, quickly otherwise."""
+    """Answers slowly when asked for a story (``SLOW_WORD``), quickly otherwise."""
     text = default_answer(messages)
     last = messages[-1]["content"] if messages else ""
-    if "story" in last:
+    if SLOW_WORD in last:
         story = " ".join(f"Once upon a time, part {i}." for i in range(1, 40))
         return Reply(f"{story} The end.", chunk_delay=0.12)
     return Reply(text, chunk_delay=0.02)
@@ -54,12 +66,26 @@ class Demo:
     telegram: BotAPISimulator
     model: LLMSimulator
     topic: int = 1
+    prompt: str | None = None
+    """The prompt on the screen while the user types (interactive mode), else ``None``."""
 
     def show(self, event: str, sent: SentMessage) -> None:
         mark = "→" if event == "sent" else "✎"
         text = sent.text if len(sent.text) < 300 else sent.text[:150] + " … " + sent.text[-120:]
         label = escape(f"[topic {sent.thread_id or 1}]")
-        self.console.print(f"[cyan]{label}[/cyan] bot {mark} {escape(text)}")
+        self.above_prompt(f"[cyan]{label}[/cyan] bot {mark} {escape(text)}")
+
+    def above_prompt(self, markup: str) -> None:
+        """Print ``markup``; while the user types, above the prompt and what they typed so
+        far, which are drawn again below it (nothing is cut into the line being typed)."""
+        if self.prompt is None or not self.console.is_terminal:
+            self.console.print(markup)
+            return
+        out = self.console.file
+        out.write("\r\x1b[K")  # the prompt's line, cleared
+        self.console.print(markup)
+        out.write(self.prompt + _typed_so_far())
+        out.flush()
 
     def say(self, text: str, topic: int | None = None) -> None:
         topic = self.topic if topic is None else topic
@@ -86,34 +112,57 @@ def demo_config(config: Config, telegram: str, model: str, data_dir: str) -> Con
     )
 
 
+def log_path(config: Config) -> Path:
+    """Where the demo's log goes: the console is the conversation's."""
+    return Path(config.data_dir) / "demo.log"
+
+
 async def run_demo(
-    config: Config, *, interactive: bool | None = None, stop: anyio.Event | None = None
+    config: Config,
+    *,
+    interactive: bool | None = None,
+    stop: anyio.Event | None = None,
+    console: Console | None = None,
+    started: Callable[[], None] = lambda: None,
 ) -> None:
     """The demo, until its walkthrough ends, the user quits or ``stop`` is set (then the
-    gateway stops gracefully, as on SIGTERM)."""
+    gateway stops gracefully, as on SIGTERM). ``started`` is called once the gateway runs
+    (``gateway.demo.run_demo`` shows a spinner until then)."""
     interactive = sys.stdin.isatty() if interactive is None else interactive
-    console = Console()
+    console = console or Console()
     telegram, model = BotAPISimulator(), LLMSimulator(default=scripted_model)
     demo = Demo(console, telegram, model)
     telegram.listeners.append(demo.show)
-    await telegram.start()
-    await model.start()
+    log = log_path(config)
     try:
-        with tempfile.TemporaryDirectory(prefix="threadgate-demo-") as data_dir:
-            local = demo_config(config, telegram.base_url, model.base_url, data_dir)
-            # Announced in the configured data directory, not the demo's own, so that
-            # `threadgate status` finds the demo as it finds a gateway.
-            announce = Path(config.data_dir)
-            async with open_gateway(local, announce=announce, demo=True) as gateway:
-                console.print(
-                    "[bold]Threadgate local demo[/bold]: a simulated forum with topics, "
-                    "a scripted model, and the real gateway in between."
-                )
-                story = partial(_chat if interactive else _walkthrough, demo, gateway)
-                await unless_stopped(stop or anyio.Event(), story)
-    finally:
-        await telegram.stop()
-        await model.stop()
+        with logs.to_file(log):
+            await telegram.start()
+            await model.start()
+            try:
+                with tempfile.TemporaryDirectory(prefix="threadgate-demo-") as data_dir:
+                    local = demo_config(config, telegram.base_url, model.base_url, data_dir)
+                    # Announced in the configured data directory, not the demo's own, so
+                    # that `threadgate status` finds the demo as it finds a gateway.
+                    announce = Path(config.data_dir)
+                    async with open_gateway(local, announce=announce, demo=True) as gateway:
+                        started()
+                        console.print(
+                            "[bold]Threadgate local demo[/bold]: a simulated forum with topics, "
+                            "a scripted model, and the real gateway in between.\n" + LEGEND
+                        )
+                        console.print(  # soft wrap: a path cut in two cannot be copied
+                            f"The gateway's log goes to {escape(str(log))} "
+                            "(follow it with tail -f in another terminal).",
+                            soft_wrap=True,
+                        )
+                        story = partial(_chat if interactive else _walkthrough, demo, gateway)
+                        await unless_stopped(stop or anyio.Event(), story)
+            finally:
+                started()
+                await telegram.stop()
+                await model.stop()
+    finally:  # also after an error: what the gateway logged about it is there
+        console.print(f"The demo has ended. Its log: {escape(str(log))}", soft_wrap=True)
 
 
 async def _walkthrough(demo: Demo, gateway: Gateway) -> None:
@@ -122,8 +171,11 @@ async def _walkthrough(demo: Demo, gateway: Gateway) -> None:
     for topic in (1, 2, 3):
         demo.say(f"hello from topic {topic}", topic)
     await _quiet(demo, gateway)
-    console.rule("2. A long answer; a second message is queued and acknowledged once")
-    demo.say("tell me a story", 2)
+    console.rule(
+        f'2. A long answer ("{SLOW_WORD}" makes it slow); a second message is queued, '
+        "acknowledged once"
+    )
+    demo.say(f"tell me a {SLOW_WORD}", 2)
     await anyio.sleep(1.2)
     demo.say("and make it short next time", 2)
     await anyio.sleep(1.5)
@@ -137,7 +189,7 @@ async def _walkthrough(demo: Demo, gateway: Gateway) -> None:
     demo.say("and topic 1 never noticed", 1)
     await anyio.sleep(2.0)
     await _quiet(demo, gateway)
-    console.rule("5. The supervisor's table (threadgate status shows the same)")
+    console.rule("5. Every thread and key at a glance (threadgate status shows the same)")
     demo.status(gateway)
 
 
@@ -158,10 +210,13 @@ async def _quiet(demo: Demo, gateway: Gateway, timeout: float = 60) -> None:
 async def _chat(demo: Demo, gateway: Gateway) -> None:
     console = demo.console
     console.print(HELP)
+    _typed_so_far()  # imports readline: line editing at the prompt, and its buffer
     while True:
-        line = await anyio.to_thread.run_sync(
-            _read, f"[topic {demo.topic}]> ", abandon_on_cancel=True
-        )
+        demo.prompt = f"[topic {demo.topic}]> "
+        try:
+            line = await anyio.to_thread.run_sync(_read, demo.prompt, abandon_on_cancel=True)
+        finally:
+            demo.prompt = None
         if line is None or line.strip() == ":quit":
             return
         line = line.strip()
@@ -183,6 +238,15 @@ async def _chat(demo: Demo, gateway: Gateway) -> None:
         else:
             demo.say(line)
         await anyio.sleep(0.3)
+
+
+def _typed_so_far() -> str:
+    """The line the user is typing at the prompt (readline's buffer; empty without it)."""
+    try:
+        import readline  # not on every platform; once imported, input() uses it
+    except ImportError:
+        return ""
+    return readline.get_line_buffer()
 
 
 def _read(prompt: str) -> str | None:

@@ -10,7 +10,8 @@ Rules:
 * ``deliver`` never raises (but for cancellation): an error it did not expect is logged with
   the update and refused as an internal error, so the poller and the resequencer go on.
 * ``/status all`` from an admin user is answered here, outside any thread actor: it reads
-  every thread and every key pool.
+  every thread and every key pool. From anyone else it is answered here too: it is for
+  admins only (``telegram.admin_users``).
 * At start, inbox messages that never reached their thread's record are delivered again
   (``replay``) and threads whose record holds unanswered inputs are resumed.
 """
@@ -40,6 +41,12 @@ from providers.pool import PoolStatus
 
 MAILBOX_FULL = "⏳ This thread is busy: your message was not accepted. Send it again in a moment."
 """What a user is told when their thread's mailbox is full."""
+
+ADMIN_ONLY = (
+    "🔒 /status all is for the gateway's admins only (telegram.admin_users). "
+    "/status shows this thread."
+)
+"""What a user who is not an admin is told when they send ``/status all``."""
 
 RECOVERING_SOON = "⚠️ This conversation is recovering from an internal error; try again soon."
 """What a user is told when their thread's mailbox closed as the thread was marked failed."""
@@ -80,13 +87,14 @@ class Delivery:
 
     async def deliver_message(self, key: ThreadKey, message: UserMessage | Command) -> None:
         """Hand a message to its thread; tell the user if the thread cannot take it."""
-        if (
-            isinstance(message, Command)
-            and message.name == "status"
-            and message.args == "all"
-            and message.user_id in self._admin_users
-        ):
-            await self._status_all(key, message)
+        if isinstance(message, Command) and message.name == "status" and message.args == "all":
+            if message.user_id in self._admin_users:
+                await self._status_all(key, message)
+            else:
+                await self._store.record_outcome(
+                    key, message.message_id, Outcome.ANSWERED, "/status all: not an admin"
+                )
+                self._refusals.reply(key, ADMIN_ONLY, message.message_id)
             return
         try:
             self._threads.ref_for(key).send_nowait(message)

@@ -100,10 +100,16 @@ class Gateway:
     log: Path
 
     @classmethod
-    def start(cls, env: dict[str, str], log: Path, command: str = "run") -> Gateway:
+    def start(
+        cls,
+        env: dict[str, str],
+        log: Path,
+        command: str = "run",
+        prefix: tuple[str, ...] = (),
+    ) -> Gateway:
         with log.open("wb") as out:
             process = subprocess.Popen(  # noqa: S603 - our own CLI, a test-chosen command
-                [sys.executable, "-m", "gateway.cli", command],
+                [*prefix, sys.executable, "-m", "gateway.cli", command],
                 env={**env, "PYTHONUNBUFFERED": "1"},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -217,11 +223,16 @@ def test_sigterm_stops_the_local_demo_gracefully_with_exit_status_0(
 ) -> None:
     del env["TELEGRAM_BOT_TOKEN"]
     gateway = Gateway.start(env, tmp_path / "log", "demo")
-    gateway.wait_for("polling as @")  # the walkthrough is under way
+    gateway.wait_for("[topic 1] bot →")  # the walkthrough is under way (its log is in a file)
     code, took = gateway.stop(signal.SIGTERM, timeout=30)
-    output = gateway.output
+    output, log = gateway.output, (tmp_path / "demo.log").read_text()
     assert code == 0, output
-    assert output.count("stopping on SIGTERM: draining (at most 8s), then exiting") == 1
+    # The demo's console is the conversation's: its log is in a file, and the console says so.
+    assert log.count("stopping on SIGTERM: draining (at most 8s), then exiting") == 1
+    assert "polling as @" in log
+    assert "polling as @" not in output
+    assert "stopping on SIGTERM" not in output
+    assert f"The demo has ended. Its log: {tmp_path / 'demo.log'}" in output
     # The drain is cut short after STOP_TIMEOUT; a reply being shown then waits STOP_GRACE more
     # at most (the outbox's streams stop waiting when the threads drain).
     assert took < STOP_TIMEOUT + STOP_GRACE + 3, took
@@ -335,3 +346,47 @@ def test_status_json_into_a_closed_pipe_ends_quietly() -> None:
         process.stderr.close()
     assert code == 0, errors
     assert errors == ""
+
+
+def _pid_1_namespace() -> tuple[str, ...] | None:
+    """A command prefix that runs its command as PID 1 of a new PID namespace, as Docker
+    does, where this machine allows it (root, util-linux's unshare)."""
+    prefix = ("unshare", "--pid", "--fork", "--kill-child")
+    try:
+        done = subprocess.run(  # noqa: S603 - a fixed command
+            [*prefix, "sh", "-c", "echo $$"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return prefix if done.returncode == 0 and done.stdout.strip() == b"1" else None
+
+
+def test_sigterm_from_outside_stops_the_gateway_running_as_pid_1(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """As in a container (``docker stop``): the kernel delivers a signal from outside to a
+    namespace's PID 1 only if it installed a handler for it."""
+    prefix = _pid_1_namespace()
+    if prefix is None:
+        pytest.skip("cannot make a PID namespace here (needs root and unshare)")
+    with BotAPISimulator(token=TOKEN).serving_in_thread() as telegram:
+        env["THREADGATE_TELEGRAM_API_BASE"] = telegram.base_url
+        gateway = Gateway.start(env, tmp_path / "log", prefix=prefix)
+        gateway.wait_for("polling as @")
+        pid = gateway.process.pid
+        [child] = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        nspid = next(
+            line
+            for line in Path(f"/proc/{child}/status").read_text().splitlines()
+            if line.startswith("NSpid:")
+        )
+        assert nspid.split()[-1] == "1", nspid
+        sent = time.monotonic()
+        os.kill(int(child), signal.SIGTERM)
+        code = gateway.process.wait(15)
+        took = time.monotonic() - sent
+    output = gateway.output
+    assert code == 0, output
+    assert "stopping on SIGTERM" in output
+    assert "threadgate stopped after" in output
+    assert took < 10, took

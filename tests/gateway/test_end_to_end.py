@@ -13,6 +13,7 @@ from gateway.cli import main
 from gateway.config import FallbackConfig
 from gateway.demo.botapi_sim import BotAPISimulator
 from gateway.demo.model_sim import LLMSimulator, Reply, default_answer
+from gateway.telegram.delivery import ADMIN_ONLY
 from tests.gateway.harness import ADMIN, KEYS, running_gateway, wait_until
 
 pytestmark = pytest.mark.anyio
@@ -194,11 +195,13 @@ async def test_status_all_is_for_admin_users_only(tmp_path: Path) -> None:
         await run.quiet()
         mine = tg.say("/status all", chat_id=FORUM, topic=3, user_id=ADMIN)
         theirs = tg.say("/status all", chat_id=FORUM, topic=3, user_id=42)
-        await wait_until(lambda: bool(run.replies_to(mine)) and bool(run.replies_to(theirs)))
+        helped = tg.say("/help", chat_id=FORUM, topic=3, user_id=42)
+        await wait_until(lambda: all(run.replies_to(asked) for asked in (mine, theirs, helped)))
+        assert "/cc: start a new session" in run.replies_to(helped)[0].text
         everything = run.replies_to(mine)[0].text
         assert f"{FORUM}:2: idle" in everything
         assert "llm/key-1: usable" in everything
-        assert run.replies_to(theirs)[0].text.startswith(f"Thread {FORUM}:3: idle")
+        assert run.replies_to(theirs)[0].text == ADMIN_ONLY
         await run.quiet()
 
 

@@ -4,6 +4,7 @@ import anyio
 import pytest
 
 from actors import SupervisorConfig
+from actors.thread import texts
 from actors.thread.messages import CredentialsAvailable, Resume
 from actors.thread.records import Outcome, ThreadKey, ThreadPhase
 from actors.thread.settings import BusyPolicy, ThreadSettings
@@ -83,7 +84,8 @@ async def test_stop_cancels_the_run_and_drops_the_queue() -> None:
         stop = await threads.command(DM, "stop")
         status = await threads.status(DM)
         assert (status.phase, status.queued) == (ThreadPhase.IDLE, 0)
-        assert threads.outbox.texts(DM)[-1] == "⏹ Stopped; 2 messages dropped."
+        # The message being answered is not counted as a dropped queued one.
+        assert threads.outbox.texts(DM)[-1] == "⏹ Stopped the answer; 1 queued message dropped."
         assert threads.store.outcome_of(DM, first) == [Outcome.STOPPED]
         assert threads.store.outcome_of(DM, queued) == [Outcome.STOPPED]
         assert threads.store.outcome_of(DM, stop) == [Outcome.ANSWERED]
@@ -92,6 +94,9 @@ async def test_stop_cancels_the_run_and_drops_the_queue() -> None:
         assert threads.store.outcome_of(DM, after) == [Outcome.ANSWERED]
         await threads.command(DM, "stop")
         assert threads.outbox.texts(DM)[-1] == "Nothing to stop."
+        await threads.say(DM, "alone #slow:50")
+        await threads.command(DM, "stop")
+        assert threads.outbox.texts(DM)[-1] == "⏹ Stopped the answer."
 
 
 async def test_reset_mid_run_starts_a_new_session_and_discards_with_one_notice() -> None:
@@ -273,10 +278,26 @@ async def test_status_help_and_retry_commands() -> None:
         assert threads.outbox.texts(DM)[-1].startswith("Thread 42: idle, 0 messages queued")
         await threads.command(DM, "help")
         assert "/new" in threads.outbox.texts(DM)[-1]
+        assert "/status all" in threads.outbox.texts(DM)[-1]
+        assert "/cc" not in threads.outbox.texts(DM)[-1], "no reset skill is configured"
         retry = await threads.command(DM, "retry")
         await threads.wait_idle(DM)
         assert threads.agent.requests[-1].inputs == ("question",)
         assert threads.store.outcome_of(DM, retry) == [Outcome.ANSWERED]
+
+
+async def test_help_lists_the_configured_reset_skills() -> None:
+    settings = ThreadSettings(reset_commands=frozenset({"new", "reset", "cc", "fresh"}))
+    async with open_threads(settings) as threads:
+        await threads.command(DM, "help")
+        [help_text] = threads.outbox.texts(DM)
+        assert "/cc, /fresh: start a new session" in help_text
+        assert "/status all: every thread and API key (gateway admins only)" in help_text
+
+
+async def test_stop_reply_names_what_was_cut_off_and_what_was_queued() -> None:
+    assert texts.stopped(answering=False, queued=2) == "⏹ 2 queued messages dropped."
+    assert texts.stopped(answering=True, queued=0) == "⏹ Stopped the answer."
 
 
 async def test_unknown_command_goes_to_the_agent() -> None:
