@@ -26,10 +26,10 @@ $(BIN)/python: | $(UV)
 
 # Fails at once, with one line, when pyproject.toml's dependencies changed without `make lock`.
 lock-check:
-	@$(PYTHON) tools/lock_inputs.py check $(LOCKS)
+	@$(PYTHON) .ci/lock_inputs.py check $(LOCKS)
 
 $(STAMP): pyproject.toml $(LOCKS) | $(BIN)/python
-	@$(PYTHON) tools/lock_inputs.py check $(LOCKS)
+	@$(PYTHON) .ci/lock_inputs.py check $(LOCKS)
 	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes requirements-test.lock
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml $(LOCKS) | $(BIN)/python
 lock: | $(UV)
 	$(COMPILE) $(LOCK_FLAGS) --extra test --output-file requirements-test.lock
 	$(COMPILE) --constraint requirements-test.lock --output-file requirements.lock
-	$(PYTHON) tools/lock_inputs.py stamp $(LOCKS)
+	$(PYTHON) .ci/lock_inputs.py stamp $(LOCKS)
 
 # Every pin to the newest release the ranges in pyproject.toml admit.
 lock-upgrade:
@@ -54,6 +54,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy .ci/lock_inputs.py
 
 pytest: $(STAMP)
 	$(BIN)/pytest

@@ -7,8 +7,8 @@ from: ``requires-python``, ``[project] dependencies`` and ``[project.optional-de
 without ``make lock`` fails at once with one line saying so, offline and in milliseconds
 (other edits of pyproject.toml, the tool settings, need no new lock).
 
-    python tools/lock_inputs.py stamp requirements-test.lock requirements.lock
-    python tools/lock_inputs.py check requirements-test.lock requirements.lock
+    python .ci/lock_inputs.py stamp requirements-test.lock requirements.lock
+    python .ci/lock_inputs.py check requirements-test.lock requirements.lock
 """
 
 from __future__ import annotations

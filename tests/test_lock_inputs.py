@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tools.lock_inputs import STAMP, main
-
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
+_spec = importlib.util.spec_from_file_location("lock_inputs", ROOT / ".ci" / "lock_inputs.py")
+assert _spec is not None
+assert _spec.loader is not None
+lock_inputs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lock_inputs)
+STAMP, main = lock_inputs.STAMP, lock_inputs.main
 LOCKS = ("requirements-test.lock", "requirements.lock")
 
 
