@@ -8,15 +8,18 @@ recovering, then prints the status table.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
+import anyio.from_thread
+import anyio.lowlevel
 import attrs
 from rich.console import Console
 from rich.markup import escape
@@ -214,7 +217,7 @@ async def _chat(demo: Demo, gateway: Gateway) -> None:
     while True:
         demo.prompt = f"[topic {demo.topic}]> "
         try:
-            line = await anyio.to_thread.run_sync(_read, demo.prompt, abandon_on_cancel=True)
+            line = await _read_line(demo.prompt)
         finally:
             demo.prompt = None
         if line is None or line.strip() == ":quit":
@@ -249,8 +252,27 @@ def _typed_so_far() -> str:
     return readline.get_line_buffer()
 
 
-def _read(prompt: str) -> str | None:
-    try:
-        return input(prompt)
-    except EOFError:
-        return None
+async def _read_line(prompt: str) -> str | None:
+    """``input(prompt)`` in a daemon thread: ``None`` at end of input.
+
+    Not ``anyio.to_thread``: its worker threads are not daemons, and the interpreter waits for
+    them at exit, so a SIGTERM while the user is at the prompt ended the demo but not the
+    process. A cancelled wait leaves the thread blocked in ``input()``, which exit ignores.
+    """
+    send, receive = anyio.create_memory_object_stream[str | None](1)
+    token = anyio.lowlevel.current_token()
+
+    def read() -> None:
+        try:
+            line: str | None = input(prompt)
+        except EOFError:
+            line = None
+        # The wait was cancelled or the event loop has ended meanwhile: nobody wants the line.
+        with contextlib.suppress(
+            RuntimeError, anyio.ClosedResourceError, anyio.BrokenResourceError
+        ):
+            anyio.from_thread.run_sync(send.send_nowait, line, token=token)
+
+    threading.Thread(target=read, name="demo prompt", daemon=True).start()
+    with send, receive:
+        return await receive.receive()

@@ -180,9 +180,12 @@ def test_without_a_token_or_a_terminal_run_exits_2_saying_what_to_set(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("leave", [":quit", "SIGTERM"])
 def test_without_a_token_in_a_terminal_run_starts_the_demo(
-    env: dict[str, str], tmp_path: Path
+    env: dict[str, str], tmp_path: Path, leave: str
 ) -> None:
+    """Left with ``:quit``, or with SIGTERM while the user is at the prompt (the thread that
+    waited for the user's line kept the process alive after the demo had ended)."""
     del env["TELEGRAM_BOT_TOKEN"]
     controller, terminal = pty.openpty()
     with (tmp_path / "log").open("wb") as log:
@@ -201,12 +204,17 @@ def test_without_a_token_in_a_terminal_run_starts_the_demo(
             assert time.monotonic() < deadline, shown.decode(errors="replace")
             if select.select([controller], [], [], 0.5)[0]:
                 shown += os.read(controller, 4096)
-        os.write(controller, b":quit\n")
+        if leave == "SIGTERM":
+            process.send_signal(signal.SIGTERM)
+        else:
+            os.write(controller, b":quit\n")
+        left = time.monotonic()
         with suppress(OSError):  # the terminal closes when the process exits
             while process.poll() is None:
+                assert time.monotonic() - left < 15, f"still running after {leave}"
                 if select.select([controller], [], [], 0.5)[0]:
                     os.read(controller, 4096)
-        code = process.wait(30)
+        code = process.wait(15)
     finally:
         os.close(controller)
         if process.poll() is None:
