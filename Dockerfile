@@ -22,7 +22,7 @@ ENV THREADGATE_DATA_DIR=/data \
     PYTHONUNBUFFERED=1
 VOLUME ["/data"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8787/healthz', timeout=4).status == 200 else 1)"]
+    CMD ["python", "-c", "import os, sys, urllib.request as u; t = os.environ.get('THREADGATE_ADMIN_TOKEN', ''); r = u.Request('http://127.0.0.1:8787/healthz', headers={'Authorization': 'Bearer ' + t} if t else {}); sys.exit(0 if u.urlopen(r, timeout=4).status == 200 else 1)"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["threadgate"]
 CMD ["run"]

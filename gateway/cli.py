@@ -115,7 +115,7 @@ def _check_config(args: argparse.Namespace) -> int:
 def _init(args: argparse.Namespace) -> int:
     from gateway.setup.init import run_init
 
-    return run_init(Console(), Path(args.dir), _environment())
+    return run_init(Console(), Path(args.dir), _environment(), environment=os.environ)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -181,7 +181,11 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--interval", type=float, default=2.0, help="seconds between refreshes (default: 2)"
     )
-    status.add_argument("--addr", help="admin host:port (default: admin.addr)")
+    status.add_argument(
+        "--addr",
+        help="admin host:port (default: the address the running gateway wrote in its data "
+        "directory, else admin.addr)",
+    )
     command("check-config", "validate and print the effective config, secrets redacted")
     return parser
 

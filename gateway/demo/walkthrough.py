@@ -174,10 +174,7 @@ async def _walkthrough(demo: Demo, gateway: Gateway) -> None:
     for topic in (1, 2, 3):
         demo.say(f"hello from topic {topic}", topic)
     await _quiet(demo, gateway)
-    console.rule(
-        f'2. A long answer ("{SLOW_WORD}" makes it slow); a second message is queued, '
-        "acknowledged once"
-    )
+    console.rule(f'2. "{SLOW_WORD}" makes a long answer; a second message is queued')
     demo.say(f"tell me a {SLOW_WORD}", 2)
     await anyio.sleep(1.2)
     demo.say("and make it short next time", 2)

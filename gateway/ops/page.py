@@ -112,11 +112,13 @@ class StatusPage:
 
     def _login_form(self, *, status: int, notice: str = "") -> web.Response:
         body = self._login.replace("{{notice}}", notice)  # notice: our fixed texts only
-        return web.Response(text=body, content_type="text/html", status=status, headers=HEADERS)
+        return web.Response(
+            text=body, content_type="text/html", charset="utf-8", status=status, headers=HEADERS
+        )
 
     async def _file(self, request: web.Request) -> web.Response:
         body, kind = self._files[request.path]
-        return web.Response(body=body, content_type=kind, headers=HEADERS)
+        return web.Response(body=body, content_type=kind, charset="utf-8", headers=HEADERS)
 
     async def _recent_json(self, request: web.Request) -> web.Response:
         body: dict[str, Any] = {"poll_seconds": POLL_SECONDS, **self._recent.as_json()}

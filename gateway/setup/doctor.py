@@ -8,6 +8,7 @@ labels (``key-1``), the token never appears.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
@@ -217,8 +218,17 @@ def _key(provider: _Provider, http: httpx.Client, label: str, key: str) -> Check
 
 
 def _data_dir(path: Path) -> Check:
+    if not path.exists():  # not created here: `run` creates it; can it?
+        parent = next(p for p in path.absolute().parents if p.exists())
+        if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+            return Check("ok", "data_dir", f"{path} does not exist yet; run will create it")
+        return Check(
+            "fail",
+            "data_dir",
+            f"{path} does not exist and {parent} is not writable",
+            "create it, give this user write access, or set THREADGATE_DATA_DIR",
+        )
     try:
-        path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
             pass
     except OSError as error:

@@ -10,6 +10,7 @@ settings go to ``threadgate.toml``, the secrets to ``.env`` (mode 0600). Prompts
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO, cast
@@ -84,7 +85,8 @@ class _Wizard:
     _wait: float
 
     def ask(self, question: str, *, default: str | None = None, secret: bool = False) -> str:
-        secret = secret and self._stream is None  # getpass reads the terminal, not a script
+        # getpass reads the terminal: not a script, nor a pipe (it would warn, then echo).
+        secret = secret and self._stream is None and sys.stdin.isatty()
         try:
             if default is None:
                 answer = Prompt.ask(
@@ -256,11 +258,15 @@ def run_init(
     env: Mapping[str, str],
     stream: TextIO | None = None,
     wait_for_message: float = WAIT_FOR_MESSAGE,
+    *,
+    environment: Mapping[str, str] | None = None,
 ) -> int:
     """Ask, check, write ``threadgate.toml`` and ``.env`` in ``directory``; 0 when written.
 
     ``stream`` replaces the terminal with scripted input (secrets are then read as plain
     lines); ``wait_for_message`` is how long the message written to the bot is waited for.
+    ``environment`` is the process's own (``env`` may hold an earlier ``.env`` too): a
+    secret set there wins over the ``.env`` written, and the user is told.
     """
     toml, dotenv = directory / "threadgate.toml", directory / ".env"
     script = None if stream is None else cast("TextIO", _Script(stream))
@@ -279,12 +285,14 @@ def run_init(
     load(toml, {**_dotenv(dotenv), **{k: v for k, v in env.items() if k not in _SECRETS}})
     console.print(f"[green]Wrote[/] {escape(str(toml))} and {escape(str(dotenv))} (secrets).")
     for variable in _SECRETS:
-        if env.get(variable):
+        if (env if environment is None else environment).get(variable):
             console.print(
                 f"[yellow]{variable} is also set in the environment, which wins over .env[/]"
             )
+    # .env is read from the working directory only: written elsewhere, say where to go.
+    go = "" if directory.resolve() == Path.cwd().resolve() else f"cd {escape(str(directory))}, "
     console.print(
-        "Next: [bold]threadgate doctor[/] to check it live, then [bold]threadgate run[/]."
+        f"Next: [bold]{go}threadgate doctor[/] to check it live, then [bold]threadgate run[/]."
     )
     return 0
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -11,10 +12,13 @@ import yaml
 
 from gateway.app import REPLIES_DRAIN_TIMEOUT
 from gateway.cli import main
-from gateway.config import ENVIRONMENT, load, redacted
+from gateway.config import ENVIRONMENT, AdminConfig, load, redacted
+from gateway.demo.model_sim import serve_in_thread
 from gateway.exceptions import ConfigInvalidError
+from gateway.ops.admin import AdminServer
 from gateway.signals import STOP_TIMEOUT
 from gateway.telegram.outbox import STOP_GRACE
+from tests.gateway.ops.test_admin import Unhealthy
 
 ROOT = Path(__file__).parents[2]
 
@@ -259,7 +263,53 @@ def test_compose_file_structure_and_known_variables() -> None:
     named = set(service["environment"])
     named |= set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert named, "the compose file names variables"
-    assert named <= set(ENVIRONMENT), f"unknown to the config: {named - set(ENVIRONMENT)}"
+    known = {*ENVIRONMENT, "THREADGATE_CONFIG"}  # the CLI reads THREADGATE_CONFIG itself
+    assert named <= known, f"unknown to the config: {named - known}"
+    # What `threadgate init` writes is used: the project directory, read-only, holds it.
+    assert service["environment"]["THREADGATE_CONFIG"] == "/config/threadgate.toml"
+    assert "./:/config:ro" in service["volumes"]
+    # Nothing forced over the settings (an `environment:` entry wins over the TOML file).
+    assert set(service["environment"]) == {
+        "THREADGATE_DATA_DIR",
+        "THREADGATE_CONFIG",
+        "THREADGATE_ADMIN_ADDR",
+    }
+
+
+def _healthchecks() -> dict[str, str]:
+    """The Python one-liner of the image's HEALTHCHECK and of compose's."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    instructions = _instructions((ROOT / "Dockerfile").read_text())
+    [health] = [arguments for keyword, arguments in instructions if keyword == "HEALTHCHECK"]
+    return {
+        "Dockerfile": json.loads(health.partition(" CMD ")[2])[-1],
+        "compose": compose["services"]["threadgate"]["healthcheck"]["test"][-1],
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["Dockerfile", "compose"])
+def test_the_healthcheck_passes_with_and_without_an_admin_token(where: str) -> None:
+    """Run for real against an admin endpoint: one with a token answers /healthz only to a
+    request that carries it (the health check failed forever once a token was set)."""
+    for token in ("", "s3cret-admin-token"):
+        server = AdminServer(
+            Unhealthy("x", passes=True), AdminConfig(addr="127.0.0.1:0", token=token)
+        )
+        with serve_in_thread(server.start, server.stop, "admin"):
+            port = server.url.rpartition(":")[2]
+            command = _healthchecks()[where].replace(":8787/", f":{port}/")
+            environment = {k: v for k, v in os.environ.items() if k != "THREADGATE_ADMIN_TOKEN"}
+
+            def check(env: dict[str, str], command: str = command) -> int:
+                done = subprocess.run(  # noqa: S603 - the health check's own command
+                    [sys.executable, "-c", command], env=env, capture_output=True, timeout=30
+                )
+                return done.returncode
+
+            assert check({**environment, "THREADGATE_ADMIN_TOKEN": token}) == 0, (where, token)
+            if token:
+                assert check(environment) != 0, "without the token the check must fail"
 
 
 def _instructions(dockerfile: str) -> list[tuple[str, str]]:

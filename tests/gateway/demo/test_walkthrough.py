@@ -27,7 +27,7 @@ async def test_demo_walkthrough_shows_the_story_and_the_table(
     assert out.count("bot ✎ the bot edited its message") == 1, "the marks are explained once"
     log = tmp_path / "demo.log"
     assert f"The gateway's log goes to {log}" in out
-    assert f'2. A long answer ("{SLOW_WORD}" makes it slow)' in out, "the trigger is named"
+    assert f'2. "{SLOW_WORD}" makes a long answer' in out, "the trigger is named"
     assert "threadgate started: polling" in log.read_text()
     for jargon in ("stale run", "dead letter", "generation", "run 2 cancelled"):
         assert jargon not in out, jargon

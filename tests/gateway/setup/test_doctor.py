@@ -74,7 +74,8 @@ def test_a_working_set_up_is_ok_throughout(env: dict[str, str]) -> None:
     ]
     assert found["telegram"].detail == "the token is @threadgate_demo_bot's (bot id 7000001)"
     assert "offers 'm1'" in found["llm endpoint"].detail
-    assert (Path(env["THREADGATE_DATA_DIR"])).is_dir()
+    assert found["data_dir"].detail.endswith("does not exist yet; run will create it")
+    assert not Path(env["THREADGATE_DATA_DIR"]).exists(), "doctor changes nothing"
 
 
 def test_failures_each_name_their_fix(

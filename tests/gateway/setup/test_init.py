@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,15 +39,24 @@ def model() -> Iterator[LLMSimulator]:
         yield simulator
 
 
-def drive(directory: Path, api_base: str, *lines: str) -> tuple[int | str, str]:
+def drive(
+    directory: Path,
+    api_base: str,
+    *lines: str,
+    env: dict[str, str] | None = None,
+    environment: dict[str, str] | None = None,
+) -> tuple[int | str, str]:
     """Run init with ``lines`` as its input: its exit status (or the error that stopped it)
-    and everything it printed."""
+    and everything it printed. ``env`` is what the CLI passes (an earlier ``.env`` merged
+    with the environment), ``environment`` the process's own."""
     out = io.StringIO()
     console = Console(file=out, width=200, color_system=None)
     script = io.StringIO("".join(f"{line}\n" for line in lines))
-    env = {"THREADGATE_TELEGRAM_API_BASE": api_base}
+    env = {"THREADGATE_TELEGRAM_API_BASE": api_base, **(env or {})}
     try:
-        result: int | str = run_init(console, directory, env, script, wait_for_message=1)
+        result: int | str = run_init(
+            console, directory, env, script, wait_for_message=1, environment=environment
+        )
     except SetupAbortedError as error:
         result = str(error)
     return result, out.getvalue()
@@ -168,3 +180,71 @@ def test_an_existing_config_is_kept_unless_replacing_it_is_confirmed(
 def test_three_wrong_tokens_stop_init(tmp_path: Path, telegram: BotAPISimulator) -> None:
     code, _ = drive(tmp_path, telegram.base_url, "1:a", "2:b", "3:c")
     assert code == "init stopped: no working bot token after 3 tries"
+
+
+@pytest.mark.parametrize("in_environment", [False, True])
+def test_a_second_init_warns_only_of_secrets_the_real_environment_sets(
+    tmp_path: Path,
+    telegram: BotAPISimulator,
+    model: LLMSimulator,
+    in_environment: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CLI passes the earlier ``.env`` merged into ``env``: its token is not "also set in
+    the environment" (it said so, found by review); one the process has is."""
+    monkeypatch.chdir(tmp_path)
+    earlier = {"TELEGRAM_BOT_TOKEN": TOKEN, "THREADGATE_LLM_API_KEYS": "sk-a"}
+    telegram.say("hi bot", chat_id=555, user_id=555, forum=False)
+    code, shown = drive(
+        tmp_path,
+        telegram.base_url,
+        TOKEN,
+        VLLM,
+        model.base_url,
+        "sk-a",
+        "1",
+        "",
+        "y",
+        "",
+        env=earlier,
+        environment={"TELEGRAM_BOT_TOKEN": TOKEN} if in_environment else {},
+    )
+    assert code == 0, shown
+    warned = "TELEGRAM_BOT_TOKEN is also set in the environment" in shown
+    assert warned is in_environment, shown
+    assert "THREADGATE_LLM_API_KEYS is also set" not in shown
+    assert "Next: threadgate doctor" in shown
+
+
+def test_init_in_another_directory_says_to_go_there(
+    tmp_path: Path, telegram: BotAPISimulator, model: LLMSimulator
+) -> None:
+    elsewhere = tmp_path / "bot"
+    elsewhere.mkdir()
+    code, shown = drive(
+        elsewhere, telegram.base_url, TOKEN, VLLM, model.base_url, "sk-a", "1", "", "", ""
+    )
+    assert code == 0, shown
+    assert f"Next: cd {elsewhere}, threadgate doctor" in shown
+
+
+@pytest.mark.slow
+def test_init_with_piped_input_reads_secrets_without_a_getpass_warning(
+    tmp_path: Path, telegram: BotAPISimulator, model: LLMSimulator
+) -> None:
+    """getpass, asked to read from a pipe, warns that the password may be echoed (review)."""
+    telegram.say("hi bot", chat_id=555, user_id=555, forum=False)
+    lines = [TOKEN, VLLM, model.base_url, "sk-a", "1", "", "y", ""]
+    done = subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "gateway.cli", "init", "--dir", str(tmp_path)],
+        input="".join(f"{line}\n" for line in lines),
+        env={**os.environ, "THREADGATE_TELEGRAM_API_BASE": telegram.base_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "GetPassWarning" not in done.stderr
+    assert "may be echoed" not in done.stdout + done.stderr
+    assert dotenv_values(tmp_path / ".env")["TELEGRAM_BOT_TOKEN"] == TOKEN
