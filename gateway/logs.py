@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,4 +70,5 @@ def to_file(path: Path) -> Iterator[Path]:
         yield path
     finally:
         _CONSOLE.diverted = False
-        logger.remove(handler)
+        with suppress(ValueError):  # gone already: ``setup`` (run again meanwhile) removes all
+            logger.remove(handler)
