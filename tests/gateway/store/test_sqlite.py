@@ -19,6 +19,8 @@ from actors.thread.ports import RunRequest
 from actors.thread.records import (
     Concluded,
     Exchange,
+    MediaKind,
+    MediaRef,
     Outcome,
     PendingInput,
     ThreadKey,
@@ -166,12 +168,23 @@ async def test_a_file_from_before_the_chars_column_is_migrated(tmp_path: Path) -
     store.close()
 
 
+media = st.builds(
+    MediaRef,
+    kind=st.sampled_from(MediaKind),
+    file_id=st.text(min_size=1, max_size=12),
+    size=st.none() | st.integers(min_value=0),
+    mime_type=st.text(max_size=12),
+    file_name=st.text(max_size=12),
+    duration=st.none() | st.integers(min_value=0),
+)
 inputs = st.builds(
     PendingInput,
     message_id=st.integers(min_value=1),
     text=st.text(max_size=20),
     attempts=st.integers(min_value=0, max_value=3),
     parked=st.booleans(),
+    regenerate=st.booleans(),
+    media=st.lists(media, max_size=3).map(tuple),
 )
 
 
