@@ -223,7 +223,8 @@ class LLMSimulator:
         key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not isinstance(upload, web.FileField):
             return self._error(400, "missing_file")
-        data = upload.file.read()
+        with upload.file:  # closed now: a hanging answer is cancelled, never finished
+            data = upload.file.read()
         fields = {k: str(v) for k, v in form.items() if k not in ("file", "model")}
         model = str(form.get("model", ""))
         self.transcriptions.append(
