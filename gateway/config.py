@@ -163,6 +163,32 @@ class StoreConfig:
 
 
 @attrs.frozen
+class SttConfig:
+    """Speech to text for voice messages, audio files and video notes (off without a URL)."""
+
+    base_url: str = ""
+    """OpenAI-compatible endpoint serving ``/audio/transcriptions`` (OpenAI, Groq, a local
+    faster-whisper or whisper.cpp server); empty: voice gets a reply that it is not read."""
+    model: str = "whisper-1"
+    """Transcription model (e.g. whisper-1, gpt-4o-transcribe, whisper-large-v3)."""
+    api_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """Its API keys, tried in turn; empty: the LLM's (``llm.api_keys``)."""
+    echo: bool = True
+    """Show the transcript to the user as a quote above the answer."""
+    max_seconds: int = 600
+    """Recordings longer than this many seconds are refused with a reply, not transcribed."""
+
+
+@attrs.frozen
+class MediaConfig:
+    """Files users send: photos, documents."""
+
+    # convert (issue 20): how documents are read
+    max_pdf_pages: int = 50
+    """Pages of a PDF read at most; the model is told when there were more."""
+
+
+@attrs.frozen
 class Config:
     """Everything."""
 
@@ -172,6 +198,8 @@ class Config:
     threads: ThreadsConfig = ThreadsConfig()
     admin: AdminConfig = AdminConfig()
     store: StoreConfig = StoreConfig()
+    stt: SttConfig = SttConfig()
+    media: MediaConfig = MediaConfig()
     data_dir: str = "./data"
     """Where the SQLite file lives."""
 
@@ -199,6 +227,9 @@ ENVIRONMENT = {
     "THREADGATE_ALLOWED_MODELS": "threads.allowed_models",
     "THREADGATE_BUSY_POLICY": "threads.busy_policy",
     "THREADGATE_RESET_SKILLS": "threads.reset_skills",
+    "THREADGATE_STT_BASE_URL": "stt.base_url",
+    "THREADGATE_STT_MODEL": "stt.model",
+    "THREADGATE_STT_API_KEYS": "stt.api_keys",
     "THREADGATE_ADMIN_ADDR": "admin.addr",
     "THREADGATE_ADMIN_TOKEN": "admin.token",
     "THREADGATE_DATA_DIR": "data_dir",
@@ -211,6 +242,7 @@ SECRET_KEYS = frozenset(
         "llm.fallbacks.api_keys",
         "admin.token",
         "agent.token",
+        "stt.api_keys",
     }
 )
 _STRATEGIES = ("fill_first", "round_robin", "least_used", "random")
@@ -316,7 +348,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             items = [str(i).strip() for i in items if str(i).strip()]
             return _ids(key, items) if key.endswith(("_users", "_chats")) else tuple(items)
         if isinstance(default, bool):
-            raise ConfigInvalidError(key, "booleans are not configurable here")
+            return _bool(key, value)
         if isinstance(default, int):
             return _number(key, value, int)
         if isinstance(default, float):
@@ -353,6 +385,18 @@ def _ids(key: str, items: list[str]) -> tuple[int, ...]:
                 "change): `threadgate init` finds yours when you message the bot",
             )
     return tuple(int(i) for i in items)
+
+
+def _bool(key: str, value: Any) -> bool:
+    """A TOML boolean, or one from the environment (true/false, yes/no, on/off, 1/0)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ConfigInvalidError(key, f"must be true or false, got {value!r}")
 
 
 def _number(key: str, value: Any, kind: type[int] | type[float]) -> Any:

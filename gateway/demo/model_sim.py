@@ -6,6 +6,9 @@ A reply can stream slowly, hang, drop the connection, send malformed SSE, or ans
 status (401, 402, 429 with or without ``Retry-After``, 500). ``GET /models`` lists the
 configured models, or fails on demand; keys and models outside the configured ones can be
 refused (what ``threadgate init`` and ``doctor`` meet with a real provider).
+``POST /audio/transcriptions`` is a speech-to-text service: it records each upload
+(``transcriptions``) and answers with the next scripted ``Transcript``, else with the
+uploaded bytes themselves when they are text (so a test or the demo can "say" something).
 """
 
 from __future__ import annotations
@@ -97,6 +100,46 @@ class Reply:
     """Send a broken SSE event after the first chunk."""
 
 
+@attrs.frozen
+class Transcript:
+    """How the speech-to-text endpoint answers one upload."""
+
+    text: str | None = None
+    """The transcript; ``None``: the default (the upload's bytes, when they are text)."""
+    status: int = 200
+    """HTTP status; not 200 answers with an OpenAI-style error body."""
+    retry_after: str | None = None
+    """``Retry-After`` header value, if any."""
+    hang: bool = False
+    """Accept the upload and never answer."""
+
+
+@attrs.frozen
+class Upload:
+    """One request the speech-to-text endpoint received."""
+
+    key: str
+    """The API key it came with (``""``: none)."""
+    model: str
+    """The ``model`` form field."""
+    file_name: str
+    """The uploaded file's name."""
+    content_type: str
+    """The uploaded file's content type."""
+    data: bytes = attrs.field(repr=False)
+    """The uploaded bytes."""
+    fields: dict[str, str] = attrs.Factory(dict)
+    """The other form fields (e.g. ``response_format``)."""
+
+
+def default_transcript(data: bytes) -> str:
+    """What the simulated service hears: the bytes when they are text, else a description."""
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return f"(a recording of {len(data)} bytes)"
+
+
 def default_answer(messages: list[dict[str, str]]) -> str:
     """What the scripted model says when nothing else was scripted."""
     last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
@@ -122,7 +165,10 @@ class LLMSimulator:
     accepts any, or none."""
     known_models_only: bool = False
     """Answer a completion for a model not in ``models`` with HTTP 404 ``model_not_found``."""
+    transcriptions: list[Upload] = attrs.Factory(list)
+    """Every upload to ``/audio/transcriptions``, in order."""
     _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
+    _transcripts: deque[Transcript] = attrs.Factory(deque)
     _server: LoopbackServer = attrs.Factory(LoopbackServer)
     base_url: str = ""
 
@@ -130,11 +176,16 @@ class LLMSimulator:
         """Answer the next requests made with ``key`` with ``replies``, in order."""
         self._scripts[key].extend(replies)
 
+    def script_transcripts(self, *answers: Transcript) -> None:
+        """Answer the next uploads to ``/audio/transcriptions`` with ``answers``, in order."""
+        self._transcripts.extend(answers)
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start serving; return the base URL (``http://host:port/v1``)."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         self.base_url = f"http://{host}:{await self._server.start(app, host, port)}/v1"
         return self.base_url
 
@@ -165,6 +216,31 @@ class LLMSimulator:
             return self._error(self.models_status)
         listed = [{"id": model, "object": "model"} for model in self.models]
         return web.json_response({"object": "list", "data": listed})
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not isinstance(upload, web.FileField):
+            return self._error(400, "missing_file")
+        with upload.file:  # closed now: a hanging answer is cancelled, never finished
+            data = upload.file.read()
+        fields = {k: str(v) for k, v in form.items() if k not in ("file", "model")}
+        model = str(form.get("model", ""))
+        self.transcriptions.append(
+            Upload(key, model, upload.filename, upload.content_type, data, fields)
+        )
+        if (refused := self._refused(request)) is not None:
+            return refused
+        answer = self._transcripts.popleft() if self._transcripts else Transcript()
+        if answer.hang:
+            await asyncio.sleep(3600)
+        if answer.status != 200:
+            headers = {"Retry-After": answer.retry_after} if answer.retry_after else {}
+            error = {"message": f"simulated HTTP {answer.status}", "code": None}
+            return web.json_response({"error": error}, status=answer.status, headers=headers)
+        text = default_transcript(data) if answer.text is None else answer.text
+        return web.json_response({"text": text})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

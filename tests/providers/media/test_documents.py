@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import pytest
+
+from actors.thread import DocumentPart, ImagePart, MediaUnusableError
+from providers.media.documents import SUPPORTED, ReadSettings, read_document
+from tests.providers.media.files import image, pdf
+
+pytestmark = pytest.mark.anyio
+SETTINGS = ReadSettings()
+
+
+async def refusal(data: bytes, name: str, mime: str = "", settings: ReadSettings = SETTINGS) -> str:
+    with pytest.raises(MediaUnusableError) as caught:
+        await read_document(data, name, mime, settings)
+    return caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("name", "mime", "data"),
+    [
+        ("notes.txt", "text/plain", b"buy milk\r\nand bread\r\n"),
+        ("table.csv", "text/csv", b"a,b\n1,2\n"),
+        ("data.json", "application/json", b'{"k": [1, 2]}'),
+        ("main.py", "text/x-python", "print('héllo')\n".encode()),
+        ("README.md", "", "# Titel\n\nÜber uns\n".encode()),
+        ("Dockerfile", "", b"FROM python:3.11\n"),
+    ],
+)
+async def test_text_like_files_are_inlined_with_their_name(
+    name: str, mime: str, data: bytes
+) -> None:
+    part = await read_document(data, name, mime, SETTINGS)
+    assert part == DocumentPart(name, data.decode().replace("\r\n", "\n"))
+
+
+async def test_other_encodings_of_a_text_file_are_decoded() -> None:
+    utf16 = "naïve café".encode("utf-16")
+    assert await read_document(utf16, "a.txt", "", SETTINGS) == DocumentPart("a.txt", "naïve café")
+    cp1252 = "price: 5 €, naïve".encode("cp1252")
+    part = await read_document(cp1252, "a.txt", "", SETTINGS)
+    assert part == DocumentPart("a.txt", "price: 5 €, naïve")
+
+
+async def test_a_file_that_claims_nothing_is_read_for_what_it_is() -> None:
+    text = await read_document(b"plain words", "", "application/octet-stream", SETTINGS)
+    assert text == DocumentPart("document.txt", "plain words")
+    png = image("PNG")
+    assert await read_document(png, "scan", "", SETTINGS) == ImagePart("image/png", png)
+    doc = await read_document(pdf("Quarterly report"), "", "", SETTINGS)
+    assert isinstance(doc, DocumentPart)
+    assert "Quarterly report" in doc.text
+
+
+async def test_a_pdf_is_read_page_by_page() -> None:
+    part = await read_document(pdf("First page", "", "Third page"), "r.pdf", "", SETTINGS)
+    assert part == DocumentPart(
+        "r.pdf", "[page 1]\nFirst page\n\n[page 2]\n\n\n[page 3]\nThird page"
+    )
+
+
+async def test_a_long_pdf_is_read_up_to_the_page_limit_and_says_so() -> None:
+    data = pdf(*(f"Page number {n}" for n in range(1, 8)))
+    part = await read_document(data, "long.pdf", "", ReadSettings(max_pdf_pages=3))
+    assert isinstance(part, DocumentPart)
+    assert "Page number 3" in part.text
+    assert "Page number 4" not in part.text
+    assert part.text.endswith("[only the first 3 of 7 pages were read]")
+
+
+async def test_a_pdf_text_is_cut_at_the_document_limit() -> None:
+    data = pdf("x" * 3000, "y" * 3000, compress=True)  # more text than bytes
+    settings = ReadSettings(max_document_bytes=max(len(data), 2000))
+    assert len(data) < 3000
+    part = await read_document(data, "a.pdf", "", settings)
+    assert isinstance(part, DocumentPart)
+    assert part.text.startswith("[page 1]\nxxx")
+    assert part.text.endswith("\n\n[the rest of the text was cut]")
+    assert len(part.text) == settings.max_document_bytes + len("\n\n[the rest of the text was cut]")
+    assert "y" * 3000 not in part.text
+
+
+async def test_pdfs_without_text_damaged_or_locked_are_refused_plainly() -> None:
+    assert await refusal(pdf("", ""), "scan.pdf") == (
+        "scan.pdf has no text I can read (a scan, perhaps); I read PDFs that contain text."
+    )
+    broken = pdf("Some text")[:200]
+    assert await refusal(broken, "cut.pdf") == (
+        f"cut.pdf could not be read as a PDF (it may be damaged). {SUPPORTED}"
+    )
+    assert await refusal(pdf("secret", password="pw"), "locked.pdf") == (
+        "locked.pdf is protected by a password; send it without the password."
+    )
+
+
+async def test_an_empty_document_is_refused() -> None:
+    assert await refusal(b"", "notes.txt") == "notes.txt is empty (0 bytes)."
+    assert await refusal(b"", "") == "The document is empty (0 bytes)."
+
+
+async def test_a_document_over_the_limit_is_refused_with_both_sizes() -> None:
+    reason = await refusal(b"a" * 2500, "big.txt", settings=ReadSettings(max_document_bytes=2000))
+    assert reason == "big.txt is 2 KB; I read documents up to 2 KB."
+    reason = await refusal(b"a" * 1_500_000, "big.txt")
+    assert reason == "big.txt is 1.5 MB; I read documents up to 1 MB."
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "mime", "expected"),
+    [
+        (
+            b"hello",
+            "report.pdf",
+            "application/pdf",
+            "report.pdf claims to be a PDF, but it is text.",
+        ),
+        (
+            b"\x00\x01\x02\x03",
+            "report.pdf",
+            "",
+            "report.pdf claims to be a PDF, but it is not one.",
+        ),
+        (
+            image("PNG"),
+            "notes.txt",
+            "text/plain",
+            "notes.txt claims to be a text file, but it is a PNG image.",
+        ),
+        (pdf("x"), "notes.md", "", "notes.md claims to be a text file, but it is a PDF."),
+        (
+            b"\x00\xffbinary",
+            "a.csv",
+            "text/csv",
+            "a.csv claims to be a text file, but it is not one.",
+        ),
+        (b"words", "", "application/pdf", "The document claims to be a PDF, but it is text."),
+        (pdf("x"), "pic.jpg", "", "pic.jpg claims to be an image, but it is a PDF."),
+    ],
+)
+async def test_a_document_that_claims_one_type_and_is_another_is_refused(
+    data: bytes, name: str, mime: str, expected: str
+) -> None:
+    assert await refusal(data, name, mime) == f"{expected} {SUPPORTED}"
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "mime", "expected"),
+    [
+        (b"PK\x03\x04rest", "cv.docx", "", "Word documents (.docx) are not supported."),
+        (b"PK\x03\x04rest", "sheet.xlsx", "", "Excel spreadsheets (.xlsx) are not supported."),
+        (b"\x00\x00\x00\x18ftypmp42", "clip.mp4", "video/mp4", "I can't read clip.mp4 (.mp4)."),
+        (
+            b"\x7fELF\x02\x01",
+            "",
+            "application/x-executable",
+            "I can't read this document (application/x-executable).",
+        ),
+        (b"\x7fELF\x02\x01\x00", "", "", "I can't read this document (this kind of file)."),
+    ],
+)
+async def test_anything_else_is_refused_naming_what_is_supported(
+    data: bytes, name: str, mime: str, expected: str
+) -> None:
+    reason = await refusal(data, name, mime)
+    assert reason == f"{expected} {SUPPORTED}"
+    assert "text files (txt, md, csv, json, source code), PDFs" in reason
