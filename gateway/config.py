@@ -163,6 +163,22 @@ class StoreConfig:
 
 
 @attrs.frozen
+class MediaConfig:
+    """Files users send (photos, voice, documents): how big a download may be."""
+
+    max_image_bytes: int = 20 * 1024 * 1024
+    """Largest photo or image file downloaded, in bytes (Telegram's own cap, 20 MB, is the
+    most a bot can download)."""
+    max_document_bytes: int = 10 * 1024 * 1024
+    """Largest document downloaded (text files, PDFs), in bytes."""
+    download_timeout: float = 60.0
+    """Seconds one file's download (getFile and the bytes) may take."""
+    album_window: float = 1.0
+    """Seconds an album's photos are waited for after the last one arrived (an album is one
+    turn; Telegram sends its photos as separate updates, close together)."""
+
+
+@attrs.frozen
 class Config:
     """Everything."""
 
@@ -172,6 +188,7 @@ class Config:
     threads: ThreadsConfig = ThreadsConfig()
     admin: AdminConfig = AdminConfig()
     store: StoreConfig = StoreConfig()
+    media: MediaConfig = MediaConfig()
     data_dir: str = "./data"
     """Where the SQLite file lives."""
 
