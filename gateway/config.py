@@ -181,9 +181,18 @@ class SttConfig:
 
 @attrs.frozen
 class MediaConfig:
-    """Files users send: photos, documents."""
+    """Files users send (photos, voice, documents): how big a download may be."""
 
-    # convert (issue 20): how documents are read
+    max_image_bytes: int = 20 * 1024 * 1024
+    """Largest photo or image file downloaded, in bytes (Telegram's own cap, 20 MB, is the
+    most a bot can download)."""
+    max_document_bytes: int = 10 * 1024 * 1024
+    """Largest document downloaded (text files, PDFs), in bytes."""
+    download_timeout: float = 60.0
+    """Seconds one file's download (getFile and the bytes) may take."""
+    album_window: float = 1.0
+    """Seconds an album's photos are waited for after the last one arrived (an album is one
+    turn; Telegram sends its photos as separate updates, close together)."""
     max_pdf_pages: int = 50
     """Pages of a PDF read at most; the model is told when there were more."""
 

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     payload TEXT NOT NULL,
     received_at REAL NOT NULL,
     outcome TEXT,
-    detail TEXT
+    detail TEXT,
+    album_of INTEGER -- an album's item: the message id of its first item (concluded with it)
 );
 CREATE INDEX IF NOT EXISTS inbox_message ON inbox (chat_id, message_id);
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -80,6 +81,12 @@ WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN
     UPDATE inbox SET outcome = NEW.outcome, detail = NEW.detail
     WHERE chat_id = NEW.chat_id AND message_id = NEW.message_id;
 END;
+-- An album's other items are concluded with the album (its first item's message).
+CREATE TRIGGER IF NOT EXISTS outcome_closes_album AFTER INSERT ON outcomes
+WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN
+    UPDATE inbox SET outcome = NEW.outcome, detail = 'album ' || NEW.message_id
+    WHERE chat_id = NEW.chat_id AND album_of = NEW.message_id AND outcome IS NULL;
+END;
 """.replace("FINAL_OUTCOMES", FINAL)
 
 
@@ -98,6 +105,7 @@ def migrate(db: sqlite3.Connection) -> None:
         ("outcomes", "chat_id", "INTEGER", None),
         ("turns", "chars", "INTEGER NOT NULL DEFAULT 0", "length(content)"),
         ("sessions", "used_at", "REAL", None),
+        ("inbox", "album_of", "INTEGER", None),
     ):
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column in columns:

@@ -212,7 +212,7 @@ class Store:
         def read(db: sqlite3.Connection) -> list[InboxEntry]:
             rows = db.execute(
                 "SELECT update_id, chat_id, thread_key, message_id, payload FROM inbox"
-                " WHERE outcome IS NULL ORDER BY update_id"
+                " WHERE outcome IS NULL AND album_of IS NULL ORDER BY update_id"
             ).fetchall()
             entries = []
             for update_id, chat_id, thread_key, message_id, payload in rows:
@@ -222,6 +222,25 @@ class Store:
             return entries
 
         return await self._read(read)
+
+    async def join_album(
+        self, key: ThreadKey, first: int, payload: dict[str, Any], others: Sequence[int]
+    ) -> None:
+        """An album becomes one inbox entry, in one transaction: ``first``'s entry holds the
+        whole album (``payload``), and the entries of ``others`` are marked part of it (they
+        are concluded with it and are not replayed on their own)."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE inbox SET payload = ? WHERE chat_id = ? AND message_id = ?",
+                (json.dumps(payload), key.chat_id, first),
+            )
+            db.executemany(
+                "UPDATE inbox SET album_of = ? WHERE chat_id = ? AND message_id = ?",
+                [(first, key.chat_id, other) for other in others],
+            )
+
+        await self._write(write, atomic=True)
 
     async def last_update_id(self) -> int | None:
         def read(db: sqlite3.Connection) -> int | None:
