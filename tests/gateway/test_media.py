@@ -267,3 +267,50 @@ async def test_the_file_url_and_its_token_never_reach_the_logs_or_the_user(
     out, err = capfd.readouterr()
     assert TOKEN not in out + err + text
     assert "no longer available" in text
+
+
+def voice(tg: BotAPISimulator, file: SimFile, duration: int = 3) -> int:
+    return tg.say_media(tg.files.voice(file, duration), chat_id=DM, forum=False)
+
+
+async def test_a_voice_note_is_transcribed_echoed_and_answered_as_text(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path, stt={"base_url": "llm"}) as run:
+        # The simulated speech-to-text service hears the upload's bytes as text.
+        message = voice(run.telegram, run.telegram.files.add(b"what time is it"))
+        await answered(run, message)
+        await run.quiet()
+    assert run.outcome(message) == "answered"
+    [upload] = run.llm.transcriptions
+    assert upload.data == b"what time is it"
+    shown = run.bot_messages(DM)[-1].text
+    assert shown.startswith("what time is it"), "the transcript is quoted above the answer"
+    user_turn = json.dumps(run.llm.requests[-1][1]["messages"][-1]["content"])
+    assert "what time is it" in user_turn, "the model is given the transcript"
+
+
+async def test_a_voice_note_without_speech_to_text_is_refused_before_any_download(
+    tmp_path: Path,
+) -> None:
+    async with running_gateway(tmp_path) as run:  # no [stt]
+        file = run.telegram.files.add(b"hello")
+        message = voice(run.telegram, file)
+        reply = await answered(run, message)
+        await run.quiet()
+    assert "speech-to-text" in reply or "voice" in reply, reply
+    assert run.outcome(message) == "error-replied"
+    assert (file.get_files, file.downloads) == (0, 0)
+    assert not run.llm.requests
+
+
+async def test_a_voice_note_over_the_length_limit_is_refused_before_any_download(
+    tmp_path: Path,
+) -> None:
+    async with running_gateway(tmp_path, stt={"base_url": "llm", "max_seconds": 60}) as run:
+        file = run.telegram.files.add(b"a very long speech")
+        message = voice(run.telegram, file, duration=2 * 3600)
+        reply = await answered(run, message)
+        await run.quiet()
+    assert "long" in reply, reply
+    assert run.outcome(message) == "error-replied"
+    assert (file.get_files, file.downloads) == (0, 0)
+    assert not run.llm.transcriptions
