@@ -102,6 +102,10 @@ class LLMConfig:
     """Per chat or topic prompts: ``[llm.prompts]`` with keys ``"-100123"`` or ``"-100123:2"``."""
     context_budget: int = 24_000
     """Characters of session history sent with each turn."""
+    vision: bool = True
+    """Whether the model takes images (photos go to it as ``image_url`` parts); ``false``:
+    the text of a turn is answered and the user told the image was not seen (also what
+    happens when the provider refuses images with HTTP 400)."""
     fallbacks: tuple[FallbackConfig, ...] = attrs.field(
         default=(), metadata={"item": FallbackConfig}
     )
@@ -193,6 +197,7 @@ ENVIRONMENT = {
     "THREADGATE_LLM_API_KEYS": "llm.api_keys",
     "THREADGATE_LLM_STRATEGY": "llm.strategy",
     "THREADGATE_SYSTEM_PROMPT": "llm.system_prompt",
+    "THREADGATE_LLM_VISION": "llm.vision",
     "THREADGATE_AGENT": "agent.name",
     "THREADGATE_AGENT_URL": "agent.url",
     "THREADGATE_AGENT_TOKEN": "agent.token",
@@ -316,7 +321,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             items = [str(i).strip() for i in items if str(i).strip()]
             return _ids(key, items) if key.endswith(("_users", "_chats")) else tuple(items)
         if isinstance(default, bool):
-            raise ConfigInvalidError(key, "booleans are not configurable here")
+            return _boolean(key, value)
         if isinstance(default, int):
             return _number(key, value, int)
         if isinstance(default, float):
@@ -341,6 +346,21 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     except (TypeError, ValueError):
         shown = REDACTED if key in SECRET_KEYS else repr(value)
         raise ConfigInvalidError(key, f"{shown} is not a valid value") from None
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+
+
+def _boolean(key: str, value: Any) -> bool:
+    """A TOML boolean, or its spelling in an environment variable (true/false, 1/0,
+    yes/no, on/off)."""
+    if isinstance(value, bool):
+        return value
+    found = _BOOLEANS.get(str(value).strip().lower())
+    if found is None:
+        raise ConfigInvalidError(key, f"must be true or false, got {value!r}")
+    return found
 
 
 def _ids(key: str, items: list[str]) -> tuple[int, ...]:
