@@ -114,7 +114,8 @@ class ChatAgent:
         )
 
     async def run(self, request: RunRequest, sink: RunSink) -> None:
-        user = Turn("user", history_text(request))
+        refs = tuple(ref for refs in request.media for ref in refs)
+        user = Turn("user", history_text(request), refs)
         past: Sequence[Turn] = (
             await self.history.recent(request.session_id, self.context_budget)
             if self.context_budget > 0
