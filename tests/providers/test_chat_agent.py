@@ -111,7 +111,7 @@ async def test_a_photo_goes_to_the_model_as_an_image_part_with_its_caption(
     assert data_of(content[1]["image_url"]["url"], "image/png") == PNG
     assert "".join(sink.chunks) == "You said: what is this? and 1 image (turn 1 of this session)"
     assert sink.remembered == [
-        Turn("user", "[image: what is this?]"),
+        Turn("user", "[image: what is this?]", tuple(photo())),
         Turn("assistant", "".join(sink.chunks)),
     ]
 
@@ -125,7 +125,7 @@ async def test_an_album_and_a_queued_text_make_one_user_message_in_order(setup: 
     assert data_of(content[0]["image_url"]["url"], "image/png") == PNG
     assert data_of(content[1]["image_url"]["url"], "image/jpeg") == JPEG
     assert content[2]["text"] == "and which is older?"
-    assert sink.remembered[0] == Turn("user", "[2 images]\n\nand which is older?")
+    assert sink.remembered[0] == Turn("user", "[2 images]\n\nand which is older?", tuple(photo(2)))
 
 
 async def test_a_transcript_is_the_user_turn_and_the_history_keeps_it_as_voice(
@@ -135,7 +135,7 @@ async def test_a_transcript_is_the_user_turn_and_the_history_keeps_it_as_voice(
     sink = RecordingSink()
     await setup.agent().run(turn(("", [TextPart("remind me to call Ann")], voice)), sink)
     assert setup.user_contents() == ["remind me to call Ann"]  # plain text: any model takes it
-    assert sink.remembered[0] == Turn("user", "[voice: remind me to call Ann]")
+    assert sink.remembered[0] == Turn("user", "[voice: remind me to call Ann]", tuple(voice))
 
 
 async def test_a_document_is_inlined_with_its_name_and_the_history_keeps_only_the_name(
@@ -147,7 +147,7 @@ async def test_a_document_is_inlined_with_its_name_and_the_history_keeps_only_th
     await setup.agent().run(turn(("summarize", [DocumentPart("notes.txt", text)], [ref])), sink)
     (content,) = setup.user_contents()
     assert content == f"summarize\n\n[document: notes.txt]\n{text}"
-    assert sink.remembered[0] == Turn("user", "[document: notes.txt]\nsummarize")
+    assert sink.remembered[0] == Turn("user", "[document: notes.txt]\nsummarize", (ref,))
 
 
 async def test_later_turns_carry_the_placeholder_never_the_image(setup: Setup) -> None:
@@ -176,7 +176,7 @@ async def test_vision_off_answers_the_text_and_says_the_image_was_not_seen(
     assert sink.chunks[0] == VISION_OFF
     answer = "".join(sink.chunks[1:])
     assert answer.startswith("You said: is this a cat?")
-    assert sink.remembered == [Turn("user", "[image: is this a cat?]"), Turn("assistant", answer)]
+    assert [t.content for t in sink.remembered] == ["[image: is this a cat?]", answer]
 
 
 async def test_vision_off_and_only_an_image_is_a_clear_reply_without_a_request(
