@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import base64
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from actors.thread.ports import DocumentPart, ImagePart, Part, RunRequest, TextPart
 from actors.thread.records import MediaKind, MediaRef, ThreadKey
-from providers.content import TRANSCRIPT_CHARS, history_text, user_content
+from providers.content import TRANSCRIPT_CHARS, data_url, history_text, user_content
 
 
 def turn(text: str, parts: tuple[Part, ...] = (), refs: tuple[MediaRef, ...] = ()) -> RunRequest:
@@ -36,3 +41,31 @@ def test_documents_are_named_in_the_content_and_never_in_full_in_the_history() -
         'compare\n\n[document: a.csv]\nx,y\n1,2\n\n[document: b.json]\n{"k": 1}'
     )
     assert history_text(request) == "[document: a.csv]\n[document: b.json]\ncompare"
+
+
+parts = st.one_of(
+    st.builds(TextPart, st.text(max_size=3_000)),
+    st.builds(ImagePart, st.sampled_from(["image/png", "image/jpeg"]), st.binary(min_size=30)),
+    st.builds(DocumentPart, st.text(min_size=1, max_size=20), st.text(min_size=40)),
+)
+
+
+@given(st.text(max_size=200), st.lists(parts, max_size=5))
+def test_the_history_never_holds_bytes_or_document_text_and_stays_short(
+    caption: str, sent: list[Part]
+) -> None:
+    kept = history_text(turn(caption, tuple(sent)))
+    said = caption + "".join(p.text for p in sent if isinstance(p, TextPart))
+    for part in sent:
+        if isinstance(part, ImagePart):
+            assert base64.b64encode(part.data).decode() not in kept
+        if isinstance(part, DocumentPart) and part.text not in said:
+            assert part.text not in kept
+    overhead = sum(len(p.name) + 16 for p in sent if isinstance(p, DocumentPart)) + 64
+    assert len(kept) <= len(caption) + TRANSCRIPT_CHARS + overhead
+    content = user_content(turn(caption, tuple(sent)))
+    images = [p for p in sent if isinstance(p, ImagePart)]
+    assert isinstance(content, list) == bool(images)
+    if isinstance(content, list):
+        urls = [b["image_url"]["url"] for b in content if b["type"] == "image_url"]
+        assert urls == [data_url(p) for p in images]
