@@ -155,6 +155,7 @@ def _agent(
         config.llm.context_budget,
         {"url": config.agent.url, "token": config.agent.token},
         config.llm.prompts,
+        vision=config.llm.vision,
     )
     try:
         return load_agent(config.agent.name, context)

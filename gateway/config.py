@@ -102,6 +102,10 @@ class LLMConfig:
     """Per chat or topic prompts: ``[llm.prompts]`` with keys ``"-100123"`` or ``"-100123:2"``."""
     context_budget: int = 24_000
     """Characters of session history sent with each turn."""
+    vision: bool = True
+    """Whether the model takes images (photos go to it as ``image_url`` parts); ``false``:
+    the text of a turn is answered and the user told the image was not seen (also what
+    happens when the provider refuses images with HTTP 400)."""
     fallbacks: tuple[FallbackConfig, ...] = attrs.field(
         default=(), metadata={"item": FallbackConfig}
     )
@@ -230,6 +234,7 @@ ENVIRONMENT = {
     "THREADGATE_LLM_API_KEYS": "llm.api_keys",
     "THREADGATE_LLM_STRATEGY": "llm.strategy",
     "THREADGATE_SYSTEM_PROMPT": "llm.system_prompt",
+    "THREADGATE_LLM_VISION": "llm.vision",
     "THREADGATE_AGENT": "agent.name",
     "THREADGATE_AGENT_URL": "agent.url",
     "THREADGATE_AGENT_TOKEN": "agent.token",
@@ -357,7 +362,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             items = [str(i).strip() for i in items if str(i).strip()]
             return _ids(key, items) if key.endswith(("_users", "_chats")) else tuple(items)
         if isinstance(default, bool):
-            return _bool(key, value)
+            return _boolean(key, value)
         if isinstance(default, int):
             return _number(key, value, int)
         if isinstance(default, float):
@@ -384,6 +389,21 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         raise ConfigInvalidError(key, f"{shown} is not a valid value") from None
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True}
+_BOOLEANS |= {"false": False, "0": False, "no": False, "off": False}
+
+
+def _boolean(key: str, value: Any) -> bool:
+    """A TOML boolean, or its spelling in an environment variable (true/false, 1/0,
+    yes/no, on/off)."""
+    if isinstance(value, bool):
+        return value
+    found = _BOOLEANS.get(str(value).strip().lower())
+    if found is None:
+        raise ConfigInvalidError(key, f"must be true or false, got {value!r}")
+    return found
+
+
 def _ids(key: str, items: list[str]) -> tuple[int, ...]:
     what = "user" if key.endswith("_users") else "chat"
     for item in items:
@@ -394,18 +414,6 @@ def _ids(key: str, items: list[str]) -> tuple[int, ...]:
                 "change): `threadgate init` finds yours when you message the bot",
             )
     return tuple(int(i) for i in items)
-
-
-def _bool(key: str, value: Any) -> bool:
-    """A TOML boolean, or one from the environment (true/false, yes/no, on/off, 1/0)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "on", "1"):
-        return True
-    if text in ("false", "no", "off", "0"):
-        return False
-    raise ConfigInvalidError(key, f"must be true or false, got {value!r}")
 
 
 def _number(key: str, value: Any, kind: type[int] | type[float]) -> Any:

@@ -92,6 +92,8 @@ def _shown(key: str, value: Any) -> str:
         return "*(secret)*"
     if isinstance(value, tuple | dict) and not value:
         return "empty"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"  # as TOML spells it
     return f"`{value!r}`" if not isinstance(value, tuple) else f"`{list(value)!r}`"
 
 

@@ -114,7 +114,10 @@ class Turn:
     role: str
     """``user``, ``assistant`` or ``system``."""
     content: str
-    """Its text."""
+    """Its text; a user's files are in it as placeholders (``[image: caption]``)."""
+    media: tuple[MediaRef, ...] = ()
+    """The files the user sent with it, as references (Telegram's file id, kind, size;
+    never bytes): an agent can fetch one again."""
 
 
 @attrs.frozen

@@ -3,11 +3,13 @@
 It speaks real HTTP on loopback. Each request is answered by the next scripted ``Reply`` for
 its API key, else by the default behaviour (a short streamed answer that quotes the user).
 A reply can stream slowly, hang, drop the connection, send malformed SSE, or answer an error
-status (401, 402, 429 with or without ``Retry-After``, 500). ``GET /models`` lists the
-configured models, or fails on demand; keys and models outside the configured ones can be
-refused (what ``threadgate init`` and ``doctor`` meet with a real provider).
-``POST /audio/transcriptions`` is a speech-to-text service: it records each upload
-(``transcriptions``) and answers with the next scripted ``Transcript``, else with the
+status (401, 402, 429 with or without ``Retry-After``, 500). A user message's content may
+be a list of ``text`` and ``image_url`` blocks (the default answer counts the images); a
+simulator without ``vision`` refuses those with HTTP 400, as a text-only model does.
+``GET /models`` lists the configured models, or fails on demand; keys and models outside
+the configured ones can be refused (what ``threadgate init`` and ``doctor`` meet with a real
+provider). ``POST /audio/transcriptions`` is a speech-to-text service: it records each
+upload (``transcriptions``) and answers with the next scripted ``Transcript``, else with the
 uploaded bytes themselves when they are text (so a test or the demo can "say" something).
 """
 
@@ -140,18 +142,36 @@ def default_transcript(data: bytes) -> str:
         return f"(a recording of {len(data)} bytes)"
 
 
-def default_answer(messages: list[dict[str, str]]) -> str:
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the ``text`` blocks of a list."""
+    if isinstance(content, list):
+        return "\n\n".join(
+            str(block.get("text", "")) for block in content if block.get("type") == "text"
+        )
+    return str(content or "")
+
+
+def image_urls(content: Any) -> list[str]:
+    """The ``image_url`` URLs of a message's content (none for a string)."""
+    if not isinstance(content, list):
+        return []
+    return [str(block["image_url"]["url"]) for block in content if block.get("type") == "image_url"]
+
+
+def default_answer(messages: list[dict[str, Any]]) -> str:
     """What the scripted model says when nothing else was scripted."""
     last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
     turns = sum(1 for m in messages if m.get("role") == "user")
-    return f"You said: {last.strip()[:400]} (turn {turns} of this session)"
+    images = len(image_urls(last))
+    seen = f" and {images} image{'s' if images > 1 else ''}" if images else ""
+    return f"You said: {content_text(last).strip()[:400]}{seen} (turn {turns} of this session)"
 
 
 @attrs.define(eq=False)
 class LLMSimulator:
     """The server. ``script()`` queues replies per API key; ``requests`` records every call."""
 
-    default: Callable[[list[dict[str, str]]], Reply] = lambda messages: Reply(
+    default: Callable[[list[dict[str, Any]]], Reply] = lambda messages: Reply(
         default_answer(messages)
     )
     requests: list[tuple[str, dict[str, Any]]] = attrs.Factory(list)
@@ -167,6 +187,9 @@ class LLMSimulator:
     """Answer a completion for a model not in ``models`` with HTTP 404 ``model_not_found``."""
     transcriptions: list[Upload] = attrs.Factory(list)
     """Every upload to ``/audio/transcriptions``, in order."""
+    vision: bool = True
+    """Take images; ``False``: a completion with an ``image_url`` block is answered HTTP 400
+    (what a text-only model's endpoint says)."""
     _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
     _transcripts: deque[Transcript] = attrs.Factory(deque)
     _server: LoopbackServer = attrs.Factory(LoopbackServer)
@@ -251,6 +274,8 @@ class LLMSimulator:
             return refused
         if self.known_models_only and body.get("model") not in self.models:
             return self._error(404, "model_not_found")
+        if not self.vision and any(image_urls(m.get("content")) for m in body["messages"]):
+            return self._error(400, "image_input_not_supported")
         script = self._scripts.get(key)
         reply = script.popleft() if script else self.default(body.get("messages", []))
         if reply.hang:

@@ -37,8 +37,22 @@ def _media(ref: MediaRef) -> dict[str, Any]:
 
 
 def _pending(data: dict[str, Any]) -> PendingInput:
-    media = tuple(MediaRef(**{**m, "kind": MediaKind(m["kind"])}) for m in data.pop("media", ()))
+    media = tuple(_ref(m) for m in data.pop("media", ()))
     return PendingInput(**data, media=media)
+
+
+def _ref(data: dict[str, Any]) -> MediaRef:
+    return MediaRef(**{**data, "kind": MediaKind(data["kind"])})
+
+
+def media_to_json(refs: tuple[MediaRef, ...]) -> str | None:
+    """A history turn's files as JSON; ``None`` (SQL NULL) for a turn without any."""
+    return json.dumps([_media(m) for m in refs], separators=(",", ":")) if refs else None
+
+
+def media_from_json(text: str | None) -> tuple[MediaRef, ...]:
+    """The inverse of :func:`media_to_json`."""
+    return tuple(_ref(m) for m in json.loads(text)) if text else ()
 
 
 def record_to_json(record: ThreadRecord) -> str:

@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS turns (
     session_id TEXT NOT NULL,
     role TEXT NOT NULL,
     content TEXT NOT NULL,
-    chars INTEGER NOT NULL DEFAULT 0
+    chars INTEGER NOT NULL DEFAULT 0,
+    media TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
 CREATE TABLE IF NOT EXISTS pool_state (
@@ -94,7 +95,7 @@ def migrate(db: sqlite3.Connection) -> None:
     """Bring a file written by an earlier version up to this schema (before 0.1: the
     session only inside the record, the inbox closed by a second statement, history
     lengths counted by SQLite, which stops at a NUL; before retention: no session's last
-    use)."""
+    use; before media: turns without files)."""
     for table, column, definition, fill in (
         (
             "threads",
@@ -106,6 +107,7 @@ def migrate(db: sqlite3.Connection) -> None:
         ("turns", "chars", "INTEGER NOT NULL DEFAULT 0", "length(content)"),
         ("sessions", "used_at", "REAL", None),
         ("inbox", "album_of", "INTEGER", None),
+        ("turns", "media", "TEXT", None),
     ):
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column in columns:

@@ -33,7 +33,13 @@ import attrs
 
 from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
 from gateway.exceptions import StoreUnavailableError
-from gateway.store.codec import key_text, record_from_json, record_to_json
+from gateway.store.codec import (
+    key_text,
+    media_from_json,
+    media_to_json,
+    record_from_json,
+    record_to_json,
+)
 from gateway.store.connections import Readers, Writer, connect
 from gateway.store.retention import Pruned, Retention, prune
 from gateway.store.schema import FINAL, SCHEMA, TRIGGERS, migrate
@@ -75,10 +81,14 @@ def _append_exchange(db: sqlite3.Connection, exchange: Exchange, at: float) -> N
         )
     turns = exchange.turns
     if turns:
-        rows = ", ".join(["(?, ?, ?, ?)"] * len(turns))  # one statement
-        values = [v for t in turns for v in (session, t.role, t.content, len(t.content))]
+        rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(turns))  # one statement
+        values = [
+            v
+            for t in turns
+            for v in (session, t.role, t.content, len(t.content), media_to_json(t.media))
+        ]
         db.execute(
-            f"INSERT INTO turns (session_id, role, content, chars) VALUES {rows}",  # noqa: S608 - placeholders only
+            f"INSERT INTO turns (session_id, role, content, chars, media) VALUES {rows}",  # noqa: S608 - placeholders only
             values,
         )
 
@@ -341,16 +351,16 @@ class Store:
         def read(db: sqlite3.Connection) -> list[Turn]:
             kept: list[Turn] = []
             rows = db.execute(  # newest first; stepped lazily, so the read stops at the budget
-                "SELECT role, content, chars FROM turns WHERE session_id = ?"
+                "SELECT role, content, chars, media FROM turns WHERE session_id = ?"
                 " ORDER BY id DESC LIMIT ?",
                 (session_id, RECENT_TURNS),
             )
             left = budget
-            for role, content, chars in rows:
+            for role, content, chars, media in rows:
                 left -= chars
                 if left < 0:
                     break
-                kept.append(Turn(role, content))
+                kept.append(Turn(role, content, media_from_json(media)))
             rows.close()
             kept.reverse()
             return kept

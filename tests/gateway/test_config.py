@@ -54,6 +54,15 @@ def test_toml_file_then_environment(tmp_path: Path) -> None:
     assert config.threads.busy_policy == "interrupt"
 
 
+def test_vision_is_a_boolean_in_the_file_and_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "threadgate.toml"
+    assert load(file, {}).llm.vision is True
+    file.write_text("[llm]\nvision = false\n")
+    assert load(file, {}).llm.vision is False
+    assert load(file, {"THREADGATE_LLM_VISION": "on"}).llm.vision is True
+    assert load(tmp_path / "absent.toml", {"THREADGATE_LLM_VISION": "0"}).llm.vision is False
+
+
 def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
     file = tmp_path / "threadgate.toml"
     file.write_text('[llm.prompts]\n"-1001" = "Be terse."\n"-1001:5" = "Speak French."\n')
@@ -132,6 +141,7 @@ def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
         ),
         ('[llm]\nfallbacks = "x"\n', "llm.fallbacks", "list of tables"),
         ('[[llm.fallbacks]]\nurl = "x"\n', "llm.fallbacks.url", "unknown key"),
+        ('[llm]\nvision = "maybe"\n', "llm.vision", "must be true or false, got 'maybe'"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, toml: str, key: str, problem: str) -> None:
