@@ -13,7 +13,8 @@ from typing import Any
 
 import attrs
 
-from gateway.config import ENVIRONMENT, SECRET_KEYS, Config, FallbackConfig
+from gateway.config import ENVIRONMENT, Config, FallbackConfig
+from gateway.config_values import SECRET_KEYS
 
 HEADER = """# Configuration
 

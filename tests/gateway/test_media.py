@@ -1,9 +1,8 @@
 """Media end to end: simulated Bot API (getFile, file downloads, failing on demand) ->
 aiogram -> Threadgate -> simulated LLM.
 
-The tests marked ``needs providers.media.read`` need files to be read into content parts
-(issue 20's convert work); the others test the fetch side whatever ``read`` does: they
-assert on what was downloaded, what was refused before a run, and the outcomes.
+The fake model and speech-to-text servers assert what they received: image parts, the
+transcript as the user turn.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from tests.gateway.harness import TOKEN, Running, running_gateway, wait_until
 
 pytestmark = pytest.mark.anyio
 DM = 4242
-NEEDS_READ = pytest.mark.xfail(reason="needs providers.media.read", strict=False)
 
 
 def png() -> bytes:
@@ -66,7 +64,6 @@ async def test_a_photo_is_downloaded_through_getfile_by_the_run(tmp_path: Path) 
     assert "too big" not in replies(run, message)[0]
 
 
-@NEEDS_READ
 async def test_a_photo_reaches_the_model_as_an_image_part_with_its_caption(
     tmp_path: Path,
 ) -> None:
@@ -182,7 +179,6 @@ async def test_an_album_is_one_turn_and_every_item_gets_its_outcome(tmp_path: Pa
     assert not run.unanswered_in_inbox()
 
 
-@NEEDS_READ
 async def test_an_albums_photos_reach_the_model_together(tmp_path: Path) -> None:
     async with running_gateway(tmp_path, media={"album_window": 0.5}) as run:
         tg = run.telegram
