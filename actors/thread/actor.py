@@ -223,7 +223,9 @@ class ThreadActor(Actor[object]):
             await self._answer(command, texts.NOTHING_TO_RETRY)
         elif name == "retry":  # the last turn's input again; an answered turn is replaced
             text = "\n\n".join(self._state.last_inputs)
-            message = UserMessage(command.message_id, text, command.user_id)
+            message = UserMessage(
+                command.message_id, text, command.user_id, media=self._state.last_media
+            )
             await self._on_user(message, ctx, regenerate=self._state.last_answered)
         else:  # not ours: the agent may know it (skills)
             skill = f"/{name} {command.args}".strip()

@@ -162,6 +162,8 @@ class ThreadRecord:
     ignored, so handling is idempotent."""
     last_answered: bool = False
     """Whether the last run begun was answered (then ``/retry`` replaces its turn)."""
+    last_media: tuple[MediaRef, ...] = ()
+    """The files of the last turn started, for ``/retry`` (references, never bytes)."""
 
     def accepted(self, message_id: int) -> bool:
         """Whether the thread took ``message_id`` in: it holds it, or concluded it lately.

@@ -70,6 +70,7 @@ def record_to_json(record: ThreadRecord) -> str:
             "model": record.model,
             "recent": list(record.recent),
             "last_answered": record.last_answered,
+            "last_media": [_media(m) for m in record.last_media],
         }
     )
 
@@ -81,4 +82,5 @@ def record_from_json(text: str) -> ThreadRecord:
     data["last_inputs"] = tuple(data["last_inputs"])
     data["recent"] = tuple(data.get("recent", ()))  # records written before 0.1 lack the two
     data["last_answered"] = bool(data.get("last_answered", False))
+    data["last_media"] = tuple(_ref(m) for m in data.get("last_media", ()))  # since issue 20
     return ThreadRecord(**data)

@@ -200,6 +200,7 @@ inputs = st.builds(
         parked=st.booleans(),
         last_inputs=st.lists(st.text(max_size=10), max_size=3).map(tuple),
         model=st.none() | st.text(max_size=10),
+        last_media=st.lists(media, max_size=2).map(tuple),
     )
 )
 def test_a_thread_record_round_trips_through_json(record: ThreadRecord) -> None:
