@@ -179,6 +179,7 @@ def media_reader(config: Config, http: httpx.AsyncClient) -> Read:
     settings = media.ReadSettings(
         max_document_bytes=config.media.max_document_bytes,
         max_pdf_pages=config.media.max_pdf_pages,
+        max_document_chars=config.media.max_document_chars,
     )
     stt = config.stt
     transcriber = (

@@ -198,6 +198,9 @@ class MediaConfig:
     turn; Telegram sends its photos as separate updates, close together)."""
     max_pdf_pages: int = 50
     """Pages of a PDF read at most; the model is told when there were more."""
+    max_document_chars: int = 100_000
+    """Characters of a document's text (a text file's, a PDF's) given to the model at most;
+    the model is told when there were more."""
 
 
 @attrs.frozen

@@ -77,10 +77,14 @@ _NAMED_FORMATS = {
 class ReadSettings:
     """The limits of reading documents (``[media]`` in the config)."""
 
-    max_document_bytes: int = 1_000_000
-    """Bytes a document may have; also the characters of a PDF's text kept at most."""
+    max_document_bytes: int = 10 * 1024 * 1024
+    """Bytes a document may have."""
     max_pdf_pages: int = 50
     """Pages of a PDF read at most (the model is told when there were more)."""
+    max_document_chars: int = 100_000
+    """Characters of a document's text given to the model at most (the model is told when
+    there were more): the text goes into the turn itself, which the context budget of the
+    history does not bound."""
 
 
 async def read_document(
@@ -109,7 +113,7 @@ async def read_document(
     if not found and claim in ("text", ""):
         text = _decode(data, lenient=claim == "text")
         if text is not None:
-            return DocumentPart(name or "document.txt", text)
+            return DocumentPart(name or "document.txt", _within(text, settings))
     raise MediaUnusableError(_refusal(label, name, mime_type, claim, found, data))
 
 
@@ -195,11 +199,21 @@ def _read_pdf(data: bytes, name: str, settings: ReadSettings) -> DocumentPart:
             f"{name} has no text I can read (a scan, perhaps); I read PDFs that contain text."
         )
     text = "\n\n".join(pages)
-    if len(text) > settings.max_document_bytes:
-        text = text[: settings.max_document_bytes] + "\n\n[the rest of the text was cut]"
+    text = _within(text, settings)
     if total > settings.max_pdf_pages:
         text += f"\n\n[only the first {settings.max_pdf_pages} of {total} pages were read]"
     return DocumentPart(name, text)
+
+
+def _within(text: str, settings: ReadSettings) -> str:
+    """``text``, cut at ``max_document_chars`` with a note saying how much was left out."""
+    limit = settings.max_document_chars
+    if len(text) <= limit:
+        return text
+    return (
+        text[:limit]
+        + f"\n\n[the rest of the text was cut: {limit:,} of {len(text):,} characters were read]"
+    )
 
 
 def _size(count: int) -> str:

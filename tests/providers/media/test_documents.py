@@ -68,16 +68,28 @@ async def test_a_long_pdf_is_read_up_to_the_page_limit_and_says_so() -> None:
     assert part.text.endswith("[only the first 3 of 7 pages were read]")
 
 
-async def test_a_pdf_text_is_cut_at_the_document_limit() -> None:
+async def test_a_pdf_text_is_cut_at_the_character_limit_and_says_so() -> None:
     data = pdf("x" * 3000, "y" * 3000, compress=True)  # more text than bytes
-    settings = ReadSettings(max_document_bytes=max(len(data), 2000))
+    settings = ReadSettings(max_document_chars=2000)
     assert len(data) < 3000
     part = await read_document(data, "a.pdf", "", settings)
     assert isinstance(part, DocumentPart)
     assert part.text.startswith("[page 1]\nxxx")
-    assert part.text.endswith("\n\n[the rest of the text was cut]")
-    assert len(part.text) == settings.max_document_bytes + len("\n\n[the rest of the text was cut]")
+    note = part.text[2000:]
+    assert note.startswith("\n\n[the rest of the text was cut: 2,000 of ")
     assert "y" * 3000 not in part.text
+
+
+async def test_a_long_text_file_is_cut_at_the_character_limit_and_says_so() -> None:
+    """A text file within the byte limit can still be far more than a model reads: its text
+    goes into the turn, which the history's context budget does not bound (review)."""
+    data = ("word " * 60_000).encode()  # 300,000 characters
+    part = await read_document(data, "big.txt", "text/plain", ReadSettings())
+    assert isinstance(part, DocumentPart)
+    assert len(part.text) < 100_000 + 100
+    assert part.text.endswith(
+        "[the rest of the text was cut: 100,000 of 300,000 characters were read]"
+    )
 
 
 async def test_pdfs_without_text_damaged_or_locked_are_refused_plainly() -> None:
@@ -101,7 +113,7 @@ async def test_an_empty_document_is_refused() -> None:
 async def test_a_document_over_the_limit_is_refused_with_both_sizes() -> None:
     reason = await refusal(b"a" * 2500, "big.txt", settings=ReadSettings(max_document_bytes=2000))
     assert reason == "big.txt is 2 KB; I read documents up to 2 KB."
-    reason = await refusal(b"a" * 1_500_000, "big.txt")
+    reason = await refusal(b"a" * 1_500_000, "big.txt", settings=ReadSettings(1_000_000))
     assert reason == "big.txt is 1.5 MB; I read documents up to 1 MB."
 
 
