@@ -310,3 +310,17 @@ async def test_a_voice_note_over_the_length_limit_is_refused_before_any_download
     assert run.outcome(message) == "error-replied"
     assert (file.get_files, file.downloads) == (0, 0)
     assert not run.llm.transcriptions
+
+
+async def test_a_download_that_grows_past_the_limit_is_cut_off_and_refused(tmp_path: Path) -> None:
+    """Telegram said it was small (or said nothing): the limit holds while the bytes come."""
+    async with running_gateway(tmp_path, media={"max_image_bytes": 2000}) as run:
+        file = run.telegram.files.add(png() + b"\0" * 50_000, declared_size=100)
+        message = photo(run.telegram, file)
+        text = await answered(run, message)
+        await run.quiet()
+    assert "too big" in text, text
+    assert "up to 2 KB" in text, text
+    assert file.downloads == 1
+    assert run.outcome(message) == "error-replied"
+    assert not run.llm.requests, "nothing of it reached the model"
