@@ -98,7 +98,9 @@ def route(
         album = message.media_group_id or ""
         routed = UserMessage(message.message_id, text or "", user_id, media=media)
         return Routed(update.update_id, key, routed, album=album)
-    if text is None or not text.strip():
+    if text is None or not text.strip() or attached(message):
+        # Nothing readable; or a file nothing here reads, with a caption: answering the
+        # caption alone would drop the file without a word (a video in an album).
         what = unsupported(message)
         return Routed(
             update.update_id,
@@ -124,7 +126,14 @@ def media_refs(message: Message) -> tuple[MediaRef, ...]:
         return (MediaRef(MediaKind.IMAGE, largest.file_id, largest.file_size, "image/jpeg"),)
     if (document := message.document) is not None:
         mime = document.mime_type or ""
-        kind = MediaKind.IMAGE if mime.startswith("image/") else MediaKind.DOCUMENT
+        # Images and recordings sent as files are read as what they are.
+        kind = (
+            MediaKind.IMAGE
+            if mime.startswith("image/")
+            else MediaKind.AUDIO
+            if mime.startswith("audio/")
+            else MediaKind.DOCUMENT
+        )
         return (
             MediaRef(kind, document.file_id, document.file_size, mime, document.file_name or ""),
         )
@@ -164,6 +173,11 @@ _UNSUPPORTED = (
     ("dice", "dice"),
     ("story", "stories"),
 )
+
+
+def attached(message: Message) -> bool:
+    """Whether ``message`` carries something of a kind nothing here reads."""
+    return any(getattr(message, field, None) is not None for field, _ in _UNSUPPORTED)
 
 
 def unsupported(message: Message) -> str:

@@ -324,3 +324,21 @@ async def test_a_download_that_grows_past_the_limit_is_cut_off_and_refused(tmp_p
     assert file.downloads == 1
     assert run.outcome(message) == "error-replied"
     assert not run.llm.requests, "nothing of it reached the model"
+
+
+async def test_an_album_with_one_damaged_photo_answers_the_others_and_names_it(
+    tmp_path: Path,
+) -> None:
+    """Found by review: one damaged item lost the whole album."""
+    async with running_gateway(tmp_path, media={"album_window": 0.5}) as run:
+        tg = run.telegram
+        files = [tg.files.add(png()), tg.files.add(png()[:30]), tg.files.add(png())]
+        items = [photo(tg, f, "compare" if i == 0 else "", "album-3") for i, f in enumerate(files)]
+        await answered(run, items[0])
+        await run.quiet()
+    assert run.outcome(items[0]) == "answered"
+    shown = run.replies_to(items[0])[-1].text
+    assert shown.startswith("⚠️ image 2 of 3: "), shown
+    content = run.llm.requests[-1][1]["messages"][-1]["content"]
+    assert [p["type"] for p in content].count("image_url") == 2
+    assert "image 2 of 3: not readable" in json.dumps(content)

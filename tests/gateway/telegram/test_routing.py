@@ -69,6 +69,34 @@ def test_a_message_with_nothing_readable_is_refused_naming_what_is_supported() -
     assert result.refusal.startswith("I cannot read locations. I can read text, photos")
 
 
+def test_a_video_with_a_caption_is_refused_not_answered_as_its_caption_alone() -> None:
+    """Found by review: the caption went to the agent and the video was dropped unsaid
+    (an album mixing a video and photos lost the video that way)."""
+    video = {
+        "file_id": "vid",
+        "file_unique_id": "u",
+        "width": 1,
+        "height": 1,
+        "duration": 5,
+    }
+    result = routed(video=video, caption="compare video and photos", media_group_id="g2")
+    assert result.refusal.startswith("I cannot read videos. I can read text, photos")
+    assert not result.album, "refused on its own, not held with the album"
+
+
+def test_a_recording_sent_as_a_file_is_transcribed_as_audio() -> None:
+    sent = routed(
+        document={
+            "file_id": "m",
+            "file_unique_id": "u",
+            "mime_type": "audio/mpeg",
+            "file_name": "memo.mp3",
+        }
+    )
+    assert isinstance(sent.message, UserMessage)
+    assert sent.message.media == (MediaRef(MediaKind.AUDIO, "m", None, "audio/mpeg", "memo.mp3"),)
+
+
 def test_payloads_round_trip_media_and_text_payloads_stay_as_they_were() -> None:
     message = UserMessage(
         3, "cap", 1, media=(MediaRef(MediaKind.VOICE, "v", 10, "audio/ogg", "", 4),)
