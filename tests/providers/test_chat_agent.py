@@ -21,13 +21,12 @@ from providers.chat_agent import (
     VISION_OFF,
     VISION_REFUSED,
     ChatAgent,
-    trim,
 )
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool
 from providers.secrets import ApiKey
 from tests.fakes.llm import LLMSimulator, Reply
-from tests.fakes.sink import RecordingSink
+from tests.fakes.sink import MemoryHistory, RecordingSink
 
 pytestmark = pytest.mark.anyio
 KEY = ApiKey("k0", "sk-k0-secret-000")
@@ -38,18 +37,6 @@ JPEG = b"\xff\xd8\xff\xe0" + b"jpeg-bytes" * 50
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@attrs.define
-class MemoryHistory:
-    sessions: dict[str, list[Turn]] = attrs.Factory(dict)
-
-    async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
-        return trim(self.sessions.get(session_id, []), budget)
-
-    def answered(self, session_id: str, sink: RecordingSink) -> None:
-        """What the thread does when it concludes a run answered: write its turn."""
-        self.sessions.setdefault(session_id, []).extend(sink.remembered)
 
 
 @attrs.define
