@@ -163,8 +163,17 @@ async def test_an_empty_document_is_refused() -> None:
 async def test_a_document_over_the_limit_is_refused_with_both_sizes() -> None:
     reason = await refusal(b"a" * 2500, "big.txt", settings=ReadSettings(max_document_bytes=2000))
     assert reason == "big.txt is 2 KB; I read documents up to 2 KB."
-    reason = await refusal(b"a" * 1_500_000, "big.txt", settings=ReadSettings(1_000_000))
+    reason = await refusal(b"a" * (3 << 19), "big.txt", settings=ReadSettings(1 << 20))
     assert reason == "big.txt is 1.5 MB; I read documents up to 1 MB."
+
+
+async def test_sizes_are_binary_like_the_replies_before_the_download() -> None:
+    """``gateway.media.checks.megabytes`` states the same limits in MiB: one file, one size
+    in every reply (review)."""
+    reason = await refusal(b"a" * 1_500_000, "big.txt", settings=ReadSettings(1_000_000))
+    assert reason == "big.txt is 1.4 MB; I read documents up to 977 KB."
+    reason = await refusal(b"a" * 11_000_000, "big.txt", settings=ReadSettings())
+    assert reason == "big.txt is 10.5 MB; I read documents up to 10 MB."
 
 
 @pytest.mark.parametrize(
