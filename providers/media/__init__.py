@@ -10,9 +10,9 @@ reference; what comes back is what the agent is given (``RunRequest.parts``):
   (``stt``).
 
 Whatever cannot be used (empty, corrupt, not what it claims, of a kind nothing reads, no
-speech-to-text configured) raises :class:`MediaUnusableError` with a reason for the user
-that names what is supported; a failing speech-to-text service raises
-:class:`AgentUnavailableError`. Nothing else escapes, whatever the bytes.
+speech-to-text configured, a speech-to-text service that refuses its key or fails) raises
+:class:`MediaUnusableError` with a reason for the user that names what is supported or what
+to do. Nothing else escapes, whatever the bytes.
 """
 
 from __future__ import annotations

@@ -217,9 +217,8 @@ def _within(text: str, settings: ReadSettings) -> str:
 
 
 def _size(count: int) -> str:
-    """``1.5 MB``, ``300 KB``, ``12 bytes``."""
-    if count >= 1_000_000:
-        return f"{count / 1_000_000:.1f} MB".replace(".0 MB", " MB")
-    if count >= 1000:
-        return f"{count // 1000} KB"
-    return f"{count} bytes"
+    """``20 MB``, ``1.5 MB``, ``300 KB``: binary units, as ``gateway.media.checks.megabytes``
+    states the same limits before the download (one file, one size in every reply)."""
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(count / 1024))} KB"

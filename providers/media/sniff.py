@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import codecs
 
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+"""Sizes of a BMP's DIB header (at byte 14): ``BM`` alone is too short to tell (``BMW``)."""
+_WHITESPACE = b" \t\r\n\f\v\x00"
+
 
 def sniff(data: bytes) -> str:
     """What ``data`` is, by its first bytes, in words (``""``: nothing recognised)."""
-    head = data[:16]
+    head = data[:32]
     if head.startswith(b"\x89PNG"):
         return "a PNG image"
     if head.startswith(b"\xff\xd8\xff"):
@@ -16,8 +20,12 @@ def sniff(data: bytes) -> str:
         return "a GIF image"
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return "a WebP image"
-    if b"%PDF-" in data[:1024]:
-        return "a PDF"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "a TIFF image"
+    if head.startswith(b"BM") and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return "a BMP image"
+    if data[:1024].removeprefix(b"\xef\xbb\xbf").lstrip(_WHITESPACE).startswith(b"%PDF-"):
+        return "a PDF"  # at the start, after whitespace: not a text that mentions "%PDF-1.7"
     if head.startswith(b"PK\x03\x04"):
         return "a ZIP archive (e.g. an Office document)"
     if head.startswith(b"\x1f\x8b"):

@@ -4,11 +4,13 @@ One client serves OpenAI (whisper-1, gpt-4o-transcribe), Groq (whisper-large-v3)
 faster-whisper or whisper.cpp servers that speak the same API: the file goes up as a
 multipart form with the model's name, the transcript comes back as ``{"text": ...}``.
 
-What goes wrong is said in the two words the thread actor knows: the file itself was
-refused, is empty, too long, or held no words (:class:`MediaUnusableError`: the user is
-told, and sending it again will not help), or the service failed — keys refused, rate
-limited, 5xx, no answer (:class:`AgentUnavailableError`: try again later). Keys are tried
-in turn when one is refused or limited; none is ever logged or put in a reason.
+Whatever goes wrong is a :class:`MediaUnusableError`, whose reason the user reads as it
+is: the file itself was refused, is empty, too long, or held no words (sending it again
+will not help); the service refused every key (a configuration error: the operator must
+check ``[stt]``, the user had better send text); or it failed — rate limited, 5xx, no
+answer, not reachable (try again later, or send text). None of these is the *model*
+provider being unavailable, so none is an ``AgentUnavailableError``. Keys are tried in
+turn when one is refused or limited; none is ever logged or put in a reason.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import attrs
 import httpx
 from loguru import logger
 
-from actors.thread import AgentUnavailableError, MediaKind, MediaRef, MediaUnusableError
+from actors.thread import MediaKind, MediaRef, MediaUnusableError
 from providers.openai_client import parse_retry_after
 from providers.secrets import ApiKey, redact
 
@@ -47,13 +49,18 @@ _EXTENSIONS = {
     "video/mp4": "mp4",
 }
 _DEFAULT_EXTENSIONS = {MediaKind.VOICE: "ogg", MediaKind.VIDEO_NOTE: "mp4", MediaKind.AUDIO: "mp3"}
+_REFUSED_FILE = frozenset({400, 413, 415, 422})
+"""The service refused the file itself: another key will not help, nor will trying again."""
+_REFUSED_KEY = frozenset({401, 403})
+"""The service refused the key: the next one is tried."""
 
 
 class Transcriber(Protocol):
     """What :func:`providers.media.read` hands voice, audio and video notes to."""
 
     async def transcribe(self, ref: MediaRef, data: bytes) -> str:
-        """The words spoken in ``data`` (the file ``ref`` names), or an agent error."""
+        """The words spoken in ``data`` (the file ``ref`` names), or a
+        :class:`MediaUnusableError` saying why not."""
 
 
 def noun(kind: MediaKind) -> str:
@@ -118,28 +125,51 @@ class SpeechToText:
             )
         if not data:
             raise MediaUnusableError(f"The {what} is empty (0 bytes).")
-        failures: list[str] = []
+        transient: list[str] = []  # rate limited, 5xx, not reachable: try again later
+        refused: list[str] = []  # the key or the endpoint refused: the operator must look
         for key in self.keys or (ApiKey("no key", ""),):
             try:
                 response = await self._post(key, ref, data)
-            except httpx.TimeoutException:
-                raise AgentUnavailableError("speech-to-text did not answer in time") from None
+            except httpx.TimeoutException as error:  # not tried again with the next key
+                connecting = isinstance(error, httpx.ConnectTimeout)
+                why = (
+                    "it could not be reached"
+                    if connecting
+                    else f"no answer within {self.read_timeout:g} s"
+                )
+                logger.warning("speech-to-text timed out: {why}", why=why)
+                raise MediaUnusableError(_unavailable(why)) from None
             except httpx.TransportError as error:
-                failure = f"speech-to-text could not be reached ({type(error).__name__})"
-                failures.append(failure)
+                logger.warning("speech-to-text not reachable: {error}", error=type(error).__name__)
+                transient.append("it could not be reached")
                 continue
             if response.status_code == 200:
                 return self._transcript(response, what)
             failure = _status(response, key)
             logger.warning("speech-to-text with key {key}: {failure}", key=key, failure=failure)
-            if response.status_code in (400, 413, 415, 422):
+            if response.status_code in _REFUSED_FILE:
                 raise MediaUnusableError(
                     f"The {what} could not be transcribed: the speech-to-text service refused "
                     f"it ({failure}). I transcribe voice messages, audio files and video "
                     "messages in the usual formats (ogg, mp3, m4a, wav, mp4)."
                 )
-            failures.append(failure)
-        raise AgentUnavailableError("speech-to-text failed: " + "; ".join(dict.fromkeys(failures)))
+            code = response.status_code
+            if code == 429 or code >= 500:
+                transient.append(_status(response, key, with_code=False))
+            else:
+                refused.append(f"HTTP {code}")
+        if transient:
+            raise MediaUnusableError(_unavailable("; ".join(dict.fromkeys(transient))))
+        if set(refused) <= {f"HTTP {code}" for code in _REFUSED_KEY}:
+            raise MediaUnusableError(
+                f"Speech-to-text refused its API {'keys' if len(self.keys) > 1 else 'key'}, so "
+                f"I cannot listen to {what}s now; please send text (the operator must check "
+                "[stt])."
+            )
+        raise MediaUnusableError(
+            f"Speech-to-text failed ({'; '.join(dict.fromkeys(refused))}), so I cannot listen "
+            f"to {what}s now; please send text (the operator must check [stt])."
+        )
 
     async def _post(self, key: ApiKey, ref: MediaRef, data: bytes) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key.secret}"} if key.secret else {}
@@ -159,7 +189,7 @@ class SpeechToText:
             except (ValueError, KeyError, TypeError):
                 text = None
             if not isinstance(text, str):
-                raise AgentUnavailableError("speech-to-text answered without a transcript")
+                raise MediaUnusableError(_unavailable("it answered without a transcript"))
         else:
             text = response.text  # response_format=text servers
         if not text.strip():
@@ -167,8 +197,14 @@ class SpeechToText:
         return text.strip()
 
 
-def _status(response: httpx.Response, key: ApiKey) -> str:
-    """``HTTP 429 (rate_limit_exceeded), retry after 20 s``, with no secret in it."""
+def _unavailable(why: str) -> str:
+    """The reason given when the service failed in a way that may pass."""
+    return f"Speech-to-text is unavailable right now ({why}); please try again later or send text."
+
+
+def _status(response: httpx.Response, key: ApiKey, *, with_code: bool = True) -> str:
+    """``HTTP 429 (rate_limit_exceeded), retry after 20 s``, with no secret in it
+    (``with_code=False``: without the service's error code, for the user)."""
     code = ""
     try:
         error = response.json().get("error", {})
@@ -176,7 +212,7 @@ def _status(response: httpx.Response, key: ApiKey) -> str:
             code = redact(str(error.get("code") or error.get("type") or ""), key.secret)[:60]
     except (ValueError, AttributeError):
         pass
-    text = f"HTTP {response.status_code}" + (f" ({code})" if code else "")
+    text = f"HTTP {response.status_code}" + (f" ({code})" if code and with_code else "")
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     return text + (f", retry after {retry_after:.0f} s" if retry_after is not None else "")
 

@@ -9,11 +9,13 @@ from pypdf import PdfWriter
 from pypdf.generic import ContentStream, DictionaryObject, NameObject
 
 
-def image(fmt: str, size: tuple[int, int] = (40, 30), **options: object) -> bytes:
-    """A real image file of ``fmt`` (``PNG``, ``JPEG``, ``BMP``, ``GIF``, ``WEBP``, ...)."""
+def image(fmt: str, size: tuple[int, int] = (40, 30), mode: str = "", **options: object) -> bytes:
+    """A real image file of ``fmt`` (``PNG``, ``JPEG``, ``BMP``, ``GIF``, ``WEBP``, ...);
+    ``mode``: its pixels' (``I;16B`` makes a big-endian TIFF)."""
     out = io.BytesIO()
-    mode = "P" if fmt == "GIF" else "RGB"
-    Image.new(mode, size, 7 if mode == "P" else (200, 30, 30)).save(out, format=fmt, **options)
+    mode = mode or ("P" if fmt == "GIF" else "RGB")
+    colour = 7 if mode == "P" else (200, 30, 30) if mode == "RGB" else 300
+    Image.new(mode, size, colour).save(out, format=fmt, **options)
     return out.getvalue()
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from actors.thread import DocumentPart, ImagePart, MediaUnusableError
 from providers.media.documents import SUPPORTED, ReadSettings, read_document
@@ -50,6 +53,53 @@ async def test_a_file_that_claims_nothing_is_read_for_what_it_is() -> None:
     doc = await read_document(pdf("Quarterly report"), "", "", SETTINGS)
     assert isinstance(doc, DocumentPart)
     assert "Quarterly report" in doc.text
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "mime"),
+    [
+        (image("BMP"), "pic.bmp", "application/octet-stream"),
+        (image("BMP"), "", ""),
+        (image("TIFF"), "scan.tiff", ""),
+        (image("TIFF", mode="I;16B"), "scan.tif", "application/octet-stream"),  # "MM\0*"
+        (image("TIFF", compression="tiff_lzw"), "", "application/octet-stream"),
+    ],
+    ids=["bmp", "bmp-unnamed", "tiff", "tiff-big-endian", "tiff-unnamed"],
+)
+async def test_bmp_and_tiff_documents_are_recognised_and_converted_to_png(
+    data: bytes, name: str, mime: str
+) -> None:
+    part = await read_document(data, name, mime, SETTINGS)
+    assert isinstance(part, ImagePart)
+    assert part.mime_type == "image/png"
+    with Image.open(io.BytesIO(part.data)) as converted:
+        assert (converted.format, converted.size) == ("PNG", (40, 30))
+
+
+async def test_text_that_starts_like_a_bmp_is_still_text() -> None:
+    data = b"BMW and Audi sales, 2024\n"  # "BM", but no BMP header after it
+    assert await read_document(data, "cars.txt", "", SETTINGS) == DocumentPart(
+        "cars.txt", data.decode()
+    )
+    assert await read_document(data, "", "", SETTINGS) == DocumentPart(
+        "document.txt", data.decode()
+    )
+
+
+async def test_text_that_mentions_the_pdf_header_is_text() -> None:
+    data = b"# Formats\n\nA PDF file starts with %PDF-1.7 and ends with %%EOF.\n"
+    assert await read_document(data, "notes.md", "", SETTINGS) == DocumentPart(
+        "notes.md", data.decode()
+    )
+    assert await read_document(data, "", "", SETTINGS) == DocumentPart(
+        "document.txt", data.decode()
+    )
+
+
+@pytest.mark.parametrize("prefix", [b"\xef\xbb\xbf", b"\r\n  \t"], ids=["bom", "whitespace"])
+async def test_a_pdf_after_a_bom_or_whitespace_is_still_a_pdf(prefix: bytes) -> None:
+    part = await read_document(prefix + pdf("Quarterly report"), "", "", SETTINGS)
+    assert part == DocumentPart("document.pdf", "[page 1]\nQuarterly report")
 
 
 async def test_a_pdf_is_read_page_by_page() -> None:
@@ -113,8 +163,17 @@ async def test_an_empty_document_is_refused() -> None:
 async def test_a_document_over_the_limit_is_refused_with_both_sizes() -> None:
     reason = await refusal(b"a" * 2500, "big.txt", settings=ReadSettings(max_document_bytes=2000))
     assert reason == "big.txt is 2 KB; I read documents up to 2 KB."
-    reason = await refusal(b"a" * 1_500_000, "big.txt", settings=ReadSettings(1_000_000))
+    reason = await refusal(b"a" * (3 << 19), "big.txt", settings=ReadSettings(1 << 20))
     assert reason == "big.txt is 1.5 MB; I read documents up to 1 MB."
+
+
+async def test_sizes_are_binary_like_the_replies_before_the_download() -> None:
+    """``gateway.media.checks.megabytes`` states the same limits in MiB: one file, one size
+    in every reply (review)."""
+    reason = await refusal(b"a" * 1_500_000, "big.txt", settings=ReadSettings(1_000_000))
+    assert reason == "big.txt is 1.4 MB; I read documents up to 977 KB."
+    reason = await refusal(b"a" * 11_000_000, "big.txt", settings=ReadSettings())
+    assert reason == "big.txt is 10.5 MB; I read documents up to 10 MB."
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,8 @@ SEEDS = [
     image("PNG"),
     image("JPEG"),
     image("GIF"),
+    image("BMP"),
+    image("TIFF"),
     pdf("a page"),
     b"%PDF-1.7\n",
     b"PK\x03\x04",

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from loguru import logger
 
-from actors.thread import AgentUnavailableError, MediaKind, MediaRef, MediaUnusableError
+from actors.thread import MediaKind, MediaRef, MediaUnusableError
 from providers.media.stt import SpeechToText, upload_name
 from tests.fakes.llm import LLMSimulator, Transcript
 
@@ -78,40 +78,74 @@ async def test_a_refused_or_failing_key_passes_to_the_next(
     assert [u.key for u in llm_server.transcriptions] == [SECRET_ONE, SECRET_TWO]
 
 
+KEY_REFUSED = (
+    "Speech-to-text refused its API keys, so I cannot listen to voice messages now; please "
+    "send text (the operator must check [stt])."
+)
+
+
+def unavailable(why: str) -> str:
+    return f"Speech-to-text is unavailable right now ({why}); please try again later or send text."
+
+
 @pytest.mark.parametrize(
     ("answers", "expected"),
     [
-        ([Transcript(status=401)] * 2, "speech-to-text failed: HTTP 401"),
+        ([Transcript(status=401)] * 2, KEY_REFUSED),
+        ([Transcript(status=401), Transcript(status=403)], KEY_REFUSED),
         (
             [Transcript(status=429, retry_after="20")] * 2,
-            "speech-to-text failed: HTTP 429, retry after 20 s",
+            unavailable("HTTP 429, retry after 20 s"),
         ),
-        ([Transcript(status=500), Transcript(status=503)], "HTTP 500; HTTP 503"),
+        ([Transcript(status=500), Transcript(status=503)], unavailable("HTTP 500; HTTP 503")),
+        ([Transcript(status=401), Transcript(status=503)], unavailable("HTTP 503")),
+        (
+            [Transcript(status=404)] * 2,
+            "Speech-to-text failed (HTTP 404), so I cannot listen to voice messages now; "
+            "please send text (the operator must check [stt]).",
+        ),
     ],
+    ids=["401", "401-403", "429", "5xx", "401-then-503", "404"],
 )
-async def test_when_every_key_fails_the_service_is_unavailable_and_no_key_is_said(
+async def test_when_every_key_fails_the_user_is_told_plainly_and_no_key_is_said(
     llm_server: LLMSimulator, http: httpx.AsyncClient, answers: list[Transcript], expected: str
 ) -> None:
+    """Not the model provider's "unavailable": a refused key is the operator's to fix (review)."""
     llm_server.script_transcripts(*answers)
     logged: list[str] = []
     sink = logger.add(logged.append, level="WARNING")
     try:
-        with pytest.raises(AgentUnavailableError) as caught:
+        with pytest.raises(MediaUnusableError) as caught:
             await client(llm_server, http, SECRET_ONE, SECRET_TWO).transcribe(VOICE, b"x")
     finally:
         logger.remove(sink)
-    assert expected in caught.value.reason
+    assert caught.value.reason == expected
     assert len(logged) == 2
     for text in [caught.value.reason, *logged]:
         assert "SECRET" not in text
+        assert "sk-" not in text
 
 
-async def test_keys_the_service_rejects_with_401_come_back_unavailable(
+async def test_a_key_the_service_rejects_with_401_is_the_operators_to_fix(
     http: httpx.AsyncClient,
 ) -> None:
     with LLMSimulator(accepted_keys=frozenset({"sk-the-right-one"})).serving_in_thread() as server:
-        with pytest.raises(AgentUnavailableError, match=r"HTTP 401 \(invalid_api_key\)"):
-            await client(server, http, SECRET_ONE).transcribe(VOICE, b"x")
+        logged: list[str] = []
+        sink = logger.add(logged.append, level="WARNING")
+        try:
+            with pytest.raises(MediaUnusableError) as caught:
+                await client(server, http, SECRET_ONE).transcribe(
+                    MediaRef(MediaKind.AUDIO, "a", mime_type="audio/mpeg"), b"x"
+                )
+        finally:
+            logger.remove(sink)
+        assert caught.value.reason == (
+            "Speech-to-text refused its API key, so I cannot listen to audio files now; "
+            "please send text (the operator must check [stt])."
+        )
+        [line] = logged
+        assert "HTTP 401 (invalid_api_key)" in line, "the operator's log says why"
+        assert SECRET_ONE not in line
         assert await client(server, http, "sk-the-right-one").transcribe(VOICE, b"ok") == "ok"
 
 
@@ -121,15 +155,43 @@ async def test_a_service_that_never_answers_times_out_as_unavailable(
 ) -> None:
     llm_server.script_transcripts(Transcript(hang=True))
     stt = client(llm_server, http, SECRET_ONE, SECRET_TWO, timeout=0.5)
-    with pytest.raises(AgentUnavailableError, match="did not answer in time"):
+    with pytest.raises(MediaUnusableError) as caught:
         await stt.transcribe(VOICE, b"x")
+    assert caught.value.reason == unavailable("no answer within 0.5 s")
     assert len(llm_server.transcriptions) == 1  # not tried again on the next key
 
 
 async def test_an_unreachable_service_is_unavailable(http: httpx.AsyncClient) -> None:
     stt = SpeechToText("http://127.0.0.1:9/v1", "whisper-1", (), http)
-    with pytest.raises(AgentUnavailableError, match="could not be reached"):
+    with pytest.raises(MediaUnusableError) as caught:
         await stt.transcribe(VOICE, b"x")
+    assert caught.value.reason == unavailable("it could not be reached")
+
+
+async def test_a_connection_that_times_out_is_unreachable_and_not_tried_again() -> None:
+    attempts: list[httpx.Request] = []
+
+    def hang_up(request: httpx.Request) -> httpx.Response:
+        attempts.append(request)
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(hang_up)) as mocked:
+        stt = SpeechToText.configured("http://stt/v1", "m", (SECRET_ONE, SECRET_TWO), (), mocked)
+        with pytest.raises(MediaUnusableError) as caught:
+            await stt.transcribe(VOICE, b"x")
+    assert caught.value.reason == unavailable("it could not be reached")
+    assert len(attempts) == 1
+
+
+async def test_an_answer_without_a_transcript_is_unavailable() -> None:
+    def no_text(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"transcript": "wrong field"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(no_text)) as mocked:
+        stt = SpeechToText.configured("http://stt/v1", "m", (SECRET_ONE,), (), mocked)
+        with pytest.raises(MediaUnusableError) as caught:
+            await stt.transcribe(VOICE, b"x")
+    assert caught.value.reason == unavailable("it answered without a transcript")
 
 
 async def test_a_file_the_service_refuses_is_unusable_with_a_plain_reason(
