@@ -29,9 +29,9 @@ from gateway import jobs
 from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
 from gateway.media.albums import Albums
-from gateway.media.checks import MediaLimits
 from gateway.media.fetch import Fetcher
-from gateway.media.runner import MediaRunner, Read
+from gateway.media.runner import MediaRunner
+from gateway.media.wiring import media_limits, media_reader
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
 from gateway.ops.recent import Recent, config_secrets
@@ -49,7 +49,6 @@ from gateway.telegram.poller import Poller
 from gateway.telegram.refusals import Refusals
 from gateway.telegram.resequencer import Resequencer
 from gateway.telegram.webhook import WebhookServer
-from providers import media
 from providers.agents import AgentContext, load_agent
 from providers.chain import FallbackChain, ProviderEntry
 from providers.exceptions import AgentUnknownError
@@ -161,40 +160,6 @@ def _agent(
         return load_agent(config.agent.name, context)
     except AgentUnknownError as error:
         raise ConfigInvalidError("agent.name", str(error)) from None
-
-
-def media_limits(config: Config) -> MediaLimits:
-    """What the download and the metadata checks of files allow."""
-    return MediaLimits(
-        max_image_bytes=config.media.max_image_bytes,
-        max_document_bytes=config.media.max_document_bytes,
-        stt_available=bool(config.stt.base_url),
-        stt_max_seconds=config.stt.max_seconds,
-        download_timeout=config.media.download_timeout,
-    )
-
-
-def media_reader(config: Config, http: httpx.AsyncClient) -> Read:
-    """``providers.media.read`` with the configured document limits and transcriber."""
-    settings = media.ReadSettings(
-        max_document_bytes=config.media.max_document_bytes,
-        max_pdf_pages=config.media.max_pdf_pages,
-        max_document_chars=config.media.max_document_chars,
-    )
-    stt = config.stt
-    transcriber = (
-        media.SpeechToText.configured(
-            stt.base_url,
-            stt.model,
-            stt.api_keys,
-            config.llm.api_keys,
-            http,
-            max_seconds=stt.max_seconds,
-        )
-        if stt.base_url
-        else None
-    )
-    return partial(media.read, settings=settings, transcriber=transcriber)
 
 
 def started_line(config: Config, admin_url: str) -> str:
