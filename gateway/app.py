@@ -28,6 +28,10 @@ from actors.thread.settings import BusyPolicy, ThreadSettings
 from gateway import jobs
 from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
+from gateway.media.albums import Albums
+from gateway.media.fetch import Fetcher
+from gateway.media.runner import MediaRunner
+from gateway.media.wiring import media_limits, media_reader
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
 from gateway.ops.recent import Recent, config_secrets
@@ -150,6 +154,7 @@ def _agent(
         config.llm.context_budget,
         {"url": config.agent.url, "token": config.agent.token},
         config.llm.prompts,
+        vision=config.llm.vision,
     )
     try:
         return load_agent(config.agent.name, context)
@@ -234,7 +239,16 @@ async def _open_gateway(
         entries = await _providers(config, store, http)
         pools = [entry.pool for entry in entries]
         queue_wait = QueueWait(metrics.queue_wait)
-        agent = queue_wait.timed(_agent(config, entries, store, http))
+        limits = media_limits(config)
+        fetcher = Fetcher(bot, http, limits)
+        agent = queue_wait.timed(
+            MediaRunner(
+                _agent(config, entries, store, http),
+                fetcher.fetch,
+                media_reader(config, http),
+                config.stt.echo,
+            )
+        )
         senders = await stack.enter_async_context(_senders(config, bot, metrics))
         outbox = TelegramOutbox(senders, metrics)
         services = await stack.enter_async_context(ServiceSupervisor())
@@ -258,9 +272,11 @@ async def _open_gateway(
             frozenset(telegram.admin_users),
             lambda: [pool.status() for pool in pools],
             queue_wait.accepted,
+            limits=limits,
         )
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
-        gateway.updates, resequencer = await _updates(config, bot, store, gateway)
+        albums = Albums(delivery.deliver, store, config.media.album_window)
+        gateway.updates, resequencer = await _updates(config, bot, store, gateway, albums)
         metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
         announce = announce or Path(config.data_dir)
         admin = AdminServer(gateway, config.admin, recent, announce=announce, demo=demo)
@@ -279,6 +295,7 @@ async def _open_gateway(
         started[gateway.updates.name] = gateway.updates.run
         if resequencer is not None:
             started["resequencer"] = resequencer.run
+        started[albums.name] = albums.run
         for name, service in started.items():
             services.start_soon(name, service)
         stack.push_async_callback(_shielded(partial(services.stop, *started)))
@@ -335,18 +352,19 @@ def _shielded(stop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[Non
 
 
 async def _updates(
-    config: Config, bot: Bot, store: Store, gateway: Gateway
+    config: Config, bot: Bot, store: Store, gateway: Gateway, albums: Albums
 ) -> tuple[Poller | WebhookServer, Resequencer | None]:
-    """Long polling, or the webhook server with its per-thread re-sequencing."""
+    """Long polling, or the webhook server with its per-thread re-sequencing; either hands
+    its updates to ``albums`` (which holds an album's items until it is whole)."""
     telegram = config.telegram
     delivery = gateway.delivery
     intake = Intake(store, telegram, delivery.reply_ignored, gateway.metrics)
     if telegram.mode == "webhook":
         resequencer = Resequencer(
-            delivery.deliver, telegram.webhook_reorder_window, await store.last_update_id()
+            albums.take, telegram.webhook_reorder_window, await store.last_update_id()
         )
         return WebhookServer(bot, telegram, intake, resequencer), resequencer
-    return Poller(bot, store, telegram, intake, delivery.deliver), None
+    return Poller(bot, store, telegram, intake, albums.take), None
 
 
 async def serve(config: Config, stop: anyio.Event | None = None) -> None:

@@ -15,9 +15,8 @@ from typing import Any
 import attrs
 
 from gateway.config_check import check
+from gateway.config_values import REDACTED, SECRET_KEYS, coerce
 from gateway.exceptions import ConfigInvalidError
-
-REDACTED = "[redacted]"
 
 
 @attrs.frozen
@@ -102,6 +101,10 @@ class LLMConfig:
     """Per chat or topic prompts: ``[llm.prompts]`` with keys ``"-100123"`` or ``"-100123:2"``."""
     context_budget: int = 24_000
     """Characters of session history sent with each turn."""
+    vision: bool = True
+    """Whether the model takes images (photos go to it as ``image_url`` parts); ``false``:
+    the text of a turn is answered and the user told the image was not seen (also what
+    happens when the provider refuses images with HTTP 400)."""
     fallbacks: tuple[FallbackConfig, ...] = attrs.field(
         default=(), metadata={"item": FallbackConfig}
     )
@@ -163,6 +166,44 @@ class StoreConfig:
 
 
 @attrs.frozen
+class SttConfig:
+    """Speech to text for voice messages, audio files and video notes (off without a URL)."""
+
+    base_url: str = ""
+    """OpenAI-compatible endpoint serving ``/audio/transcriptions`` (OpenAI, Groq, a local
+    faster-whisper or whisper.cpp server); empty: voice gets a reply that it is not read."""
+    model: str = "whisper-1"
+    """Transcription model (e.g. whisper-1, gpt-4o-transcribe, whisper-large-v3)."""
+    api_keys: tuple[str, ...] = attrs.field(default=(), repr=False)
+    """Its API keys, tried in turn; empty: the LLM's (``llm.api_keys``)."""
+    echo: bool = True
+    """Show the transcript to the user as a quote above the answer."""
+    max_seconds: int = 600
+    """Recordings longer than this many seconds are refused with a reply, not transcribed."""
+
+
+@attrs.frozen
+class MediaConfig:
+    """Files users send (photos, voice, documents): how big a download may be."""
+
+    max_image_bytes: int = 20 * 1024 * 1024
+    """Largest photo or image file downloaded, in bytes (Telegram's own cap, 20 MB, is the
+    most a bot can download)."""
+    max_document_bytes: int = 10 * 1024 * 1024
+    """Largest document downloaded (text files, PDFs), in bytes."""
+    download_timeout: float = 60.0
+    """Seconds one file's download (getFile and the bytes) may take."""
+    album_window: float = 1.0
+    """Seconds an album's photos are waited for after the last one arrived (an album is one
+    turn; Telegram sends its photos as separate updates, close together)."""
+    max_pdf_pages: int = 50
+    """Pages of a PDF read at most; the model is told when there were more."""
+    max_document_chars: int = 100_000
+    """Characters of a document's text (a text file's, a PDF's) given to the model at most;
+    the model is told when there were more."""
+
+
+@attrs.frozen
 class Config:
     """Everything."""
 
@@ -172,6 +213,8 @@ class Config:
     threads: ThreadsConfig = ThreadsConfig()
     admin: AdminConfig = AdminConfig()
     store: StoreConfig = StoreConfig()
+    stt: SttConfig = SttConfig()
+    media: MediaConfig = MediaConfig()
     data_dir: str = "./data"
     """Where the SQLite file lives."""
 
@@ -193,32 +236,19 @@ ENVIRONMENT = {
     "THREADGATE_LLM_API_KEYS": "llm.api_keys",
     "THREADGATE_LLM_STRATEGY": "llm.strategy",
     "THREADGATE_SYSTEM_PROMPT": "llm.system_prompt",
+    "THREADGATE_LLM_VISION": "llm.vision",
     "THREADGATE_AGENT": "agent.name",
     "THREADGATE_AGENT_URL": "agent.url",
     "THREADGATE_AGENT_TOKEN": "agent.token",
     "THREADGATE_ALLOWED_MODELS": "threads.allowed_models",
     "THREADGATE_BUSY_POLICY": "threads.busy_policy",
     "THREADGATE_RESET_SKILLS": "threads.reset_skills",
+    "THREADGATE_STT_BASE_URL": "stt.base_url",
+    "THREADGATE_STT_MODEL": "stt.model",
+    "THREADGATE_STT_API_KEYS": "stt.api_keys",
     "THREADGATE_ADMIN_ADDR": "admin.addr",
     "THREADGATE_ADMIN_TOKEN": "admin.token",
     "THREADGATE_DATA_DIR": "data_dir",
-}
-SECRET_KEYS = frozenset(
-    {
-        "telegram.token",
-        "telegram.webhook_secret",
-        "llm.api_keys",
-        "llm.fallbacks.api_keys",
-        "admin.token",
-        "agent.token",
-    }
-)
-_STRATEGIES = ("fill_first", "round_robin", "least_used", "random")
-_CHOICES = {
-    "telegram.mode": ("polling", "webhook"),
-    "llm.strategy": _STRATEGIES,
-    "llm.fallbacks.strategy": _STRATEGIES,
-    "threads.busy_policy": ("queue", "interrupt"),
 }
 
 
@@ -295,75 +325,8 @@ def _build(cls: type[Any], raw: Mapping[str, Any], prefix: str) -> Any:
         if attrs.has(type(default)):
             values[name] = _build(type(default), value, dotted + ".")
         else:
-            values[name] = _coerce(dotted, value, default)
+            values[name] = coerce(dotted, value, default)
     return cls(**values)
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    try:
-        if isinstance(default, dict):
-            if not isinstance(value, Mapping):
-                raise ConfigInvalidError(key, "must be a table")
-            for name in value:
-                chat, _, topic = str(name).partition(":")
-                if not chat.lstrip("-").isdigit() or (topic and not topic.isdigit()):
-                    raise ConfigInvalidError(f"{key}.{name}", "keys are chat ids or chat:topic")
-            return {str(k): str(v) for k, v in value.items()}
-        if isinstance(default, tuple):
-            if not isinstance(value, str | list):
-                raise ConfigInvalidError(key, "must be a list or a comma-separated string")
-            items = value.split(",") if isinstance(value, str) else list(value)
-            items = [str(i).strip() for i in items if str(i).strip()]
-            return _ids(key, items) if key.endswith(("_users", "_chats")) else tuple(items)
-        if isinstance(default, bool):
-            raise ConfigInvalidError(key, "booleans are not configurable here")
-        if isinstance(default, int):
-            return _number(key, value, int)
-        if isinstance(default, float):
-            result = _number(key, value, float)
-            if key.endswith("_retention_days") and result == 0:
-                return result  # keep forever
-            if result <= 0:
-                raise ConfigInvalidError(key, f"must be > 0, got {value!r}")
-            return result
-        text = str(value).strip()
-        if key in _CHOICES and text not in _CHOICES[key]:
-            raise ConfigInvalidError(
-                key, f"must be one of {', '.join(_CHOICES[key])}, got {text!r}"
-            )
-        if key in ("admin.addr", "telegram.webhook_listen"):
-            host, _, port = text.rpartition(":")
-            if not host or not port.isdigit() or int(port) > 65535:
-                raise ConfigInvalidError(
-                    key, f"must be host:port (e.g. 127.0.0.1:8787 or [::1]:8787), got {text!r}"
-                )
-        return text
-    except (TypeError, ValueError):
-        shown = REDACTED if key in SECRET_KEYS else repr(value)
-        raise ConfigInvalidError(key, f"{shown} is not a valid value") from None
-
-
-def _ids(key: str, items: list[str]) -> tuple[int, ...]:
-    what = "user" if key.endswith("_users") else "chat"
-    for item in items:
-        if not item.lstrip("-").isdigit():
-            raise ConfigInvalidError(
-                key,
-                f"{item!r} is not a numeric {what} id; Telegram ids are numbers (names can "
-                "change): `threadgate init` finds yours when you message the bot",
-            )
-    return tuple(int(i) for i in items)
-
-
-def _number(key: str, value: Any, kind: type[int] | type[float]) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(value)
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        noun = "a whole number" if kind is int else "a number"
-        shown = REDACTED if key in SECRET_KEYS else repr(value)
-        raise ConfigInvalidError(key, f"must be {noun}, got {shown}") from None
 
 
 def redacted(config: Config) -> dict[str, Any]:

@@ -70,6 +70,14 @@ def check(config: Config) -> None:
         )
     _url("telegram.api_base", telegram.api_base)
     _url("llm.base_url", config.llm.base_url)
+    if config.stt.base_url:
+        _url("stt.base_url", config.stt.base_url)
+    for key, count in (
+        ("stt.max_seconds", config.stt.max_seconds),
+        ("media.max_pdf_pages", config.media.max_pdf_pages),
+    ):
+        if count <= 0:
+            raise ConfigInvalidError(key, f"must be > 0, got {count}")
     for index, fallback in enumerate(config.llm.fallbacks, 1):
         _url(f"llm.fallbacks[{index}].base_url", fallback.base_url)
     if telegram.mode == "webhook":

@@ -13,7 +13,8 @@ from typing import Any
 
 import attrs
 
-from gateway.config import ENVIRONMENT, SECRET_KEYS, Config, FallbackConfig
+from gateway.config import ENVIRONMENT, Config, FallbackConfig
+from gateway.config_values import SECRET_KEYS
 
 HEADER = """# Configuration
 
@@ -92,6 +93,8 @@ def _shown(key: str, value: Any) -> str:
         return "*(secret)*"
     if isinstance(value, tuple | dict) and not value:
         return "empty"
+    if isinstance(value, bool):
+        return "`true`" if value else "`false`"  # as TOML spells it
     return f"`{value!r}`" if not isinstance(value, tuple) else f"`{list(value)!r}`"
 
 

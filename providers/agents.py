@@ -40,6 +40,8 @@ class AgentContext:
     """Agent-specific settings (``agent.url``, ``agent.token``)."""
     prompts: Mapping[str, str] = attrs.field(factory=dict)
     """System prompt overrides by thread or chat (``[llm.prompts]``)."""
+    vision: bool = True
+    """Whether the model takes images (``llm.vision``)."""
 
 
 AgentFactory = Callable[[AgentContext], AgentRunner]
@@ -52,6 +54,7 @@ def _chat(context: AgentContext) -> AgentRunner:
         context.system_prompt,
         context.context_budget,
         context.prompts,
+        context.vision,
     )
 
 

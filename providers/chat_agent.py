@@ -6,11 +6,16 @@ conclusion if the answer was delivered, and drops it otherwise (failed, cancelle
 cut off), so the history holds each answered turn once and nothing else. A ``/retry`` of
 an answered turn (``RunRequest.regenerate``) is asked without that turn, which its answer
 replaces.
+
+A turn's files arrive read, as ``RunRequest.parts``: they go to the model as OpenAI content
+blocks (``providers.content``), and the history keeps a placeholder of each, never bytes.
+When the model cannot see (``vision`` off, or the provider answers a request with images
+with HTTP 400), the text of the turn is answered without them and the user is told so first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 import attrs
@@ -19,10 +24,12 @@ from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
+    MediaUnusableError,
 )
 from actors.thread.ports import RunRequest, RunSink
 from actors.thread.records import ThreadKey, Turn
 from providers.chain import FallbackChain
+from providers.content import has_images, has_text, history_text, user_content
 from providers.exceptions import (
     PoolExhaustedError,
     ProviderError,
@@ -30,6 +37,29 @@ from providers.exceptions import (
     RequestRejectedError,
 )
 from providers.openai_client import Message
+
+VISION_OFF = (
+    "🖼 I could not look at your image: this model does not take images. "
+    "I am answering your text only.\n\n"
+)
+"""Said before the answer when ``vision`` is off and a turn came with images."""
+VISION_REFUSED = (
+    "🖼 I could not look at your image: the model refused it. I am answering your text only.\n\n"
+)
+"""Said before the answer when the provider refused the turn's images (HTTP 400)."""
+IMAGE_ONLY_OFF = (
+    "This model does not take images, so I cannot see your photo. "
+    "Describe it or ask your question in text (I can read text, voice messages and documents)."
+)
+"""The reply to a turn of images alone when ``vision`` is off."""
+IMAGE_ONLY_REFUSED = (
+    "The model refused your image, so I cannot see it. "
+    "Describe it or ask your question in text (I can read text, voice messages and documents)."
+)
+"""The reply to a turn of images alone when the provider refused them."""
+IMAGE_REFUSAL_STATUSES = frozenset({400, 413})
+"""HTTP statuses of a provider's refusal that, to a request with images, mean it will not
+take them (a 400 from a text-only model; a 413 for images too large for it)."""
 
 
 class SessionHistory(Protocol):
@@ -73,6 +103,9 @@ class ChatAgent:
     """Characters of history sent at most (oldest turns dropped first)."""
     prompts: Mapping[str, str] = attrs.field(factory=dict)
     """System prompt overrides by thread (``"-100123:2"``) or chat (``"-100123"``)."""
+    vision: bool = True
+    """Whether the model takes images (``llm.vision``); off: images are left out, and the
+    user told."""
 
     def prompt_for(self, key: ThreadKey) -> str:
         """The topic's prompt, else the chat's, else the default."""
@@ -81,7 +114,8 @@ class ChatAgent:
         )
 
     async def run(self, request: RunRequest, sink: RunSink) -> None:
-        user = Turn("user", "\n\n".join(request.inputs))
+        refs = tuple(ref for refs in request.media for ref in refs)
+        user = Turn("user", history_text(request), refs)
         past: Sequence[Turn] = (
             await self.history.recent(request.session_id, self.context_budget)
             if self.context_budget > 0
@@ -91,12 +125,51 @@ class ChatAgent:
             past = without_last_exchange(past)
         messages: list[Message] = [{"role": "system", "content": self.prompt_for(request.key)}]
         messages += [{"role": t.role, "content": t.content} for t in past]
-        messages.append({"role": user.role, "content": user.content})
         try:
-            text = await self.chain.stream(messages, sink.emit, request.model)
+            if has_images(request) and not self.vision:
+                text = await self._ask_without_images(request, sink, messages, refused=False)
+            else:
+                try:
+                    text = await self._ask(request, sink.emit, messages, images=True)
+                except RequestRejectedError as error:
+                    if not has_images(request) or error.status not in IMAGE_REFUSAL_STATUSES:
+                        raise
+                    text = await self._ask_without_images(request, sink, messages, refused=True)
         except ProviderError as error:
             raise _as_agent_error(error) from None
         sink.remember([user, Turn("assistant", text)])
+
+    async def _ask(
+        self,
+        request: RunRequest,
+        emit: Callable[[str], Awaitable[None]],
+        messages: Sequence[Message],
+        *,
+        images: bool,
+    ) -> str:
+        content = user_content(request, images=images)
+        return await self.chain.stream(
+            [*messages, {"role": "user", "content": content}], emit, request.model
+        )
+
+    async def _ask_without_images(
+        self, request: RunRequest, sink: RunSink, messages: Sequence[Message], *, refused: bool
+    ) -> str:
+        """Answer the turn's text without its images, saying so before the answer; when the
+        images are all the turn says, end it with a reply saying why."""
+        if not has_text(request):
+            raise MediaUnusableError(IMAGE_ONLY_REFUSED if refused else IMAGE_ONLY_OFF)
+        notice = VISION_REFUSED if refused else VISION_OFF
+        told = False
+
+        async def emit(delta: str) -> None:
+            nonlocal told
+            if not told:
+                told = True
+                await sink.emit(notice)
+            await sink.emit(delta)
+
+        return await self._ask(request, emit, messages, images=False)
 
 
 def _as_agent_error(error: ProviderError) -> Exception:

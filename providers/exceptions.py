@@ -40,7 +40,13 @@ class ProviderTimeoutError(ProviderUnavailableError):
 
 
 class RequestRejectedError(ProviderError):
-    """Raised when the provider refused the request (HTTP 400/404/413/422): not the key's fault."""
+    """Raised when the provider refused the request (HTTP 400/404/413/422): not the key's fault.
+
+    ``status`` is the HTTP status (a 400 to a request with images: the model cannot see)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StreamBrokenError(ProviderUnavailableError):

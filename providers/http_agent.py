@@ -1,6 +1,9 @@
 """An agent behind an HTTP endpoint, in any language: POST the turn, stream the answer (SSE).
 
-Request (JSON): ``{"thread", "session_id", "generation", "inputs", "model"}``.
+Request (JSON): ``{"thread", "session_id", "generation", "inputs", "model", "parts",
+"media"}``; ``parts`` and ``media`` have one list per input (empty for text): its content
+(``{"type": "text"|"image"|"document", ...}``, images as base64 ``data:`` URLs) and its
+files' metadata (``docs/agents.md``).
 Response: ``text/event-stream`` with ``data: {"text": "..."}`` for output,
 ``data: {"heartbeat": true}`` for progress without output, and ``data: [DONE]`` at the end.
 An error event ``data: {"error": "...", "kind": "exhausted"|"unavailable"|"rejected",
@@ -24,6 +27,7 @@ from actors.thread.exceptions import (
     CredentialsExhaustedError,
 )
 from actors.thread.ports import RunRequest, RunSink
+from providers.content import http_media, http_parts, inputs_with_parts
 from providers.openai_client import parse_retry_after
 from providers.secrets import redact
 
@@ -48,6 +52,11 @@ class HttpAgent:
             "generation": request.generation,
             "inputs": list(request.inputs),
             "model": request.model,
+            "parts": [http_parts(parts) for _, parts in inputs_with_parts(request)],
+            "media": [
+                http_media(request.media[i] if i < len(request.media) else ())
+                for i in range(len(request.inputs))
+            ],
         }
         headers = {"Accept": "text/event-stream"}
         if self.token:

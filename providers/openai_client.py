@@ -32,8 +32,9 @@ from providers.exceptions import (
 )
 from providers.secrets import ApiKey, redact
 
-Message = Mapping[str, str]
-"""One chat message: ``{"role": "user", "content": "..."}``."""
+Message = Mapping[str, Any]
+"""One chat message: ``{"role": "user", "content": "..."}``; a user message with images has
+a list of content blocks (``providers.content.user_content``)."""
 
 
 def _cause(group: BaseExceptionGroup) -> BaseException:
@@ -212,7 +213,7 @@ class ChatClient:
         if status == 429:
             return RateLimitedError(message, retry_after)
         if status in (400, 404, 409, 413, 422):
-            return RequestRejectedError(message)
+            return RequestRejectedError(message, status)
         return ProviderUnavailableError(message)
 
     @staticmethod

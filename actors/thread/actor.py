@@ -174,7 +174,9 @@ class ThreadActor(Actor[object]):
     async def _on_user(
         self, message: UserMessage, ctx: ActorContext[Any], *, regenerate: bool = False
     ) -> None:
-        pending = PendingInput(message.message_id, message.text, regenerate=regenerate)
+        pending = PendingInput(
+            message.message_id, message.text, regenerate=regenerate, media=message.media
+        )
         running = self._state.slot.current
         if running is not None and self._settings.busy_policy is BusyPolicy.INTERRUPT:
             self._state.queued[:0] = self._state.cancel_run("interrupted by a new message")
@@ -221,7 +223,9 @@ class ThreadActor(Actor[object]):
             await self._answer(command, texts.NOTHING_TO_RETRY)
         elif name == "retry":  # the last turn's input again; an answered turn is replaced
             text = "\n\n".join(self._state.last_inputs)
-            message = UserMessage(command.message_id, text, command.user_id)
+            message = UserMessage(
+                command.message_id, text, command.user_id, media=self._state.last_media
+            )
             await self._on_user(message, ctx, regenerate=self._state.last_answered)
         else:  # not ours: the agent may know it (skills)
             skill = f"/{name} {command.args}".strip()
@@ -354,6 +358,7 @@ class ThreadActor(Actor[object]):
             self._state.model,
             message_ids=tuple(p.message_id for p in run.inputs),
             regenerate=run.regenerate,
+            media=tuple(p.media for p in run.inputs) if any(p.media for p in run.inputs) else (),
         )
         logger.info(
             "thread {key}: run {id} started with {n} input(s), generation {gen}",

@@ -38,6 +38,13 @@ class AgentRejectedError(AgentError):
     """Raised when the provider refused the request itself (bad request, content too long)."""
 
 
+class MediaUnusableError(AgentError):
+    """Raised when a file sent with the input cannot be used: it could not be downloaded
+    (too big, expired), it is not what it claims, it is empty or corrupt, or nothing here
+    reads its kind. ``reason`` is said to the user as it is: plain, naming what is
+    supported."""
+
+
 class ReplyUndeliveredError(ThreadError):
     """Raised by a ``ReplyStream``'s ``finish`` or ``abort`` (a port) when the answer could not
     be shown; the run then reports that it could not be delivered (logged without a

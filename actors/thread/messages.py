@@ -6,6 +6,8 @@ import enum
 
 import attrs
 
+from actors.thread.records import MediaRef
+
 
 @attrs.frozen
 class UserMessage:
@@ -17,6 +19,8 @@ class UserMessage:
     """The text, as sent."""
     user_id: int | None = None
     """Who sent it."""
+    media: tuple[MediaRef, ...] = ()
+    """The files sent with it, in order (an album is one message); ``text`` is the caption."""
 
 
 @attrs.frozen
@@ -48,6 +52,8 @@ class FailureKind(enum.Enum):
     """The provider failed after retries."""
     REJECTED = "rejected"
     """The provider refused the request."""
+    MEDIA = "media"
+    """A file sent with the input could not be used (too big, corrupt, not supported)."""
     ERROR = "error"
     """Anything else (a bug in an agent): logged with its traceback."""
 

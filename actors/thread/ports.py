@@ -10,7 +10,40 @@ from typing import Protocol
 
 import attrs
 
-from actors.thread.records import Concluded, Exchange, ThreadKey, ThreadRecord, Turn
+from actors.thread.records import Concluded, Exchange, MediaRef, ThreadKey, ThreadRecord, Turn
+
+
+@attrs.frozen
+class TextPart:
+    """Text that comes with an input besides what the user typed (a voice note's transcript)."""
+
+    text: str
+    """The text."""
+
+
+@attrs.frozen
+class ImagePart:
+    """An image, for a model that can see."""
+
+    mime_type: str
+    """Its real type (``image/jpeg``, ``image/png``, ``image/webp``, ``image/gif``), as read
+    from its bytes."""
+    data: bytes = attrs.field(repr=False)
+    """The image file's bytes."""
+
+
+@attrs.frozen
+class DocumentPart:
+    """A document, read as text."""
+
+    name: str
+    """Its file name."""
+    text: str
+    """Its text (a PDF's extracted text, within the page limit)."""
+
+
+Part = TextPart | ImagePart | DocumentPart
+"""A piece of content an input carries besides its text."""
 
 
 @attrs.frozen
@@ -32,6 +65,11 @@ class RunRequest:
     regenerate: bool = False
     """A ``/retry`` of the session's last exchange: answer its input afresh, without that
     exchange in the context; the new exchange replaces it."""
+    media: tuple[tuple[MediaRef, ...], ...] = ()
+    """The files each of ``inputs`` came with, in the same order (empty: text only)."""
+    parts: tuple[tuple[Part, ...], ...] = ()
+    """The content of ``media``, fetched and read, one tuple per input: filled in by the
+    gateway before the agent is called (the thread actor passes references only)."""
 
 
 class RunSink(Protocol):

@@ -21,6 +21,40 @@ class ThreadKey:
         return f"{self.chat_id}" if self.thread_id is None else f"{self.chat_id}:{self.thread_id}"
 
 
+class MediaKind(enum.Enum):
+    """What kind of file a user sent."""
+
+    IMAGE = "image"
+    """A photo, or an image sent as a document."""
+    VOICE = "voice"
+    """A voice message."""
+    AUDIO = "audio"
+    """An audio file."""
+    VIDEO_NOTE = "video_note"
+    """A round video message (its sound is transcribed)."""
+    DOCUMENT = "document"
+    """Any other file."""
+
+
+@attrs.frozen
+class MediaRef:
+    """A file a user sent, as Telegram names it. Records and history keep this, never bytes:
+    the bytes are fetched (again, after a restart) when a run needs them."""
+
+    kind: MediaKind
+    """What it is."""
+    file_id: str
+    """Telegram's id for downloading it (``getFile``)."""
+    size: int | None = None
+    """Its size in bytes, as Telegram reported it (``None``: not said)."""
+    mime_type: str = ""
+    """Its MIME type, as the sender's client claimed it (may be wrong)."""
+    file_name: str = ""
+    """Its file name, for documents and audio files."""
+    duration: int | None = None
+    """Seconds, for voice, audio and video notes."""
+
+
 @attrs.frozen
 class PendingInput:
     """A user message the thread accepted and has not answered yet."""
@@ -36,6 +70,9 @@ class PendingInput:
     regenerate: bool = False
     """A ``/retry`` of the last turn, which was answered: its answer replaces that turn's in
     the session's history (when it is the run's only input)."""
+    media: tuple[MediaRef, ...] = ()
+    """The files sent with it (an album's are all here), in the order sent; ``text`` is then
+    the caption."""
 
 
 class Outcome(enum.Enum):
@@ -77,7 +114,10 @@ class Turn:
     role: str
     """``user``, ``assistant`` or ``system``."""
     content: str
-    """Its text."""
+    """Its text; a user's files are in it as placeholders (``[image: caption]``)."""
+    media: tuple[MediaRef, ...] = ()
+    """The files the user sent with it, as references (Telegram's file id, kind, size;
+    never bytes): an agent can fetch one again."""
 
 
 @attrs.frozen
@@ -122,6 +162,8 @@ class ThreadRecord:
     ignored, so handling is idempotent."""
     last_answered: bool = False
     """Whether the last run begun was answered (then ``/retry`` replaces its turn)."""
+    last_media: tuple[MediaRef, ...] = ()
+    """The files of the last turn started, for ``/retry`` (references, never bytes)."""
 
     def accepted(self, message_id: int) -> bool:
         """Whether the thread took ``message_id`` in: it holds it, or concluded it lately.

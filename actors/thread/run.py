@@ -30,6 +30,7 @@ from actors.thread.exceptions import (
     AgentRejectedError,
     AgentUnavailableError,
     CredentialsExhaustedError,
+    MediaUnusableError,
     ReplyUndeliveredError,
 )
 from actors.thread.messages import FailureKind, RunFailed, RunFinished
@@ -223,6 +224,8 @@ class Run:
             return self._failed(FailureKind.UNAVAILABLE, cause.reason)
         if isinstance(cause, AgentRejectedError):
             return self._failed(FailureKind.REJECTED, cause.reason)
+        if isinstance(cause, MediaUnusableError):
+            return self._failed(FailureKind.MEDIA, cause.reason)
         if isinstance(cause, AgentError):
             return self._failed(FailureKind.ERROR, cause.reason)
         logger.opt(exception=error).error(

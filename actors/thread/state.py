@@ -14,6 +14,7 @@ from actors.thread import texts
 from actors.thread.parking import Parking
 from actors.thread.records import (
     RECENT_IDS,
+    MediaRef,
     PendingInput,
     ThreadKey,
     ThreadPhase,
@@ -49,6 +50,8 @@ class ThreadState:
     """The session's model (``/model``)."""
     recent: list[int] = attrs.field(factory=list)
     """The last accepted message ids."""
+    last_media: tuple[MediaRef, ...] = ()
+    """The files of the last turn begun (``/retry`` sends them again)."""
 
     @classmethod
     def restore(cls, key: ThreadKey, record: ThreadRecord | None) -> ThreadState:
@@ -66,6 +69,7 @@ class ThreadState:
             record.last_answered,
             record.model,
             list(record.recent),
+            record.last_media,
         )
         if record.in_flight:
             state.slot.recover(record.generation, record.in_flight)
@@ -85,6 +89,7 @@ class ThreadState:
             model=self.model,
             recent=tuple(self.recent),
             last_answered=self.last_answered,
+            last_media=self.last_media,
         )
 
     def status(self) -> ThreadStatus:
@@ -126,6 +131,7 @@ class ThreadState:
             return None
         inputs, self.queued = tuple(self.queued), []
         self.last_inputs = tuple(p.text for p in inputs)
+        self.last_media = tuple(m for p in inputs for m in p.media)
         self.last_answered = False
         return self.slot.begin(self.generation, inputs)
 
@@ -151,3 +157,4 @@ class ThreadState:
         self.generation += 1
         self.session_id = texts.new_session_id()
         self.last_inputs, self.last_answered, self.model = (), False, None
+        self.last_media = ()

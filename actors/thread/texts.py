@@ -50,6 +50,7 @@ FAILURE_TEXT = {
     FailureKind.TIMED_OUT: "⌛ The answer took too long ({detail}) and was cancelled.",
     FailureKind.UNAVAILABLE: "⚠️ The model provider is unavailable ({detail}). Try again later.",
     FailureKind.REJECTED: "⚠️ The model provider refused the request ({detail}).",
+    FailureKind.MEDIA: "⚠️ {detail}",
     FailureKind.ERROR: "⚠️ Something went wrong ({detail}). Try again or /new.",
 }
 

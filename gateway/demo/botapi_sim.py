@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from gateway.demo.botapi_files import SimFiles
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
 from gateway.demo.telegram_html import TelegramHTMLCheck, utf16_length
 
@@ -92,6 +93,8 @@ class BotAPISimulator:
     webhook_last_error: str = ""
     """What ``getWebhookInfo`` reports as the webhook's last delivery error."""
     base_url: str = ""
+    files: SimFiles = attrs.Factory(SimFiles)
+    """The files users sent (``getFile``, downloads; see ``gateway.demo.botapi_files``)."""
     _updates: list[dict[str, Any]] = attrs.Factory(list)
     _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     _message_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1000))
@@ -151,6 +154,19 @@ class BotAPISimulator:
         with self._lock:
             return {"update_id": next(self._update_ids), "message": message}
 
+    def say_media(
+        self, media: dict[str, Any], caption: str = "", album: str = "", **where: Any
+    ) -> int:
+        """A user sends a file (``media``: fields from ``files``), with ``caption``, as part of
+        album ``album`` if set; return its message id."""
+        update = self.make_update(caption, caption=True, **where)
+        message = update["message"]
+        message.update(media, **({"media_group_id": album} if album else {}))
+        if not caption:
+            del message["caption"]
+        self._push(update)
+        return int(message["message_id"])
+
     def push_raw(self, update: dict[str, Any]) -> None:
         """Queue any update body (for odd-input tests). Thread-safe."""
         self._push(update)
@@ -192,6 +208,7 @@ class BotAPISimulator:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self.base_url = f"http://{host}:{await self._server.start(app, host, port)}"
         return self.base_url
 
@@ -219,6 +236,14 @@ class BotAPISimulator:
             return self._ok(True)  # setMyCommands, deleteWebhook, ...: accepted
         result: web.Response = await handler(params)
         return result
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        if self.token is not None and request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
+        return await self.files.download(request)
+
+    async def _api_getfile(self, params: dict[str, Any]) -> web.Response:
+        return self.files.get_file(params)
 
     @staticmethod
     def _ok(result: Any) -> web.Response:

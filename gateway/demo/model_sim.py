@@ -3,9 +3,14 @@
 It speaks real HTTP on loopback. Each request is answered by the next scripted ``Reply`` for
 its API key, else by the default behaviour (a short streamed answer that quotes the user).
 A reply can stream slowly, hang, drop the connection, send malformed SSE, or answer an error
-status (401, 402, 429 with or without ``Retry-After``, 500). ``GET /models`` lists the
-configured models, or fails on demand; keys and models outside the configured ones can be
-refused (what ``threadgate init`` and ``doctor`` meet with a real provider).
+status (401, 402, 429 with or without ``Retry-After``, 500). A user message's content may
+be a list of ``text`` and ``image_url`` blocks (the default answer counts the images); a
+simulator without ``vision`` refuses those with HTTP 400, as a text-only model does.
+``GET /models`` lists the configured models, or fails on demand; keys and models outside
+the configured ones can be refused (what ``threadgate init`` and ``doctor`` meet with a real
+provider). ``POST /audio/transcriptions`` is a speech-to-text service: it records each
+upload (``transcriptions``) and answers with the next scripted ``Transcript``, else with the
+uploaded bytes themselves when they are text (so a test or the demo can "say" something).
 """
 
 from __future__ import annotations
@@ -97,18 +102,76 @@ class Reply:
     """Send a broken SSE event after the first chunk."""
 
 
-def default_answer(messages: list[dict[str, str]]) -> str:
+@attrs.frozen
+class Transcript:
+    """How the speech-to-text endpoint answers one upload."""
+
+    text: str | None = None
+    """The transcript; ``None``: the default (the upload's bytes, when they are text)."""
+    status: int = 200
+    """HTTP status; not 200 answers with an OpenAI-style error body."""
+    retry_after: str | None = None
+    """``Retry-After`` header value, if any."""
+    hang: bool = False
+    """Accept the upload and never answer."""
+
+
+@attrs.frozen
+class Upload:
+    """One request the speech-to-text endpoint received."""
+
+    key: str
+    """The API key it came with (``""``: none)."""
+    model: str
+    """The ``model`` form field."""
+    file_name: str
+    """The uploaded file's name."""
+    content_type: str
+    """The uploaded file's content type."""
+    data: bytes = attrs.field(repr=False)
+    """The uploaded bytes."""
+    fields: dict[str, str] = attrs.Factory(dict)
+    """The other form fields (e.g. ``response_format``)."""
+
+
+def default_transcript(data: bytes) -> str:
+    """What the simulated service hears: the bytes when they are text, else a description."""
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return f"(a recording of {len(data)} bytes)"
+
+
+def content_text(content: Any) -> str:
+    """The text of a message's content: a string, or the ``text`` blocks of a list."""
+    if isinstance(content, list):
+        return "\n\n".join(
+            str(block.get("text", "")) for block in content if block.get("type") == "text"
+        )
+    return str(content or "")
+
+
+def image_urls(content: Any) -> list[str]:
+    """The ``image_url`` URLs of a message's content (none for a string)."""
+    if not isinstance(content, list):
+        return []
+    return [str(block["image_url"]["url"]) for block in content if block.get("type") == "image_url"]
+
+
+def default_answer(messages: list[dict[str, Any]]) -> str:
     """What the scripted model says when nothing else was scripted."""
     last = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
     turns = sum(1 for m in messages if m.get("role") == "user")
-    return f"You said: {last.strip()[:400]} (turn {turns} of this session)"
+    images = len(image_urls(last))
+    seen = f" and {images} image{'s' if images > 1 else ''}" if images else ""
+    return f"You said: {content_text(last).strip()[:400]}{seen} (turn {turns} of this session)"
 
 
 @attrs.define(eq=False)
 class LLMSimulator:
     """The server. ``script()`` queues replies per API key; ``requests`` records every call."""
 
-    default: Callable[[list[dict[str, str]]], Reply] = lambda messages: Reply(
+    default: Callable[[list[dict[str, Any]]], Reply] = lambda messages: Reply(
         default_answer(messages)
     )
     requests: list[tuple[str, dict[str, Any]]] = attrs.Factory(list)
@@ -122,7 +185,13 @@ class LLMSimulator:
     accepts any, or none."""
     known_models_only: bool = False
     """Answer a completion for a model not in ``models`` with HTTP 404 ``model_not_found``."""
+    transcriptions: list[Upload] = attrs.Factory(list)
+    """Every upload to ``/audio/transcriptions``, in order."""
+    vision: bool = True
+    """Take images; ``False``: a completion with an ``image_url`` block is answered HTTP 400
+    (what a text-only model's endpoint says)."""
     _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
+    _transcripts: deque[Transcript] = attrs.Factory(deque)
     _server: LoopbackServer = attrs.Factory(LoopbackServer)
     base_url: str = ""
 
@@ -130,11 +199,16 @@ class LLMSimulator:
         """Answer the next requests made with ``key`` with ``replies``, in order."""
         self._scripts[key].extend(replies)
 
+    def script_transcripts(self, *answers: Transcript) -> None:
+        """Answer the next uploads to ``/audio/transcriptions`` with ``answers``, in order."""
+        self._transcripts.extend(answers)
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start serving; return the base URL (``http://host:port/v1``)."""
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._completions)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         self.base_url = f"http://{host}:{await self._server.start(app, host, port)}/v1"
         return self.base_url
 
@@ -166,6 +240,31 @@ class LLMSimulator:
         listed = [{"id": model, "object": "model"} for model in self.models]
         return web.json_response({"object": "list", "data": listed})
 
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not isinstance(upload, web.FileField):
+            return self._error(400, "missing_file")
+        with upload.file:  # closed now: a hanging answer is cancelled, never finished
+            data = upload.file.read()
+        fields = {k: str(v) for k, v in form.items() if k not in ("file", "model")}
+        model = str(form.get("model", ""))
+        self.transcriptions.append(
+            Upload(key, model, upload.filename, upload.content_type, data, fields)
+        )
+        if (refused := self._refused(request)) is not None:
+            return refused
+        answer = self._transcripts.popleft() if self._transcripts else Transcript()
+        if answer.hang:
+            await asyncio.sleep(3600)
+        if answer.status != 200:
+            headers = {"Retry-After": answer.retry_after} if answer.retry_after else {}
+            error = {"message": f"simulated HTTP {answer.status}", "code": None}
+            return web.json_response({"error": error}, status=answer.status, headers=headers)
+        text = default_transcript(data) if answer.text is None else answer.text
+        return web.json_response({"text": text})
+
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         auth = request.headers.get("Authorization", "")
@@ -175,6 +274,8 @@ class LLMSimulator:
             return refused
         if self.known_models_only and body.get("model") not in self.models:
             return self._error(404, "model_not_found")
+        if not self.vision and any(image_urls(m.get("content")) for m in body["messages"]):
+            return self._error(400, "image_input_not_supported")
         script = self._scripts.get(key)
         reply = script.popleft() if script else self.default(body.get("messages", []))
         if reply.hang:

@@ -17,7 +17,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     payload TEXT NOT NULL,
     received_at REAL NOT NULL,
     outcome TEXT,
-    detail TEXT
+    detail TEXT,
+    album_of INTEGER -- an album's item: the message id of its first item (concluded with it)
 );
 CREATE INDEX IF NOT EXISTS inbox_message ON inbox (chat_id, message_id);
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS turns (
     session_id TEXT NOT NULL,
     role TEXT NOT NULL,
     content TEXT NOT NULL,
-    chars INTEGER NOT NULL DEFAULT 0
+    chars INTEGER NOT NULL DEFAULT 0,
+    media TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
 CREATE TABLE IF NOT EXISTS pool_state (
@@ -80,6 +82,12 @@ WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN
     UPDATE inbox SET outcome = NEW.outcome, detail = NEW.detail
     WHERE chat_id = NEW.chat_id AND message_id = NEW.message_id;
 END;
+-- An album's other items are concluded with the album (its first item's message).
+CREATE TRIGGER IF NOT EXISTS outcome_closes_album AFTER INSERT ON outcomes
+WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN
+    UPDATE inbox SET outcome = NEW.outcome, detail = 'album ' || NEW.message_id
+    WHERE chat_id = NEW.chat_id AND album_of = NEW.message_id AND outcome IS NULL;
+END;
 """.replace("FINAL_OUTCOMES", FINAL)
 
 
@@ -87,7 +95,7 @@ def migrate(db: sqlite3.Connection) -> None:
     """Bring a file written by an earlier version up to this schema (before 0.1: the
     session only inside the record, the inbox closed by a second statement, history
     lengths counted by SQLite, which stops at a NUL; before retention: no session's last
-    use)."""
+    use; before media: turns without files)."""
     for table, column, definition, fill in (
         (
             "threads",
@@ -98,6 +106,8 @@ def migrate(db: sqlite3.Connection) -> None:
         ("outcomes", "chat_id", "INTEGER", None),
         ("turns", "chars", "INTEGER NOT NULL DEFAULT 0", "length(content)"),
         ("sessions", "used_at", "REAL", None),
+        ("inbox", "album_of", "INTEGER", None),
+        ("turns", "media", "TEXT", None),
     ):
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column in columns:

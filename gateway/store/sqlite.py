@@ -33,7 +33,13 @@ import attrs
 
 from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
 from gateway.exceptions import StoreUnavailableError
-from gateway.store.codec import key_text, record_from_json, record_to_json
+from gateway.store.codec import (
+    key_text,
+    media_from_json,
+    media_to_json,
+    record_from_json,
+    record_to_json,
+)
 from gateway.store.connections import Readers, Writer, connect
 from gateway.store.retention import Pruned, Retention, prune
 from gateway.store.schema import FINAL, SCHEMA, TRIGGERS, migrate
@@ -75,10 +81,14 @@ def _append_exchange(db: sqlite3.Connection, exchange: Exchange, at: float) -> N
         )
     turns = exchange.turns
     if turns:
-        rows = ", ".join(["(?, ?, ?, ?)"] * len(turns))  # one statement
-        values = [v for t in turns for v in (session, t.role, t.content, len(t.content))]
+        rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(turns))  # one statement
+        values = [
+            v
+            for t in turns
+            for v in (session, t.role, t.content, len(t.content), media_to_json(t.media))
+        ]
         db.execute(
-            f"INSERT INTO turns (session_id, role, content, chars) VALUES {rows}",  # noqa: S608 - placeholders only
+            f"INSERT INTO turns (session_id, role, content, chars, media) VALUES {rows}",  # noqa: S608 - placeholders only
             values,
         )
 
@@ -212,7 +222,7 @@ class Store:
         def read(db: sqlite3.Connection) -> list[InboxEntry]:
             rows = db.execute(
                 "SELECT update_id, chat_id, thread_key, message_id, payload FROM inbox"
-                " WHERE outcome IS NULL ORDER BY update_id"
+                " WHERE outcome IS NULL AND album_of IS NULL ORDER BY update_id"
             ).fetchall()
             entries = []
             for update_id, chat_id, thread_key, message_id, payload in rows:
@@ -222,6 +232,25 @@ class Store:
             return entries
 
         return await self._read(read)
+
+    async def join_album(
+        self, key: ThreadKey, first: int, payload: dict[str, Any], others: Sequence[int]
+    ) -> None:
+        """An album becomes one inbox entry, in one transaction: ``first``'s entry holds the
+        whole album (``payload``), and the entries of ``others`` are marked part of it (they
+        are concluded with it and are not replayed on their own)."""
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE inbox SET payload = ? WHERE chat_id = ? AND message_id = ?",
+                (json.dumps(payload), key.chat_id, first),
+            )
+            db.executemany(
+                "UPDATE inbox SET album_of = ? WHERE chat_id = ? AND message_id = ?",
+                [(first, key.chat_id, other) for other in others],
+            )
+
+        await self._write(write, atomic=True)
 
     async def last_update_id(self) -> int | None:
         def read(db: sqlite3.Connection) -> int | None:
@@ -322,16 +351,16 @@ class Store:
         def read(db: sqlite3.Connection) -> list[Turn]:
             kept: list[Turn] = []
             rows = db.execute(  # newest first; stepped lazily, so the read stops at the budget
-                "SELECT role, content, chars FROM turns WHERE session_id = ?"
+                "SELECT role, content, chars, media FROM turns WHERE session_id = ?"
                 " ORDER BY id DESC LIMIT ?",
                 (session_id, RECENT_TURNS),
             )
             left = budget
-            for role, content, chars in rows:
+            for role, content, chars, media in rows:
                 left -= chars
                 if left < 0:
                     break
-                kept.append(Turn(role, content))
+                kept.append(Turn(role, content, media_from_json(media)))
             rows.close()
             kept.reverse()
             return kept

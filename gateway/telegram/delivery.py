@@ -12,8 +12,12 @@ Rules:
 * ``/status all`` from an admin user is answered here, outside any thread actor: it reads
   every thread and every key pool. From anyone else it is answered here too: it is for
   admins only (``telegram.admin_users``).
+* A message with files that its metadata already rules out (too big, a voice note too long
+  or nothing to transcribe it, see ``gateway.media.checks``), and one routing refused (a
+  sticker, say), is refused here: a reply that says why, and its outcome. No run starts.
 * At start, inbox messages that never reached their thread's record are delivered again
-  (``replay``) and threads whose record holds unanswered inputs are resumed.
+  (``replay``) and threads whose record holds unanswered inputs are resumed. An album's
+  items that were never joined into one message are joined first (``gateway.media.albums``).
 """
 
 from __future__ import annotations
@@ -33,10 +37,18 @@ from actors import (
 from actors.thread.messages import Command, Resume, UserMessage
 from actors.thread.records import Outcome, ThreadKey
 from actors.thread.texts import about
-from gateway.store.sqlite import Store
+from gateway.media.albums import join
+from gateway.media.checks import MediaLimits, refusal
+from gateway.store.sqlite import InboxEntry, Store
 from gateway.telegram.intake import sanitized
 from gateway.telegram.refusals import INTERNAL_ERROR, Refusals
-from gateway.telegram.routing import Ignored, Routed, from_payload
+from gateway.telegram.routing import (
+    Ignored,
+    Routed,
+    from_payload,
+    payload_album,
+    payload_refusal,
+)
 from providers.pool import PoolStatus
 
 MAILBOX_FULL = "⏳ This thread is busy: your message was not accepted. Send it again in a moment."
@@ -71,11 +83,13 @@ class Delivery:
     _pools: Callable[[], Sequence[PoolStatus]]
     _accepted: Callable[[ThreadKey, int], None] = lambda key, message_id: None
     """Told of every user message a thread's mailbox took (the queue wait's start)."""
+    _limits: MediaLimits = attrs.field(factory=MediaLimits, kw_only=True)
+    """What the metadata checks of files allow."""
 
     async def deliver(self, routed: Routed) -> None:
         """Hand a routed update to its thread; never raises (see the rules)."""
         try:
-            await self.deliver_message(routed.key, routed.message)
+            await self.deliver_message(routed.key, routed.message, refused=routed.refusal)
         except Exception as error:  # noqa: BLE001 - one update must not stop every chat's
             logger.opt(exception=error).error(
                 "update {id} for {key} could not be delivered: {kind}",
@@ -85,8 +99,16 @@ class Delivery:
             )
             await self._refusals.refuse(routed.key, routed.message, INTERNAL_ERROR)
 
-    async def deliver_message(self, key: ThreadKey, message: UserMessage | Command) -> None:
-        """Hand a message to its thread; tell the user if the thread cannot take it."""
+    async def deliver_message(
+        self, key: ThreadKey, message: UserMessage | Command, *, refused: str = ""
+    ) -> None:
+        """Hand a message to its thread; tell the user if the thread cannot take it (or if
+        ``refused``, or its files' metadata rule them out, why not)."""
+        if isinstance(message, UserMessage) and message.media and not refused:
+            refused = refusal(message.media, self._limits)
+        if refused:
+            await self._refusals.refuse(key, message, f"⚠️ {refused}")
+            return
         if isinstance(message, Command) and message.name == "status" and message.args == "all":
             if message.user_id in self._admin_users:
                 await self._status_all(key, message)
@@ -141,7 +163,7 @@ class Delivery:
         """Deliver inbox messages that never reached their thread's record (after a crash)."""
         replayed = 0
         resumed: set[ThreadKey] = set()
-        for entry in await self._store.unanswered():
+        for entry, items in _albums(await self._store.unanswered()):
             record = await self._store.load(entry.key)
             held = {p.message_id for p in (record.in_flight + record.queued)} if record else set()
             if entry.message_id in held:
@@ -149,7 +171,14 @@ class Delivery:
                 continue
             # Sanitized again: an inbox written before intake sanitized text may hold a lone
             # surrogate, which would fail this start as it failed the last one.
-            await self.deliver_message(entry.key, sanitized(from_payload(entry.payload)))
+            message = sanitized(from_payload(entry.payload))
+            if items and isinstance(message, UserMessage):
+                members = [message, *(sanitized(from_payload(i.payload)) for i in items)]
+                message = await join(
+                    self._store, entry.key, [m for m in members if isinstance(m, UserMessage)]
+                )
+            refused = payload_refusal(entry.payload)
+            await self.deliver_message(entry.key, message, refused=refused)
             replayed += 1
         for key in resumed:
             try:
@@ -163,3 +192,20 @@ class Delivery:
                 m=len(resumed),
             )
         return replayed
+
+
+def _albums(entries: list[InboxEntry]) -> list[tuple[InboxEntry, list[InboxEntry]]]:
+    """The entries to replay, oldest first, each with the later items of its album (an
+    album never joined: the gateway stopped while it was held)."""
+    out: list[tuple[InboxEntry, list[InboxEntry]]] = []
+    firsts: dict[tuple[ThreadKey, str], list[InboxEntry]] = {}
+    for entry in entries:
+        album = payload_album(entry.payload)
+        if album and (entry.key, album) in firsts:
+            firsts[(entry.key, album)].append(entry)
+            continue
+        items: list[InboxEntry] = []
+        if album:
+            firsts[(entry.key, album)] = items
+        out.append((entry, items))
+    return out

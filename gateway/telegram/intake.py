@@ -87,9 +87,8 @@ class Intake:
                 self._reply(routed)
             return None
         routed = attrs.evolve(routed, message=sanitized(routed.message))
-        entry = InboxEntry(
-            routed.update_id, routed.key, routed.message.message_id, to_payload(routed.message)
-        )
+        payload = to_payload(routed.message, album=routed.album, refusal=routed.refusal)
+        entry = InboxEntry(routed.update_id, routed.key, routed.message.message_id, payload)
         if not await self._store.accept(entry):
             logger.info("update {id} was already in the inbox (redelivered)", id=routed.update_id)
             return None

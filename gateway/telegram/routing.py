@@ -2,8 +2,16 @@
 
 Rules: a forum topic is its own thread (the General topic is thread 1); DMs and plain groups
 are one thread each. Commands are parsed (``/name@bot args``); a command addressed to another
-bot is ignored. Text is taken from ``text`` or a media ``caption``; media without text gets a
-reply. Unauthorized senders get no agent run, only a log line.
+bot is ignored. Text is taken from ``text`` or a media ``caption``. Unauthorized senders get
+no agent run, only a log line.
+
+Files become references (``MediaRef``; the bytes are fetched by the run that needs them): a
+photo (its largest size), a document (an ``image/*`` one is an image), a voice message, an
+audio file, a video note; the caption is the text, and a caption is never a command. A photo
+of an album carries its ``media_group_id`` (``Routed.album``): the album's photos become one
+message (``gateway.media.albums``). Anything else without text (a sticker, a video, a
+location, ...) is refused with a reply naming what is supported (``Routed.refusal``: it is
+written to the inbox and concluded, like every message).
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ import attrs
 from aiogram.types import Message, Update
 
 from actors.thread.messages import Command, UserMessage
-from actors.thread.records import ThreadKey
+from actors.thread.records import MediaKind, MediaRef, ThreadKey
+from gateway.media.checks import SUPPORTED
 
 GENERAL_TOPIC = 1
 MAX_TEXT = 32_000
@@ -30,6 +39,10 @@ class Routed:
     """The thread."""
     message: UserMessage | Command
     """What the thread actor gets."""
+    album: str = ""
+    """The ``media_group_id`` of the album it is part of (empty: none)."""
+    refusal: str = ""
+    """If set, the message is not for the thread: this is the reply, and it is concluded."""
 
 
 @attrs.frozen
@@ -78,16 +91,23 @@ def route(
     if message.from_user is not None and message.from_user.is_bot:
         return Ignored(update.update_id, "message from a bot")
     text = message.text if message.text is not None else message.caption
-    if text is None or not text.strip():
-        return Ignored(
+    media = media_refs(message)
+    if len(text or "") > MAX_TEXT:
+        text = (text or "")[:MAX_TEXT] + "\n[message truncated]"
+    if media:
+        album = message.media_group_id or ""
+        routed = UserMessage(message.message_id, text or "", user_id, media=media)
+        return Routed(update.update_id, key, routed, album=album)
+    if text is None or not text.strip() or attached(message):
+        # Nothing readable; or a file nothing here reads, with a caption: answering the
+        # caption alone would drop the file without a word (a video in an album).
+        what = unsupported(message)
+        return Routed(
             update.update_id,
-            "message without text",
             key,
-            "I can only read text messages (or captions) for now.",
-            message.message_id,
+            UserMessage(message.message_id, "", user_id),
+            refusal=f"I cannot read {what}. I can read {SUPPORTED}.",
         )
-    if len(text) > MAX_TEXT:
-        text = text[:MAX_TEXT] + "\n[message truncated]"
     if text.startswith("/"):
         head, _, args = text[1:].partition(" ")
         name, _, addressee = head.partition("@")
@@ -99,13 +119,115 @@ def route(
     return Routed(update.update_id, key, UserMessage(message.message_id, text, user_id))
 
 
-def to_payload(message: UserMessage | Command) -> dict[str, Any]:
-    """A routed message as plain data for the inbox."""
+def media_refs(message: Message) -> tuple[MediaRef, ...]:
+    """The files ``message`` carries, as references (empty: none that is read)."""
+    if message.photo:
+        largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        return (MediaRef(MediaKind.IMAGE, largest.file_id, largest.file_size, "image/jpeg"),)
+    if (document := message.document) is not None:
+        mime = document.mime_type or ""
+        # Images and recordings sent as files are read as what they are.
+        kind = (
+            MediaKind.IMAGE
+            if mime.startswith("image/")
+            else MediaKind.AUDIO
+            if mime.startswith("audio/")
+            else MediaKind.DOCUMENT
+        )
+        return (
+            MediaRef(kind, document.file_id, document.file_size, mime, document.file_name or ""),
+        )
+    if (voice := message.voice) is not None:
+        mime = voice.mime_type or "audio/ogg"
+        return (
+            MediaRef(MediaKind.VOICE, voice.file_id, voice.file_size, mime, "", voice.duration),
+        )
+    if (audio := message.audio) is not None:
+        return (
+            MediaRef(
+                MediaKind.AUDIO,
+                audio.file_id,
+                audio.file_size,
+                audio.mime_type or "",
+                audio.file_name or "",
+                audio.duration,
+            ),
+        )
+    if (note := message.video_note) is not None:
+        return (
+            MediaRef(
+                MediaKind.VIDEO_NOTE, note.file_id, note.file_size, "video/mp4", "", note.duration
+            ),
+        )
+    return ()
+
+
+_UNSUPPORTED = (
+    ("sticker", "stickers"),
+    ("video", "videos"),
+    ("animation", "GIFs"),
+    ("location", "locations"),
+    ("venue", "locations"),
+    ("contact", "contacts"),
+    ("poll", "polls"),
+    ("dice", "dice"),
+    ("story", "stories"),
+)
+
+
+def attached(message: Message) -> bool:
+    """Whether ``message`` carries something of a kind nothing here reads."""
+    return any(getattr(message, field, None) is not None for field, _ in _UNSUPPORTED)
+
+
+def unsupported(message: Message) -> str:
+    """What ``message`` is, for the reply that says it cannot be read."""
+    for field, name in _UNSUPPORTED:
+        if getattr(message, field, None) is not None:
+            return name
+    return "this kind of message"
+
+
+def to_payload(
+    message: UserMessage | Command, *, album: str = "", refusal: str = ""
+) -> dict[str, Any]:
+    """A routed message as plain data for the inbox (with its album and refusal, if any)."""
     kind = "command" if isinstance(message, Command) else "message"
-    return {"kind": kind, **attrs.asdict(message)}
+    data = attrs.asdict(message, recurse=False)
+    if isinstance(message, UserMessage):
+        if message.media:
+            data["media"] = [_media(ref) for ref in message.media]
+        else:
+            del data["media"]  # a text message's payload stays as it was
+    if album:
+        data["album"] = album
+    if refusal:
+        data["refusal"] = refusal
+    return {"kind": kind, **data}
+
+
+def _media(ref: MediaRef) -> dict[str, Any]:
+    return {**attrs.asdict(ref), "kind": ref.kind.value}
 
 
 def from_payload(payload: dict[str, Any]) -> UserMessage | Command:
     data = dict(payload)
     kind = data.pop("kind")
-    return Command(**data) if kind == "command" else UserMessage(**data)
+    data.pop("album", None)
+    data.pop("refusal", None)
+    if kind == "command":
+        return Command(**data)
+    media = tuple(
+        MediaRef(**{**ref, "kind": MediaKind(ref["kind"])}) for ref in data.pop("media", ())
+    )
+    return UserMessage(**data, media=media)
+
+
+def payload_album(payload: dict[str, Any]) -> str:
+    """The album an inbox payload's message is part of (empty: none)."""
+    return str(payload.get("album") or "")
+
+
+def payload_refusal(payload: dict[str, Any]) -> str:
+    """The refusal an inbox payload's message got at routing (empty: none)."""
+    return str(payload.get("refusal") or "")

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway.demo.model_sim import LLMSimulator, Reply
+from gateway.demo.model_sim import LLMSimulator, Reply, Transcript
 
-__all__ = ["LLMSimulator", "Reply", "llm_server"]
+__all__ = ["LLMSimulator", "Reply", "Transcript", "llm_server"]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A ``RunSink`` that records what an agent streamed and asked to remember."""
+"""A ``RunSink`` that records what an agent streamed and asked to remember, and a session
+history in memory that keeps what the sink remembered."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 import attrs
 
 from actors.thread.records import Turn
+from providers.chat_agent import trim
 
 
 @attrs.define
@@ -23,3 +25,17 @@ class RecordingSink:
 
     def remember(self, turns: Sequence[Turn]) -> None:
         self.remembered = list(turns)
+
+
+@attrs.define
+class MemoryHistory:
+    """``SessionHistory`` in memory."""
+
+    sessions: dict[str, list[Turn]] = attrs.Factory(dict)
+
+    async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
+        return trim(self.sessions.get(session_id, []), budget)
+
+    def answered(self, session_id: str, sink: RecordingSink) -> None:
+        """What the thread does when it concludes a run answered: write its turn."""
+        self.sessions.setdefault(session_id, []).extend(sink.remembered)

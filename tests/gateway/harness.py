@@ -16,6 +16,8 @@ from gateway.config import (
     Config,
     FallbackConfig,
     LLMConfig,
+    MediaConfig,
+    SttConfig,
     TelegramConfig,
     ThreadsConfig,
 )
@@ -33,6 +35,8 @@ def test_config(
     data_dir: Path,
     bot: dict[str, object] | None,
     fallbacks: tuple[FallbackConfig, ...],
+    media: dict[str, object] | None,
+    stt: dict[str, object] | None,
     **threads: object,
 ) -> Config:
     return Config(
@@ -54,6 +58,8 @@ def test_config(
             **{"reset_skills": ("cc",), "stall_timeout": 20, "run_timeout": 60, **threads}  # type: ignore[arg-type]
         ),
         admin=AdminConfig(addr="127.0.0.1:0"),
+        media=MediaConfig(**(media or {})),  # type: ignore[arg-type]
+        stt=SttConfig(**(stt or {})),  # type: ignore[arg-type]
         data_dir=str(data_dir),
     )
 
@@ -109,12 +115,18 @@ async def running_gateway(
     llm: LLMSimulator | None = None,
     bot: dict[str, object] | None = None,
     fallbacks: tuple[FallbackConfig, ...] = (),
+    media: dict[str, object] | None = None,
+    stt: dict[str, object] | None = None,
     **threads: object,
 ) -> AsyncIterator[Running]:
-    """The gateway between the simulators; ``bot`` overrides ``[telegram]`` settings."""
+    """The gateway between the simulators; ``bot`` overrides ``[telegram]`` settings,
+    ``media`` the ``[media]`` ones, ``stt`` the ``[stt]`` ones (``base_url="llm"``: the LLM
+    simulator's own speech-to-text endpoint)."""
     telegram = telegram or BotAPISimulator()
     llm = llm or LLMSimulator()
     with telegram.serving_in_thread(), llm.serving_in_thread():
-        config = test_config(telegram, llm, tmp_path, bot, fallbacks, **threads)
+        if stt is not None and stt.get("base_url") == "llm":
+            stt = {**stt, "base_url": llm.base_url}
+        config = test_config(telegram, llm, tmp_path, bot, fallbacks, media, stt, **threads)
         async with open_gateway(config) as gateway:
             yield Running(gateway, telegram, llm, tmp_path)

@@ -58,6 +58,15 @@ def test_toml_file_then_environment(tmp_path: Path) -> None:
     assert config.threads.busy_policy == "interrupt"
 
 
+def test_vision_is_a_boolean_in_the_file_and_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "threadgate.toml"
+    assert load(file, {}).llm.vision is True
+    file.write_text("[llm]\nvision = false\n")
+    assert load(file, {}).llm.vision is False
+    assert load(file, {"THREADGATE_LLM_VISION": "on"}).llm.vision is True
+    assert load(tmp_path / "absent.toml", {"THREADGATE_LLM_VISION": "0"}).llm.vision is False
+
+
 def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
     file = tmp_path / "threadgate.toml"
     file.write_text('[llm.prompts]\n"-1001" = "Be terse."\n"-1001:5" = "Speak French."\n')
@@ -136,6 +145,7 @@ def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
         ),
         ('[llm]\nfallbacks = "x"\n', "llm.fallbacks", "list of tables"),
         ('[[llm.fallbacks]]\nurl = "x"\n', "llm.fallbacks.url", "unknown key"),
+        ('[llm]\nvision = "maybe"\n', "llm.vision", "must be true or false, got 'maybe'"),
     ],
 )
 def test_errors_name_the_key(tmp_path: Path, toml: str, key: str, problem: str) -> None:
@@ -365,3 +375,57 @@ def test_configuration_reference_is_generated_from_the_classes() -> None:
     assert committed == generate(), "run: python -m gateway.config_doc > docs/configuration.md"
     for variable in ENVIRONMENT:
         assert f"`{variable}`" in committed
+
+
+# --- [stt] and media.max_pdf_pages (issue 20, convert) ---
+
+
+def test_speech_to_text_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    file = tmp_path / "threadgate.toml"
+    file.write_text(
+        '[stt]\nbase_url = "http://127.0.0.1:9000/v1"\nmodel = "from-file"\necho = false\n'
+        "max_seconds = 90\n[media]\nmax_pdf_pages = 7\n"
+    )
+    config = load(file, {})
+    assert (config.stt.base_url, config.stt.model) == ("http://127.0.0.1:9000/v1", "from-file")
+    assert (config.stt.echo, config.stt.max_seconds, config.stt.api_keys) == (False, 90, ())
+    assert config.media.max_pdf_pages == 7
+    env = {
+        "THREADGATE_STT_BASE_URL": "https://api.groq.com/openai/v1",
+        "THREADGATE_STT_MODEL": "whisper-large-v3",
+        "THREADGATE_STT_API_KEYS": "gsk-one-aaaaaaa,gsk-two-bbbbbbb",
+    }
+    config = load(file, env)
+    assert config.stt.base_url == "https://api.groq.com/openai/v1"
+    assert config.stt.model == "whisper-large-v3"
+    assert config.stt.api_keys == ("gsk-one-aaaaaaa", "gsk-two-bbbbbbb")
+    assert redacted(config)["stt"]["api_keys"] == ["[redacted]", "[redacted]"]
+    assert "gsk-one" not in repr(config)
+
+
+def test_speech_to_text_is_off_by_default_and_echoes_when_on() -> None:
+    config = load(None, {})
+    assert (config.stt.base_url, config.stt.model, config.stt.echo) == ("", "whisper-1", True)
+    assert config.stt.max_seconds == 600
+    assert config.media.max_pdf_pages == 50
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "problem"),
+    [
+        ('[stt]\nbase_url = "groq"\n', "stt.base_url", "must be a URL"),
+        ("[stt]\nmax_seconds = 0\n", "stt.max_seconds", "must be > 0"),
+        ('[stt]\necho = "maybe"\n', "stt.echo", "must be true or false"),
+        ("[media]\nmax_pdf_pages = -1\n", "media.max_pdf_pages", "must be > 0"),
+        ('[stt]\nkeys = ["x"]\n', "stt.keys", "unknown key"),
+    ],
+)
+def test_speech_to_text_errors_name_the_key(
+    tmp_path: Path, toml: str, key: str, problem: str
+) -> None:
+    file = tmp_path / "threadgate.toml"
+    file.write_text(toml)
+    with pytest.raises(ConfigInvalidError) as info:
+        load(file, {})
+    assert key in str(info.value)
+    assert problem in str(info.value)

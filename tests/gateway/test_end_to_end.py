@@ -151,7 +151,7 @@ async def test_odd_input_never_crashes_the_gateway(tmp_path: Path) -> None:
         captioned = tg.say("a caption", chat_id=3004, forum=False, caption=True)
         await wait_until(lambda: bool(run.replies_to(odd)) and bool(run.replies_to(huge)))
         await wait_until(lambda: bool(run.replies_to(photo)) and bool(run.replies_to(captioned)))
-        assert "only read text" in run.replies_to(photo)[0].text
+        assert "I can read text, photos" in run.replies_to(photo)[0].text
         assert run.replies_to(other_bot) == []
         await run.quiet()
         assert run.telegram.unconfirmed == 0, "the odd updates were confirmed, not stuck"

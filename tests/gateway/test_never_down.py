@@ -36,7 +36,15 @@ async def test_every_long_running_service_is_supervised_and_reported(tmp_path: P
     assert body["status"] == "ok"
     services = body["services"]
     assert isinstance(services, dict)
-    assert set(services) == {"replies", "admin", "checkpoints", "retention", "pool llm", "poller"}
+    assert set(services) == {
+        "replies",
+        "admin",
+        "checkpoints",
+        "retention",
+        "pool llm",
+        "poller",
+        "albums",
+    }
     assert all(s["state"] == "running" and s["restarts"] == 0 for s in services.values())
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,16 +13,17 @@ from actors.thread.exceptions import (
     AgentUnavailableError,
     CredentialsExhaustedError,
 )
-from actors.thread.ports import RunRequest
-from actors.thread.records import ThreadKey
+from actors.thread.ports import DocumentPart, ImagePart, RunRequest, TextPart
+from actors.thread.records import MediaKind, MediaRef, ThreadKey
 from providers.agents import AgentContext, available, load_agent
 from providers.chain import FallbackChain
 from providers.exceptions import AgentUnknownError
 from providers.http_agent import HttpAgent
-from tests.fakes.agent_server import AgentServer
+from tests.fakes.agent_server import AgentServer, protocol_problem
 from tests.fakes.sink import RecordingSink
 
 pytestmark = pytest.mark.anyio
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
 
 
 @pytest.fixture
@@ -83,8 +86,59 @@ async def test_http_agent_streams_text_and_heartbeats(http: httpx.AsyncClient) -
             "generation": 0,
             "inputs": ["hi", "there"],
             "model": "model-x",
+            "parts": [[], []],
+            "media": [[], []],
         }
     ]
+    assert server.problems == []
+
+
+async def test_http_agent_sends_parts_with_images_as_data_urls(http: httpx.AsyncClient) -> None:
+    server = AgentServer(['{"text": "seen"}', "[DONE]"])
+    refs = (
+        (MediaRef(MediaKind.IMAGE, "file-1", len(PNG), "image/png"),),
+        (MediaRef(MediaKind.VOICE, "file-2", 900, "audio/ogg", duration=3),),
+        (MediaRef(MediaKind.DOCUMENT, "file-3", 5, "text/plain", "a.txt"),),
+    )
+    parts = (
+        (ImagePart("image/png", PNG),),
+        (TextPart("the transcript"),),
+        (DocumentPart("a.txt", "hello"),),
+    )
+    turn = RunRequest(ThreadKey(9), "s1", 0, ("look", "", "read"), media=refs, parts=parts)
+    with server.serving():
+        await HttpAgent(server.url, http).run(turn, RecordingSink())
+    assert server.problems == []
+    (body,) = server.received
+    image, transcript, document = (p for parts in body["parts"] for p in parts)
+    assert image["type"] == "image"
+    assert image["mime_type"] == "image/png"
+    assert base64.b64decode(image["url"].removeprefix("data:image/png;base64,")) == PNG
+    assert transcript == {"type": "text", "text": "the transcript"}
+    assert document == {"type": "document", "name": "a.txt", "text": "hello"}
+    assert body["media"][1] == [
+        {"kind": "voice", "mime_type": "audio/ogg", "file_name": "", "size": 900, "duration": 3}
+    ]
+    assert "file-1" not in json.dumps(body)  # Telegram's file ids stay in the gateway
+
+
+def test_the_fake_agent_server_catches_a_body_that_breaks_the_protocol() -> None:
+    good = {"inputs": ["a"], "parts": [[{"type": "text", "text": "t"}]], "media": [[]]}
+    assert protocol_problem(good) == ""
+    assert "one list per input" in protocol_problem({**good, "parts": []})
+    bad_image = {"type": "image", "mime_type": "image/png", "url": "data:image/jpeg;base64,AA=="}
+    assert "not a data URL" in protocol_problem({**good, "parts": [[bad_image]]})
+
+
+async def test_an_entry_point_agent_reads_the_parts(http: httpx.AsyncClient) -> None:
+    agent = load_agent("notes", context(http))
+    image = RunRequest(ThreadKey(9), "s1", 0, ("note",), parts=((ImagePart("image/png", PNG),),))
+    voice = RunRequest(ThreadKey(9), "s1", 0, ("",), parts=((TextPart("note buy milk"),),))
+    listing = RecordingSink()
+    await agent.run(image, RecordingSink())
+    await agent.run(voice, RecordingSink())
+    await agent.run(request("notes"), listing)
+    assert "".join(listing.chunks) == f"1. [image image/png, {len(PNG)} bytes]\n2. buy milk\n"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
@@ -15,13 +15,13 @@ from actors.thread.exceptions import (
 from actors.thread.ports import RunRequest
 from actors.thread.records import ThreadKey, Turn
 from providers.chain import FallbackChain, ProviderEntry
-from providers.chat_agent import ChatAgent, trim
+from providers.chat_agent import ChatAgent
 from providers.exceptions import PoolExhaustedError, StreamBrokenError
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, KeyState
 from providers.secrets import ApiKey
 from tests.fakes.llm import LLMSimulator, Reply
-from tests.fakes.sink import RecordingSink
+from tests.fakes.sink import MemoryHistory, RecordingSink
 
 pytestmark = pytest.mark.anyio
 A = [ApiKey("a0", "sk-a0-secret-000"), ApiKey("a1", "sk-a1-secret-111")]
@@ -99,18 +99,6 @@ async def test_everything_exhausted_names_the_earliest_return(harness: Harness) 
     with pytest.raises(PoolExhaustedError) as info:
         await harness.chain.stream(MESSAGES, harness.emit)
     assert info.value.retry_after == pytest.approx(20, abs=1)
-
-
-@attrs.define
-class MemoryHistory:
-    sessions: dict[str, list[Turn]] = attrs.Factory(dict)
-
-    async def recent(self, session_id: str, budget: int) -> Sequence[Turn]:
-        return trim(self.sessions.get(session_id, []), budget)
-
-    def answered(self, session_id: str, sink: RecordingSink) -> None:
-        """What the thread does when it concludes a run answered: write its turn."""
-        self.sessions.setdefault(session_id, []).extend(sink.remembered)
 
 
 def request(*inputs: str) -> RunRequest:

@@ -11,7 +11,7 @@ import attrs
 from actors import DeadLetter, Supervisor, SupervisorConfig
 from actors.thread.actor import ThreadActor
 from actors.thread.messages import Command, StatusQuery, UserMessage
-from actors.thread.records import ThreadKey, ThreadPhase, ThreadStatus
+from actors.thread.records import MediaRef, ThreadKey, ThreadPhase, ThreadStatus
 from actors.thread.settings import ThreadSettings
 from tests.fakes.thread_ports import MemoryStore, RecordingOutbox, ScriptedAgent
 
@@ -29,9 +29,9 @@ class Threads:
         self.next_id += 1
         return self.next_id
 
-    async def say(self, key: ThreadKey, text: str) -> int:
+    async def say(self, key: ThreadKey, text: str, media: tuple[MediaRef, ...] = ()) -> int:
         message_id = self._id()
-        await self.supervisor.ref_for(key).send(UserMessage(message_id, text))
+        await self.supervisor.ref_for(key).send(UserMessage(message_id, text, media=media))
         await anyio.wait_all_tasks_blocked()
         return message_id
 

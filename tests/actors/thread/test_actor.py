@@ -6,7 +6,7 @@ import pytest
 from actors import SupervisorConfig
 from actors.thread import texts
 from actors.thread.messages import CredentialsAvailable, Resume
-from actors.thread.records import Outcome, ThreadKey, ThreadPhase
+from actors.thread.records import MediaKind, MediaRef, Outcome, ThreadKey, ThreadPhase
 from actors.thread.settings import BusyPolicy, ThreadSettings
 from tests.actors.thread.harness import open_threads
 from tests.fakes.thread_ports import ScriptedAgent
@@ -284,6 +284,20 @@ async def test_status_help_and_retry_commands() -> None:
         await threads.wait_idle(DM)
         assert threads.agent.requests[-1].inputs == ("question",)
         assert threads.store.outcome_of(DM, retry) == [Outcome.ANSWERED]
+
+
+async def test_retry_sends_the_last_turns_files_again() -> None:
+    photo = MediaRef(MediaKind.IMAGE, "file-1", size=1234, mime_type="image/jpeg")
+    async with open_threads() as threads:
+        await threads.say(DM, "what is this?", media=(photo,))
+        await threads.wait_idle(DM)
+        assert threads.agent.requests[-1].media == ((photo,),)
+        retry = await threads.command(DM, "retry")
+        await threads.wait_idle(DM)
+        assert threads.agent.requests[-1].inputs == ("what is this?",)
+        assert threads.agent.requests[-1].media == ((photo,),), "the photo, not the text only"
+        assert threads.store.outcome_of(DM, retry) == [Outcome.ANSWERED]
+        assert threads.store.records[DM].last_media == (photo,), "kept for a retry after a restart"
 
 
 async def test_help_lists_the_configured_reset_skills() -> None:

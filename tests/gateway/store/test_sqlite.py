@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import sqlite3
@@ -15,10 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.thread.ports import RunRequest
+from actors.thread.ports import ImagePart, RunRequest
 from actors.thread.records import (
     Concluded,
     Exchange,
+    MediaKind,
+    MediaRef,
     Outcome,
     PendingInput,
     ThreadKey,
@@ -166,12 +169,23 @@ async def test_a_file_from_before_the_chars_column_is_migrated(tmp_path: Path) -
     store.close()
 
 
+media = st.builds(
+    MediaRef,
+    kind=st.sampled_from(MediaKind),
+    file_id=st.text(min_size=1, max_size=12),
+    size=st.none() | st.integers(min_value=0),
+    mime_type=st.text(max_size=12),
+    file_name=st.text(max_size=12),
+    duration=st.none() | st.integers(min_value=0),
+)
 inputs = st.builds(
     PendingInput,
     message_id=st.integers(min_value=1),
     text=st.text(max_size=20),
     attempts=st.integers(min_value=0, max_value=3),
     parked=st.booleans(),
+    regenerate=st.booleans(),
+    media=st.lists(media, max_size=3).map(tuple),
 )
 
 
@@ -186,6 +200,7 @@ inputs = st.builds(
         parked=st.booleans(),
         last_inputs=st.lists(st.text(max_size=10), max_size=3).map(tuple),
         model=st.none() | st.text(max_size=10),
+        last_media=st.lists(media, max_size=2).map(tuple),
     )
 )
 def test_a_thread_record_round_trips_through_json(record: ThreadRecord) -> None:
@@ -304,3 +319,36 @@ async def test_a_threads_history_is_not_written_by_another_threads_transaction(
     await store.save(a, ThreadRecord("session-a"), [Concluded(1, Outcome.ANSWERED)], exchange)
     assert [t.role for t in await store.recent("session-a", 10_000)] == ["user", "assistant"]
     store.close()
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_history_keeps_media_as_references_and_placeholders_never_bytes(
+    tmp_path: Path, llm_server: LLMSimulator
+) -> None:
+    path = tmp_path / "db.sqlite3"
+    store = Store(path)
+    image = b"\x89PNG\r\n\x1a\n" + b"pixel-bytes-" * 100
+    ref = MediaRef(MediaKind.IMAGE, "AgACAgIAAxk-file-id", len(image), "image/png")
+    turn = RunRequest(
+        KEY, "s", 0, ("my cat",), media=((ref,),), parts=((ImagePart("image/png", image),),)
+    )
+    async with httpx.AsyncClient() as http:
+        pool = CredentialPool("p", [ApiKey("k", "sk-test-key-0001")])
+        client = ChatClient(llm_server.base_url, http, read_timeout=5)
+        agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)
+        sink = RecordingSink()
+        await agent.run(turn, sink)
+        exchange = Exchange("s", tuple(sink.remembered))
+        await store.save(KEY, ThreadRecord("s"), [Concluded(1, Outcome.ANSWERED)], exchange)
+        user, _ = await store.recent("s", 10_000)
+        assert user == Turn("user", "[image: my cat]", (ref,))
+        await agent.run(RunRequest(KEY, "s", 0, ("and its name?",)), RecordingSink())
+    _, later = llm_server.requests[-1]
+    assert later["messages"][1] == {"role": "user", "content": "[image: my cat]"}
+    store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT content, media FROM turns").fetchall()
+    raw = repr(rows)
+    assert "AgACAgIAAxk-file-id" in raw
+    assert "pixel-bytes" not in raw
+    assert base64.b64encode(image).decode()[:40] not in raw
