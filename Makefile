@@ -56,14 +56,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy .ci/lock_inputs.py
 
+# Two worker processes (pytest-xdist): most tests wait on real sockets and clocks, so two
+# halve the time even on two cores (docs/testing.md).
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test: lint typecheck pytest
 
 # The state machines with twenty times the examples of `make test` (docs/testing.md).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -p no:cacheprovider --timeout=0 \
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -n 2 -p no:cacheprovider --timeout=0 \
 		tests/actors/test_supervisor_machine.py tests/actors/thread/test_machine.py
 
 bench: $(STAMP)
