@@ -4,8 +4,8 @@ The thread actor passes references only (``RunRequest.media``); this wrapper dow
 file (``gateway.media.fetch``), reads it (``providers.media.read``) and calls the agent with
 ``RunRequest.parts`` filled in. A download is thus part of the run: a crash during one is an
 interrupted run, resumed after the restart by the thread's own rules (the references are in
-its record), and a file that cannot be used is a :class:`MediaUnusableError`, which fails
-the run with a reply that says why.
+its record). A file that cannot be used (:class:`MediaUnusableError`) is left out alone;
+the run fails with a reply only when nothing of it is usable (the rules below).
 
 With ``echo``, what a voice message, audio file or video note was transcribed to is shown
 first, as a quote above the answer, so the user sees what was understood.
@@ -49,7 +49,7 @@ class MediaRunner:
     Rules:
 
     * A file that cannot be used (``MediaUnusableError``) is left out, and only it: the
-      model is told in its input's parts, the user in a line above the answer (``photo 2
+      model is told in its input's parts, the user in a line above the answer (``image 2
       of 3: ...`` in an album). The other files and inputs of the run are answered.
     * An input is usable if it is text only or at least one of its files could be read. When
       no input of the run is, the run fails with every reason (one reply says them all).
@@ -74,11 +74,10 @@ class MediaRunner:
             for number, ref in enumerate(refs, 1):
                 read = await self._resolve(ref, sink)
                 if isinstance(read, MediaUnusableError):
-                    error = read
-                    kind = noun(attrs.evolve(ref, file_name=""))
+                    kind = noun(attrs.evolve(ref, file_name=""))  # the reason names the file
                     which = f"{kind} {number} of {len(refs)}: " if len(refs) > 1 else ""
-                    refused.append(which + error.reason)
-                    found.append(TextPart(f"[{which or 'the file: '}not readable: {error.reason}]"))
+                    refused.append(which + read.reason)
+                    found.append(TextPart(f"[{which or 'the file: '}not readable: {read.reason}]"))
                     continue
                 if ref.kind in SOUND:
                     heard.extend(p.text for p in read if isinstance(p, TextPart) and p.text)

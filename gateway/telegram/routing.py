@@ -98,10 +98,11 @@ def route(
         album = message.media_group_id or ""
         routed = UserMessage(message.message_id, text or "", user_id, media=media)
         return Routed(update.update_id, key, routed, album=album)
-    if text is None or not text.strip() or attached(message):
+    what = unsupported(message)
+    if text is None or not text.strip() or what is not None:
         # Nothing readable; or a file nothing here reads, with a caption: answering the
         # caption alone would drop the file without a word (a video in an album).
-        what = unsupported(message)
+        what = what or "this kind of message"
         return Routed(
             update.update_id,
             key,
@@ -175,17 +176,13 @@ _UNSUPPORTED = (
 )
 
 
-def attached(message: Message) -> bool:
-    """Whether ``message`` carries something of a kind nothing here reads."""
-    return any(getattr(message, field, None) is not None for field, _ in _UNSUPPORTED)
-
-
-def unsupported(message: Message) -> str:
-    """What ``message`` is, for the reply that says it cannot be read."""
+def unsupported(message: Message) -> str | None:
+    """What ``message`` carries that nothing here reads, for the reply saying so; ``None``:
+    nothing of the kind."""
     for field, name in _UNSUPPORTED:
         if getattr(message, field, None) is not None:
             return name
-    return "this kind of message"
+    return None
 
 
 def to_payload(
