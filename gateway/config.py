@@ -57,6 +57,17 @@ class TelegramConfig:
     start_timeout: float = 60.0
     """Seconds the gateway retries Telegram at start (getMe, setting or removing the webhook)
     while it answers 5xx or 429 or not at all; then it stops with exit status 2."""
+    dm_policy: str = "allowlist"
+    """Who may talk to the bot in a private chat: allowlist (``allowed_users``; empty allows
+    everyone), pairing (``allowed_users`` plus users an operator approved with ``threadgate
+    pairing approve CODE``; anyone else gets a one-time code and no answer), or open
+    (everyone, whatever ``allowed_users`` says)."""
+    reactions: bool = False
+    """React 👀 to a message accepted while its thread is busy, and clear it once answered."""
+    streaming: str = "edit"
+    """How answers stream: edit (one message, edited as it grows), draft (a private chat's
+    draft preview with sendMessageDraft, then the final text as a message; elsewhere edit),
+    or auto (the same as draft)."""
 
 
 @attrs.frozen
@@ -105,6 +116,10 @@ class LLMConfig:
     """Whether the model takes images (photos go to it as ``image_url`` parts); ``false``:
     the text of a turn is answered and the user told the image was not seen (also what
     happens when the provider refuses images with HTTP 400)."""
+    stream_usage: bool = True
+    """Ask for token usage with streamed answers (``stream_options.include_usage``); false
+    for an endpoint that refuses it. Without usage data, tokens are estimated (and marked as
+    estimated in /usage and the metrics)."""
     fallbacks: tuple[FallbackConfig, ...] = attrs.field(
         default=(), metadata={"item": FallbackConfig}
     )
@@ -139,6 +154,16 @@ class ThreadsConfig:
     """Seconds before an idle thread actor is passivated."""
     allowed_models: tuple[str, ...] = ()
     """Models users may switch to with /model; empty disables /model."""
+    group_activation: str = "mention"
+    """When the bot answers in groups and forum topics: mention (an @mention of the bot, a
+    reply to one of its messages, or a command) or always. ``/activation always|mention``
+    from an admin switches one group or topic. Private chats always answer."""
+    group_sessions: str = "shared"
+    """shared (one session per group or topic) or per_user (each member of a group or topic
+    has their own thread actor and session)."""
+    debounce: float = 0.0
+    """Messages a user sends within this many seconds of each other, while nothing runs,
+    become one turn (0: off). Each message then waits this long before it is answered."""
 
 
 @attrs.frozen
@@ -204,6 +229,18 @@ class MediaConfig:
 
 
 @attrs.frozen
+class LimitsConfig:
+    """Per-user budgets (admins are exempt). A user over one gets a reply saying when it
+    resets (midnight UTC), and no run."""
+
+    user_daily_messages: int = 0
+    """Messages a user may send per day (UTC) at most; 0: no limit."""
+    user_daily_tokens: int = 0
+    """Tokens (prompt and completion, all models) a user's runs may use per day (UTC) at
+    most; 0: no limit."""
+
+
+@attrs.frozen
 class Config:
     """Everything."""
 
@@ -215,6 +252,7 @@ class Config:
     store: StoreConfig = StoreConfig()
     stt: SttConfig = SttConfig()
     media: MediaConfig = MediaConfig()
+    limits: LimitsConfig = LimitsConfig()
     data_dir: str = "./data"
     """Where the SQLite file lives."""
 
@@ -243,6 +281,14 @@ ENVIRONMENT = {
     "THREADGATE_ALLOWED_MODELS": "threads.allowed_models",
     "THREADGATE_BUSY_POLICY": "threads.busy_policy",
     "THREADGATE_RESET_SKILLS": "threads.reset_skills",
+    "THREADGATE_GROUP_ACTIVATION": "threads.group_activation",
+    "THREADGATE_GROUP_SESSIONS": "threads.group_sessions",
+    "THREADGATE_DEBOUNCE": "threads.debounce",
+    "THREADGATE_DM_POLICY": "telegram.dm_policy",
+    "THREADGATE_REACTIONS": "telegram.reactions",
+    "THREADGATE_STREAMING": "telegram.streaming",
+    "THREADGATE_USER_DAILY_MESSAGES": "limits.user_daily_messages",
+    "THREADGATE_USER_DAILY_TOKENS": "limits.user_daily_tokens",
     "THREADGATE_STT_BASE_URL": "stt.base_url",
     "THREADGATE_STT_MODEL": "stt.model",
     "THREADGATE_STT_API_KEYS": "stt.api_keys",

@@ -30,6 +30,10 @@ _CHOICES = {
     "llm.strategy": _STRATEGIES,
     "llm.fallbacks.strategy": _STRATEGIES,
     "threads.busy_policy": ("queue", "interrupt"),
+    "threads.group_activation": ("mention", "always"),
+    "threads.group_sessions": ("shared", "per_user"),
+    "telegram.dm_policy": ("allowlist", "pairing", "open"),
+    "telegram.streaming": ("edit", "draft", "auto"),
 }
 
 

@@ -18,8 +18,10 @@ from actors.thread.exceptions import (
     ThreadError,
 )
 from actors.thread.messages import (
+    ActivationChanged,
     Command,
     CredentialsAvailable,
+    DebounceTick,
     FailureKind,
     KeepaliveTick,
     QueueNoticeTick,
@@ -29,6 +31,7 @@ from actors.thread.messages import (
     RunFailed,
     RunFinished,
     StatusQuery,
+    StopRun,
     UserMessage,
 )
 from actors.thread.ports import (
@@ -40,6 +43,7 @@ from actors.thread.ports import (
     ReplyStream,
     RunRequest,
     RunSink,
+    Siblings,
     TextPart,
     ThreadStore,
 )
@@ -56,9 +60,11 @@ from actors.thread.records import (
     ThreadStatus,
     Turn,
 )
-from actors.thread.settings import BusyPolicy, ThreadSettings
+from actors.thread.settings import Activation, BusyPolicy, ThreadSettings
 
 __all__ = [
+    "Activation",
+    "ActivationChanged",
     "AgentError",
     "AgentRejectedError",
     "AgentRunner",
@@ -68,6 +74,7 @@ __all__ = [
     "Concluded",
     "CredentialsAvailable",
     "CredentialsExhaustedError",
+    "DebounceTick",
     "DocumentPart",
     "Exchange",
     "FailureKind",
@@ -90,7 +97,9 @@ __all__ = [
     "RunFinished",
     "RunRequest",
     "RunSink",
+    "Siblings",
     "StatusQuery",
+    "StopRun",
     "TextPart",
     "ThreadActor",
     "ThreadError",

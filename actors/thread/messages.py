@@ -6,7 +6,8 @@ import enum
 
 import attrs
 
-from actors.thread.records import MediaRef
+from actors.thread.records import MediaRef, ThreadKey
+from actors.thread.settings import Activation
 
 
 @attrs.frozen
@@ -21,6 +22,10 @@ class UserMessage:
     """Who sent it."""
     media: tuple[MediaRef, ...] = ()
     """The files sent with it, in order (an album is one message); ``text`` is the caption."""
+    addressed: bool = True
+    """Whether it is addressed to the bot: always in a private chat; in a group, an
+    @mention of the bot (removed from ``text``) or a reply to one of its messages. A thread
+    whose activation is ``mention`` answers only these."""
 
 
 @attrs.frozen
@@ -35,6 +40,9 @@ class Command:
     """Telegram message id of the command."""
     user_id: int | None = None
     """Who sent it."""
+    admin: bool = False
+    """Whether its sender is one of the gateway's admins (``telegram.admin_users``):
+    ``/activation`` is theirs."""
 
 
 class FailureKind(enum.Enum):
@@ -130,3 +138,35 @@ class Resume:
 @attrs.frozen
 class StatusQuery:
     """Asked (``ref.ask``) for a ``ThreadStatus``; the thread answers without replying in chat."""
+
+
+@attrs.frozen
+class StopRun:
+    """Asked (``ref.ask``) when a user pressed an answer's Stop button, or stopped a draft:
+    stop run ``run_id`` if it is still the current one, never a later run. Answers ``True``
+    if it stopped it, ``False`` if that run had ended already."""
+
+    run_id: int
+    """The run whose answer carried the button (or the draft)."""
+    user_id: int | None = None
+    """Who pressed it."""
+
+
+@attrs.frozen
+class ActivationChanged:
+    """Told to the other threads of a conversation (the per-user threads of one group or
+    topic) when an admin switched its activation in one of them."""
+
+    conversation: ThreadKey
+    """The group or topic (``ThreadKey.conversation``)."""
+    activation: Activation
+    """Its activation now."""
+
+
+@attrs.frozen
+class DebounceTick:
+    """The thread's own timer: the debounce window of the inputs held since ``epoch`` has
+    passed without a newer message; time to start their turn."""
+
+    epoch: int
+    """Which window it closes (a tick of a window a later message extended is stale)."""

@@ -11,6 +11,7 @@ from typing import Protocol
 import attrs
 
 from actors.thread.records import Concluded, Exchange, MediaRef, ThreadKey, ThreadRecord, Turn
+from actors.thread.settings import Activation
 
 
 @attrs.frozen
@@ -67,6 +68,8 @@ class RunRequest:
     exchange in the context; the new exchange replaces it."""
     media: tuple[tuple[MediaRef, ...], ...] = ()
     """The files each of ``inputs`` came with, in the same order (empty: text only)."""
+    user_ids: tuple[int | None, ...] = ()
+    """Who sent each of ``inputs``, in the same order (usage is counted per user)."""
     parts: tuple[tuple[Part, ...], ...] = ()
     """The content of ``media``, fetched and read, one tuple per input: filled in by the
     gateway before the agent is called (the thread actor passes references only)."""
@@ -127,8 +130,24 @@ class Outbox(Protocol):
         """Send a short notice to the thread. If it raises or takes longer than the thread's
         ``notice_timeout``, the thread logs that the notice was not delivered and goes on."""
 
-    def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> ReplyStream:
-        """Start a streamed answer in the thread."""
+    def open_stream(
+        self, key: ThreadKey, *, reply_to: int | None = None, run_id: int | None = None
+    ) -> ReplyStream:
+        """Start a streamed answer in the thread, written by run ``run_id`` (its Stop
+        button's callback data carries it, and a draft's id is it)."""
+
+    def react(self, key: ThreadKey, message_id: int, emoji: str | None) -> None:
+        """Set the bot's reaction to user message ``message_id`` to ``emoji``, or clear it
+        (``None``). Returns at once and never raises: a chat that forbids reactions is a
+        log line."""
+
+
+class Siblings(Protocol):
+    """The other thread actors of a conversation (per-user threads of one group or topic)."""
+
+    def tell(self, conversation: ThreadKey, message: object) -> None:
+        """Tell ``message`` to every live thread of ``conversation``; never raises. Threads
+        not live then read what they need from the store when they start."""
 
 
 class ThreadStore(Protocol):
@@ -147,3 +166,10 @@ class ThreadStore(Protocol):
         """Replace the saved record (a new ``session_id`` starts a new session), record the
         outcomes ``concluded`` and append ``exchange`` to its session's history, in one
         atomic write: a crash keeps all of it or none."""
+
+    async def load_activation(self, conversation: ThreadKey) -> Activation | None:
+        """The activation ``/activation`` chose for ``conversation`` (a group or topic),
+        or ``None`` if none was chosen (the settings' default applies)."""
+
+    async def save_activation(self, conversation: ThreadKey, activation: Activation) -> None:
+        """Persist ``conversation``'s activation (shared by its per-user threads)."""

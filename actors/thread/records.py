@@ -16,9 +16,30 @@ class ThreadKey:
     """Telegram chat id."""
     thread_id: int | None = None
     """``message_thread_id`` of the forum topic; ``None`` outside forums."""
+    user_id: int | None = None
+    """With per-user group sessions (``group_sessions = "per_user"``): the member whose own
+    thread this is; ``None`` otherwise (one thread for everyone in the chat or topic)."""
+
+    @property
+    def conversation(self) -> ThreadKey:
+        """The chat or topic this thread is in (itself, but for a per-user thread): what
+        ``/activation`` and the chat's send pacing apply to."""
+        return self if self.user_id is None else ThreadKey(self.chat_id, self.thread_id)
 
     def __str__(self) -> str:
-        return f"{self.chat_id}" if self.thread_id is None else f"{self.chat_id}:{self.thread_id}"
+        text = f"{self.chat_id}" if self.thread_id is None else f"{self.chat_id}:{self.thread_id}"
+        return text if self.user_id is None else f"{text}~{self.user_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> ThreadKey:
+        """The key ``str(key)`` wrote (``chat``, ``chat:topic``, either with ``~user``).
+
+        Raises:
+            ValueError: ``text`` is not such a key.
+        """
+        base, _, user = text.partition("~")
+        chat, _, topic = base.partition(":")
+        return cls(int(chat), int(topic) if topic else None, int(user) if user else None)
 
 
 class MediaKind(enum.Enum):
@@ -73,6 +94,8 @@ class PendingInput:
     media: tuple[MediaRef, ...] = ()
     """The files sent with it (an album's are all here), in the order sent; ``text`` is then
     the caption."""
+    user_id: int | None = None
+    """Who sent it (usage is counted per user)."""
 
 
 class Outcome(enum.Enum):
@@ -86,6 +109,11 @@ class Outcome(enum.Enum):
     """A reset dropped it; the user got one notice with the count."""
     STOPPED = "stopped"
     """``/stop`` ended it; the user got a notice."""
+    NOT_ADDRESSED = "not-addressed"
+    """In a group whose activation is ``mention``: not addressed to the bot (no mention, not
+    a reply to it), so no run and no reply; nobody waits for an answer to it."""
+    LIMITED = "limited"
+    """Its sender was over a daily limit; they were told when it resets. No run."""
     PARKED = "parked"
     """Not final: no API key is usable; it is retried when one is back."""
 

@@ -16,6 +16,16 @@ class BusyPolicy(enum.Enum):
     """Cancels the run and starts a new turn with it."""
 
 
+class Activation(enum.Enum):
+    """When a thread in a group answers a user message (private chats always answer)."""
+
+    MENTION = "mention"
+    """Only when addressed: an @mention of the bot, or a reply to one of its messages
+    (``UserMessage.addressed``). Commands always act."""
+    ALWAYS = "always"
+    """Every message."""
+
+
 @attrs.frozen
 class ThreadSettings:
     """Settings shared by every thread actor."""
@@ -51,6 +61,15 @@ class ThreadSettings:
     notice_timeout: float = 10.0
     """How long a notice may take to be handed to the outbox; then it is logged as not
     delivered. It is not cut short by a shutdown: what a thread concluded, it says."""
+    activation: Activation = Activation.MENTION
+    """A group thread's activation until ``/activation`` switches it
+    (``threads.group_activation``)."""
+    debounce: float = 0.0
+    """Messages one user sends within this many seconds of each other, while no run is
+    active, become one turn (0: off)."""
+    reactions: bool = False
+    """React 👀 to a message accepted while the thread is busy (``Outbox.react``), and clear
+    the reaction when it is concluded."""
     failure_write_for: float = 10.0
     """How long a thread marked failed keeps trying to write the conclusion of what it held
     (the store may be what failed it)."""

@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS turns (
     media TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_session ON turns (session_id, id);
+-- A group's or topic's activation, chosen with /activation (shared by its per-user threads).
+CREATE TABLE IF NOT EXISTS activations (conversation TEXT PRIMARY KEY, mode TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pool_state (
     pool TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (pool, label)
 );
@@ -76,6 +78,9 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 FINAL = ", ".join(f"'{outcome.value}'" for outcome in Outcome if outcome.final)
 TRIGGERS = """
+-- Made again at every open: the list of final outcomes grows with new versions.
+DROP TRIGGER IF EXISTS outcome_closes_inbox;
+DROP TRIGGER IF EXISTS outcome_closes_album;
 -- A final outcome closes its inbox entry in the same statement that records it.
 CREATE TRIGGER IF NOT EXISTS outcome_closes_inbox AFTER INSERT ON outcomes
 WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN

@@ -32,65 +32,23 @@ from typing import Any, TypeVar
 import attrs
 
 from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
+from actors.thread.settings import Activation
 from gateway.exceptions import StoreUnavailableError
 from gateway.store.codec import (
     key_text,
     media_from_json,
-    media_to_json,
     record_from_json,
     record_to_json,
 )
 from gateway.store.connections import Readers, Writer, connect
 from gateway.store.retention import Pruned, Retention, prune
 from gateway.store.schema import FINAL, SCHEMA, TRIGGERS, migrate
+from gateway.store.writes import append_exchange, insert_outcomes
 from providers.pool import SavedKeyState
 
 T = TypeVar("T")
 RECENT_TURNS = 500
 """Turns of a session read for one answer at most, whatever the character budget."""
-
-
-def _insert_outcomes(
-    db: sqlite3.Connection, key: ThreadKey, concluded: Sequence[Concluded], at: float
-) -> None:
-    """One statement for all of them; a final outcome also closes its inbox entry (trigger)."""
-    rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(concluded))
-    thread = key_text(key)
-    values = [
-        v
-        for c in concluded
-        for v in (thread, c.message_id, c.outcome.value, c.detail, at, key.chat_id)
-    ]
-    db.execute(
-        "INSERT INTO outcomes (thread_key, message_id, outcome, detail, at, chat_id)"  # noqa: S608 - placeholders only
-        f" VALUES {rows}",
-        values,
-    )
-
-
-def _append_exchange(db: sqlite3.Connection, exchange: Exchange, at: float) -> None:
-    """Add an answered turn to its session (replacing the last one, for ``/retry``), and
-    note the session's last use (what its retention counts from)."""
-    session = exchange.session_id
-    db.execute("UPDATE sessions SET used_at = ? WHERE session_id = ?", (at, session))
-    if exchange.replaces_last:
-        db.execute(
-            "DELETE FROM turns WHERE session_id = ? AND id >= (SELECT MAX(id) FROM turns"
-            " WHERE session_id = ? AND role = 'user')",
-            (session, session),
-        )
-    turns = exchange.turns
-    if turns:
-        rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(turns))  # one statement
-        values = [
-            v
-            for t in turns
-            for v in (session, t.role, t.content, len(t.content), media_to_json(t.media))
-        ]
-        db.execute(
-            f"INSERT INTO turns (session_id, role, content, chars, media) VALUES {rows}",  # noqa: S608 - placeholders only
-            values,
-        )
 
 
 @attrs.frozen
@@ -174,6 +132,14 @@ class Store:
         """A read, in a worker thread on a reader connection."""
         return await self._readers.run(func)
 
+    async def write(self, func: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
+        """A write of one of the store's feature modules (pairing, usage), as ``_write``."""
+        return await self._writer.run(func, atomic=atomic)
+
+    async def read(self, func: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of one of the store's feature modules, as ``_read``."""
+        return await self._readers.run(func)
+
     async def checkpoint(self, *, truncate: bool = False) -> tuple[int, int]:
         """Copy the write-ahead log into the database file, in a worker thread. Passive (the
         default) never waits for readers or writers: it does what it can now. ``truncate``
@@ -221,13 +187,12 @@ class Store:
 
         def read(db: sqlite3.Connection) -> list[InboxEntry]:
             rows = db.execute(
-                "SELECT update_id, chat_id, thread_key, message_id, payload FROM inbox"
+                "SELECT update_id, thread_key, message_id, payload FROM inbox"
                 " WHERE outcome IS NULL AND album_of IS NULL ORDER BY update_id"
             ).fetchall()
             entries = []
-            for update_id, chat_id, thread_key, message_id, payload in rows:
-                _, _, thread = thread_key.partition(":")
-                key = ThreadKey(chat_id, int(thread) if thread else None)
+            for update_id, thread_key, message_id, payload in rows:
+                key = ThreadKey.parse(thread_key)
                 entries.append(InboxEntry(update_id, key, message_id, json.loads(payload)))
             return entries
 
@@ -290,9 +255,9 @@ class Store:
             )
             db.execute(upsert, (key_text(key), record_to_json(record), record.session_id))
             if concluded:
-                _insert_outcomes(db, key, concluded, at)
+                insert_outcomes(db, key, concluded, at)
             if exchange is not None:
-                _append_exchange(db, exchange, at)
+                append_exchange(db, exchange, at)
 
         await self._write(write, atomic=bool(concluded) or exchange is not None)
         for outcome in concluded:
@@ -302,7 +267,7 @@ class Store:
         self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
     ) -> None:
         at, concluded = self._clock(), [Concluded(message_id, outcome, detail)]
-        await self._write(lambda db: _insert_outcomes(db, key, concluded, at))
+        await self._write(lambda db: insert_outcomes(db, key, concluded, at))
         self._on_outcome(key, concluded[0])
 
     async def has_final_outcome(self, key: ThreadKey, message_id: int) -> bool:
@@ -366,6 +331,26 @@ class Store:
             return kept
 
         return await self._read(read)
+
+    async def load_activation(self, conversation: ThreadKey) -> Activation | None:
+        def read(db: sqlite3.Connection) -> Activation | None:
+            row = db.execute(
+                "SELECT mode FROM activations WHERE conversation = ?",
+                (key_text(conversation.conversation),),
+            ).fetchone()
+            return None if row is None else Activation(row[0])
+
+        return await self._read(read)
+
+    async def save_activation(self, conversation: ThreadKey, activation: Activation) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO activations (conversation, mode) VALUES (?, ?)"
+                " ON CONFLICT (conversation) DO UPDATE SET mode = excluded.mode",
+                (key_text(conversation.conversation), activation.value),
+            )
+
+        await self._write(write)
 
     # -- PoolStateStore --------------------------------------------------------------------
 

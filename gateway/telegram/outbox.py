@@ -133,7 +133,13 @@ class TelegramOutbox:
     async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
         await self._senders.ref_for(key.chat_id).send(Notice(key, text, reply_to))
 
-    def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> TelegramReplyStream:
+    def open_stream(
+        self, key: ThreadKey, *, reply_to: int | None = None, run_id: int | None = None
+    ) -> TelegramReplyStream:
         answer = Answer(next(self._ids), key, reply_to)
         sender = self._senders.ref_for(key.chat_id)
         return TelegramReplyStream(answer, sender, self._metrics, self._stopping)
+
+    def react(self, key: ThreadKey, message_id: int, emoji: str | None) -> None:
+        # Placeholder of the spine: the reactions work package sends setMessageReaction.
+        logger.debug("reaction {e} on {id} in {key} not sent", e=emoji, id=message_id, key=key)

@@ -22,6 +22,7 @@ from actors.thread.exceptions import (
 )
 from actors.thread.ports import RunRequest, RunSink
 from actors.thread.records import Concluded, Exchange, Outcome, ThreadKey, ThreadRecord, Turn
+from actors.thread.settings import Activation
 from providers.chat_agent import without_last_exchange
 
 
@@ -58,6 +59,19 @@ class MemoryStore:
     journal: list[tuple[str, ThreadKey, tuple[int, ...]]] = attrs.Factory(list)
     """Every load or save of a thread, in order: ``("saved" | "lost" | "load failed", key,
     the message ids concluded ANSWERED in a lost save)``."""
+
+    activations: dict[ThreadKey, Activation] = attrs.Factory(dict)
+    """Activations chosen with /activation, by conversation."""
+
+    async def load_activation(self, conversation: ThreadKey) -> Activation | None:
+        if anyio.current_time() < self.down_until:
+            raise self._fail("the store is down (load)")
+        return self.activations.get(conversation.conversation)
+
+    async def save_activation(self, conversation: ThreadKey, activation: Activation) -> None:
+        if anyio.current_time() < self.down_until or self.fail_saves:
+            raise self._fail("activation not written")
+        self.activations[conversation.conversation] = activation
 
     def _fail(self, why: str) -> StoreFailedError:
         self.failures += 1
@@ -125,6 +139,8 @@ class RecordedStream:
     reply_to: int | None
     outbox: RecordingOutbox
     chunks: list[str] = attrs.Factory(list)
+    run_id: int | None = None
+    """The run that opened it."""
     state: str = "open"
     """open, finished (shown as complete), aborted (shown cut off)."""
     keepalives: int = 0
@@ -167,6 +183,8 @@ class RecordingOutbox:
     """Streams' keepalives raise."""
     finish_delay: float = 0.0
     """Seconds a stream's finish takes."""
+    reactions: list[tuple[ThreadKey, int, str | None]] = attrs.Factory(list)
+    """Every reaction set (an emoji) or cleared (``None``), in order."""
 
     async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
         if self.fail_notices:
@@ -178,10 +196,16 @@ class RecordingOutbox:
             await anyio.sleep(self.notice_delay)
         self.notices.append((key, text, reply_to))
 
-    def open_stream(self, key: ThreadKey, *, reply_to: int | None = None) -> RecordedStream:
+    def open_stream(
+        self, key: ThreadKey, *, reply_to: int | None = None, run_id: int | None = None
+    ) -> RecordedStream:
         stream = RecordedStream(key, reply_to, self)
+        stream.run_id = run_id
         self.streams.append(stream)
         return stream
+
+    def react(self, key: ThreadKey, message_id: int, emoji: str | None) -> None:
+        self.reactions.append((key, message_id, emoji))
 
     def texts(self, key: ThreadKey) -> list[str]:
         """Everything the thread showed, notices and finished answers, in order of opening."""
