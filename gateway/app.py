@@ -177,10 +177,13 @@ def started_line(config: Config, admin_url: str) -> str:
         for ids, what in ((telegram.allowed_users, "user(s)"), (telegram.allowed_chats, "chat(s)"))
         if ids
     ]
+    if telegram.dm_policy == "pairing":
+        allowed.append("approved users")
+    dms = "" if telegram.dm_policy == "allowlist" else f" (private chats: {telegram.dm_policy})"
     return (
         f"threadgate started: {telegram.mode}, model {llm.model} at {host} "
         f"({keys} API key{'' if keys == 1 else 's'}{fallbacks}), agent {config.agent.name}, "
-        f"allowlist {' and '.join(allowed) if allowed else 'everyone'}, "
+        f"allowlist {' and '.join(allowed) if allowed else 'everyone'}{dms}, "
         f"admin {admin_url or 'off'}, data {config.data_dir}"
     )
 

@@ -1,4 +1,4 @@
-"""The ``threadgate`` command: run, demo, init, doctor, status, check-config."""
+"""The ``threadgate`` command: run, demo, init, doctor, status, check-config, pairing."""
 
 from __future__ import annotations
 
@@ -124,6 +124,19 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(partial(_config, args), Console(highlight=False))
 
 
+def _pairing(args: argparse.Namespace) -> int:
+    from gateway import pairing_cli
+
+    config = _config(args)
+    if args.action == "approve":
+        return pairing_cli.approve_pairing(config.data_dir, args.code)
+    if args.action == "revoke":
+        return pairing_cli.revoke_pairing(
+            config.data_dir, args.user_id, allowed_users=config.telegram.allowed_users
+        )
+    return pairing_cli.list_pairing(config.data_dir)
+
+
 def _parser() -> argparse.ArgumentParser:
     # The global options are accepted before and after the subcommand (`threadgate run
     # --json-logs`): each subparser has them too, with SUPPRESS defaults, so that one given
@@ -187,6 +200,32 @@ def _parser() -> argparse.ArgumentParser:
         "directory, else admin.addr)",
     )
     command("check-config", "validate and print the effective config, secrets redacted")
+    pairing = command(
+        "pairing",
+        "admit users who asked in a private chat (telegram.dm_policy = pairing), or remove "
+        "them; works while the gateway runs",
+    )
+    actions = pairing.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser(
+        "list",
+        help="the pending codes (who asked, how long ago) and the approved users",
+        description="the pending codes (who asked, how long ago) and the approved users",
+        parents=[common],
+    )
+    approve = actions.add_parser(
+        "approve",
+        help="admit the user who got CODE; exit status 1 if it is unknown or expired",
+        description="admit the user who got CODE; exit status 1 if it is unknown or expired",
+        parents=[common],
+    )
+    approve.add_argument("code", metavar="CODE", help="the code the user was sent (any case)")
+    revoke = actions.add_parser(
+        "revoke",
+        help="remove an approved user; exit status 1 if nobody approved them",
+        description="remove an approved user; exit status 1 if nobody approved them",
+        parents=[common],
+    )
+    revoke.add_argument("user_id", metavar="USER_ID", type=int, help="their Telegram user id")
     return parser
 
 
@@ -203,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": _doctor,
         "status": _status,
         "check-config": _check_config,
+        "pairing": _pairing,
     }
     try:
         return handlers[args.command](args)

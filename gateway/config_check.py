@@ -116,7 +116,14 @@ def warnings(config: Config) -> list[str]:
     """What is allowed but probably not meant, one plain sentence each."""
     found = []
     telegram = config.telegram
-    if not telegram.allowed_users and not telegram.allowed_chats:
+    if telegram.dm_policy == "open":
+        found.append(
+            "telegram.dm_policy is open: anyone who finds the bot can use it in a private chat "
+            "(and your API keys), whatever telegram.allowed_users says"
+        )
+    elif telegram.dm_policy == "allowlist" and not (
+        telegram.allowed_users or telegram.allowed_chats
+    ):
         found.append(
             "telegram.allowed_users and telegram.allowed_chats are empty: anyone who finds "
             "the bot can use it (and your API keys); set THREADGATE_ALLOWED_USERS"

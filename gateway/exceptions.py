@@ -91,3 +91,20 @@ class ProbeFailedError(GatewayError):
 class SetupAbortedError(FatalError):
     """Raised when ``threadgate init`` cannot go on (its input ended, or a step failed
     too often); nothing was written."""
+
+
+class PairingCodeUnknownError(GatewayError):
+    """Raised when ``threadgate pairing approve`` is given a code that no stranger holds: it
+    was never issued, has expired (after an hour), or was used already."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"pairing code {code} is unknown or expired")
+        self.code = code
+
+
+class PairedUserUnknownError(GatewayError):
+    """Raised when ``threadgate pairing revoke`` is given a user id nobody approved."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"user {user_id} is not an approved user")
+        self.user_id = user_id

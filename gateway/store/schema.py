@@ -61,6 +61,21 @@ CREATE TABLE IF NOT EXISTS activations (conversation TEXT PRIMARY KEY, mode TEXT
 CREATE TABLE IF NOT EXISTS pool_state (
     pool TEXT NOT NULL, label TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (pool, label)
 );
+-- pairing: the one-time codes strangers got in a private chat (telegram.dm_policy = pairing;
+-- pruned once expired), and the users an operator approved with one.
+CREATE TABLE IF NOT EXISTS pairing_codes (
+    code TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    chat_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    replied_at REAL NOT NULL -- when the stranger was last sent it (replies are rate limited)
+);
+CREATE INDEX IF NOT EXISTS pairing_codes_user ON pairing_codes (user_id);
+CREATE TABLE IF NOT EXISTS pairing_approved (
+    user_id INTEGER PRIMARY KEY, name TEXT NOT NULL, approved_at REAL NOT NULL, code TEXT NOT NULL
+);
 """
 
 

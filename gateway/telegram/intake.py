@@ -21,8 +21,10 @@ from loguru import logger
 
 from actors.thread.messages import Command, UserMessage
 from gateway.config import TelegramConfig
+from gateway.exceptions import StoreUnavailableError
 from gateway.ops.metrics import Metrics
 from gateway.store.sqlite import InboxEntry, Store
+from gateway.telegram.pairing import Admission
 from gateway.telegram.routing import Ignored, Routed, route, to_payload
 
 
@@ -58,12 +60,11 @@ class Intake:
     _metrics: Metrics
     username: str = ""
     """The bot's username (for ``/command@bot``); set once ``getMe`` answered."""
-    _users: frozenset[int] = attrs.field(init=False)
-    _chats: frozenset[int] = attrs.field(init=False)
+    admission: Admission = attrs.field(init=False)
+    """Who may talk to the agent (``telegram.dm_policy``, the allowlists, approved users)."""
 
     def __attrs_post_init__(self) -> None:
-        self._users = frozenset(self._config.allowed_users)
-        self._chats = frozenset(self._config.allowed_chats)
+        self.admission = Admission(self._store, self._config)
 
     async def take(self, update: Update) -> Routed | None:
         """Return the routed message if ``update`` is new and for a thread, else ``None``.
@@ -72,12 +73,10 @@ class Intake:
         cannot be written raises ``StoreUnavailableError``: the update is then not confirmed.
         """
         try:
-            routed = route(
-                update,
-                bot_username=self.username,
-                allowed_users=self._users,
-                allowed_chats=self._chats,
-            )
+            refused = await self.admission.check(update)  # a StoreUnavailableError goes up
+            routed = refused or route(update, bot_username=self.username)
+        except StoreUnavailableError:
+            raise
         except Exception:  # noqa: BLE001 - bad input must not stop the gateway
             logger.exception("update {id} could not be routed; skipped", id=update.update_id)
             return None
