@@ -301,8 +301,17 @@ def test_global_options_work_after_the_subcommand_too(
 def test_every_command_and_option_has_plain_help() -> None:
     parser = _parser()
     (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(commands.choices) == {"run", "demo", "init", "doctor", "status", "check-config"}
-    for name, sub in [("threadgate", parser), *commands.choices.items()]:
+    assert set(commands.choices) == {
+        *("run", "demo", "init", "doctor", "status", "check-config", "pairing")
+    }
+    (actions,) = [
+        a for a in commands.choices["pairing"]._actions if isinstance(a, argparse._SubParsersAction)
+    ]
+    assert set(actions.choices) == {"list", "approve", "revoke"}
+    for choice in actions._choices_actions:
+        assert choice.help, choice.dest
+    nested = [(f"pairing {name}", sub) for name, sub in actions.choices.items()]
+    for name, sub in [("threadgate", parser), *commands.choices.items(), *nested]:
         text = sub.format_help()
         for markup in ("``", ":class:", ":func:", ".. "):
             assert markup not in text, (name, text)
