@@ -129,7 +129,9 @@ def _pairing(args: argparse.Namespace) -> int:
 
     config = _config(args)
     if args.action == "approve":
-        return pairing_cli.approve_pairing(config.data_dir, args.code)
+        telegram = config.telegram
+        bot = (telegram.api_base, telegram.token) if telegram.token else None
+        return pairing_cli.approve_pairing(config.data_dir, args.code, bot=bot)
     if args.action == "revoke":
         return pairing_cli.revoke_pairing(
             config.data_dir, args.user_id, allowed_users=config.telegram.allowed_users
@@ -214,8 +216,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     approve = actions.add_parser(
         "approve",
-        help="admit the user who got CODE; exit status 1 if it is unknown or expired",
-        description="admit the user who got CODE; exit status 1 if it is unknown or expired",
+        help="admit the user who got CODE, and tell them; exit status 1 if it is unknown or "
+        "expired",
+        description="admit the user who got CODE, and tell them; exit status 1 if it is "
+        "unknown or expired",
         parents=[common],
     )
     approve.add_argument("code", metavar="CODE", help="the code the user was sent (any case)")

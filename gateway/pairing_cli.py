@@ -20,6 +20,8 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+import httpx
+
 from gateway.exceptions import (
     PairedUserUnknownError,
     PairingCodeUnknownError,
@@ -36,6 +38,8 @@ from gateway.store.pairing import (
 )
 
 STORE_FILE = "threadgate.sqlite3"
+WELCOME = "✅ You're in: the operator approved you. Write your message again."
+"""What an approved user is told in their private chat."""
 T = TypeVar("T")
 
 
@@ -126,11 +130,16 @@ def approve_pairing(
     data_dir: str | Path,
     code: str,
     *,
+    bot: tuple[str, str] | None = None,
     now: float | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Admit the holder of ``code``: exit status 0; 1 (one line) if no live code is ``code``."""
+    """Admit the holder of ``code``: exit status 0; 1 (one line) if no live code is ``code``.
+
+    With ``bot`` (the Bot API base URL and the token), the user is told in their private
+    chat (:data:`WELCOME`); if that fails, a warning says so (the approval stands).
+    """
     out, err, now = out or sys.stdout, err or sys.stderr, time.time() if now is None else now
     try:
         user = _write(data_dir, lambda db: approve_code(db, code, now))
@@ -141,7 +150,28 @@ def approve_pairing(
         f"approved user {user.user_id} {user.name or '(no name)'}: they can write to the bot now",
         file=out,
     )
+    problem = "no bot token here" if bot is None else _tell(*bot, user.user_id)
+    if problem:
+        print(f"threadgate: warning: the user was not told ({problem})", file=err)
     return 0
+
+
+def _tell(api_base: str, token: str, chat_id: int) -> str:
+    """Send :data:`WELCOME` to ``chat_id`` (a user's private chat has their id); what went
+    wrong, if anything (never the URL: it holds the token)."""
+    try:
+        response = httpx.post(
+            f"{api_base}/bot{token}/sendMessage",
+            json={"chat_id": chat_id, "text": WELCOME},
+            timeout=10,
+        )
+        answer = response.json()
+    except (httpx.HTTPError, ValueError) as error:
+        return f"{type(error).__name__} from the Bot API"
+    if not isinstance(answer, dict) or answer.get("ok") is not True:
+        description = answer.get("description") if isinstance(answer, dict) else None
+        return f"the Bot API answered {response.status_code}: {description or 'not ok'}"
+    return ""
 
 
 def revoke_pairing(

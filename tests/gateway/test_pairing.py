@@ -18,10 +18,10 @@ from gateway.cli import main
 from gateway.config import Config, TelegramConfig
 from gateway.config_check import warnings as config_warnings
 from gateway.demo.botapi_sim import BotAPISimulator
-from gateway.pairing_cli import approve_pairing, list_pairing, revoke_pairing
+from gateway.pairing_cli import WELCOME, approve_pairing, list_pairing, revoke_pairing
 from gateway.store.pairing import ALPHABET, VALIDITY
 from gateway.store.sqlite import Store
-from tests.gateway.harness import Running, running_gateway, wait_until
+from tests.gateway.harness import TOKEN, Running, running_gateway, wait_until
 
 pytestmark = pytest.mark.anyio
 FRIEND, STRANGER = 7, 8
@@ -65,11 +65,13 @@ async def test_a_stranger_gets_a_code_the_operator_approves_it_then_revokes_them
         assert run.unanswered_in_inbox() == []
         assert run.outcome(run.telegram.sent[-1].reply_to or 0) is None, "not in the inbox"
 
-        assert await cli(partial(approve_pairing, tmp_path, code.lower())) == (
+        bot = (run.telegram.base_url, TOKEN)
+        assert await cli(partial(approve_pairing, tmp_path, code.lower(), bot=bot)) == (
             0,
             f"approved user {STRANGER} user{STRANGER}: they can write to the bot now\n",
             "",
         )
+        assert run.telegram.texts(STRANGER)[-1] == WELCOME, "told, by the CLI"
         assert (await said(run, "am I in?", STRANGER)).startswith("You said: am I in?")
         assert len(run.llm.requests) == requests + 1
         status, _, err = await cli(partial(approve_pairing, tmp_path, code))
@@ -108,11 +110,17 @@ async def test_open_admits_strangers_in_private_chats(tmp_path: Path) -> None:
 
 
 async def test_an_approval_survives_a_restart(tmp_path: Path) -> None:
-    telegram = BotAPISimulator()
+    telegram = BotAPISimulator(token=TOKEN)
     async with running_gateway(tmp_path, telegram=telegram, bot=PAIRING) as run:
         match = CODE.search(await said(run, "let me in", STRANGER))
         assert match is not None
-        assert (await cli(partial(approve_pairing, tmp_path, match.group(0))))[0] == 0
+        wrong = (telegram.base_url, "123456:not-the-token")
+        status, _, err = await cli(partial(approve_pairing, tmp_path, match.group(0), bot=wrong))
+        assert status == 0, "approved all the same"
+        assert err == (
+            "threadgate: warning: the user was not told (the Bot API answered 401: Unauthorized)\n"
+        )
+        assert "not-the-token" not in err
     async with running_gateway(tmp_path, telegram=telegram, bot=PAIRING) as run:
         assert (await said(run, "after the restart", STRANGER)).startswith("You said:")
 
