@@ -54,11 +54,13 @@ def code_reply(code: str, expires_at: float, now: float) -> str:
 
 
 def display_name(user: User | None) -> str:
-    """A user's name for the operator: first (and last) name, and @username if any."""
+    """A user's name for the operator: first (and last) name, and @username if any; as UTF-8
+    can carry it (a lone surrogate becomes ``?``, NUL is removed), at most 200 characters."""
     if user is None:
         return ""
     name = " ".join(part for part in (user.first_name, user.last_name) if part)
-    return f"{name} (@{user.username})" if user.username else name
+    name = f"{name} (@{user.username})" if user.username else name
+    return name.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")[:200]
 
 
 @attrs.define(eq=False)

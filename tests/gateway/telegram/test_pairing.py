@@ -195,3 +195,13 @@ async def test_intake_writes_no_strangers_message_to_the_inbox_and_logs_no_code(
     with sqlite3.connect(tmp_path / "threadgate.sqlite3") as db:
         chats = [chat for (chat,) in db.execute("SELECT chat_id FROM inbox")]
     assert chats == [7]
+
+
+async def test_a_name_utf8_cannot_carry_is_stored_as_it_can(store: Store) -> None:
+    raw = simulator.make_update("hi", chat_id=8, user_id=8)
+    raw["message"]["from"].update(first_name="half \ud83d\x00", username="eve")
+    refused = await admission(store, dm_policy="pairing").check(Update.model_validate(raw))
+    assert isinstance(refused, Ignored)
+    assert CODE.search(refused.reply)
+    [pending] = await Pairings(store).pending(T0)
+    assert pending.name == "half ? (@eve)"
