@@ -8,9 +8,9 @@ said):
 
 * ``allowlist`` (the default): a chat outside ``allowed_chats`` or a user outside
   ``allowed_users`` is ignored with a log line, private chats and groups alike.
-* ``pairing``: only ``allowed_users`` and the users an operator approved (``threadgate
-  pairing approve CODE``) are admitted, in private chats and groups; an empty
-  ``allowed_users`` admits nobody but approved users. In a private chat a stranger gets a
+* ``pairing``: only ``allowed_users``, ``admin_users`` and the users an operator approved
+  (``threadgate pairing approve CODE``) are admitted, in private chats and groups; an empty
+  ``allowed_users`` admits nobody else. In a private chat a stranger gets a
   one-time code and how to be admitted, and no run; ``allowed_chats`` does not apply to
   private chats (the pairing decides them). In a group a stranger is ignored with a log line.
 * ``open``: private chats from anyone, whatever ``allowed_users`` and ``allowed_chats`` say;
@@ -80,6 +80,8 @@ class Admission:
 
     def __attrs_post_init__(self) -> None:
         self._users = frozenset(self._config.allowed_users)
+        if self.policy == PAIRING:  # else the operator would have to pair with their own bot
+            self._users |= frozenset(self._config.admin_users)
         self._chats = frozenset(self._config.allowed_chats)
         self._pairings = Pairings(self._store)
 

@@ -123,7 +123,11 @@ async def test_a_stranger_in_a_private_chat_gets_a_code_and_how_to_be_admitted(
 
 
 async def test_under_pairing_an_empty_allowlist_admits_approved_users_only(store: Store) -> None:
-    gate = admission(store, dm_policy="pairing")
+    gate = admission(store, dm_policy="pairing", admin_users=(3,))
+    assert await gate.check(dm(3)) is None, "admins need no pairing"
+    assert await gate.check(in_group(3)) is None
+    listed = admission(store, admin_users=(3,), allowed_users=(7,))
+    assert isinstance(await listed.check(dm(3)), Ignored), "allowlist is as it was"
     refused = await gate.check(in_group(9))
     assert isinstance(refused, Ignored)
     assert (refused.reason, refused.reply) == (f"user 9 is not allowed in {GROUP}", "")
