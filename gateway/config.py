@@ -59,9 +59,9 @@ class TelegramConfig:
     while it answers 5xx or 429 or not at all; then it stops with exit status 2."""
     dm_policy: str = "allowlist"
     """Who may talk to the bot in a private chat: allowlist (``allowed_users``; empty allows
-    everyone), pairing (``allowed_users`` plus users an operator approved with ``threadgate
-    pairing approve CODE``; anyone else gets a one-time code and no answer), or open
-    (everyone, whatever ``allowed_users`` says)."""
+    everyone), pairing (``allowed_users`` and ``admin_users`` plus users an operator approved
+    with ``threadgate pairing approve CODE``, in groups too; anyone else gets a one-time code
+    in a private chat and no answer), or open (everyone, whatever ``allowed_users`` says)."""
     reactions: bool = False
     """React 👀 to a message accepted while its thread is busy, and clear it once answered."""
     streaming: str = "edit"
