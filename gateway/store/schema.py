@@ -93,7 +93,8 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
 
 FINAL = ", ".join(f"'{outcome.value}'" for outcome in Outcome if outcome.final)
 TRIGGERS = """
--- Made again at every open: the list of final outcomes grows with new versions.
+-- Made again at every open (in one transaction: another process may be writing), as the
+-- list of final outcomes grows with new versions.
 DROP TRIGGER IF EXISTS outcome_closes_inbox;
 DROP TRIGGER IF EXISTS outcome_closes_album;
 -- A final outcome closes its inbox entry in the same statement that records it.

@@ -108,7 +108,7 @@ class Store:
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
             migrate(db)
-            db.executescript(TRIGGERS)
+            db.executescript(f"BEGIN IMMEDIATE;\n{TRIGGERS}\nCOMMIT;")  # one step for peers
         except sqlite3.Error as error:
             db.close()
             raise StoreUnavailableError(f"cannot open {self._path}: {error}") from None
