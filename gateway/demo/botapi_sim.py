@@ -23,7 +23,9 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from gateway.demo import botapi_updates
 from gateway.demo.botapi_files import SimFiles
+from gateway.demo.botapi_updates import CallbackAnswer
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
 from gateway.demo.telegram_html import TelegramHTMLCheck, utf16_length
 
@@ -95,6 +97,20 @@ class BotAPISimulator:
     base_url: str = ""
     files: SimFiles = attrs.Factory(SimFiles)
     """The files users sent (``getFile``, downloads; see ``gateway.demo.botapi_files``)."""
+    menus: dict[str, list[dict[str, str]]] = attrs.Factory(dict)
+    """The command menus the bot set (``setMyCommands``), by scope type
+    (``all_private_chats``, ``all_group_chats``, ``default``)."""
+    fail_set_commands: int = 0
+    """Answer the next N ``setMyCommands`` with HTTP 500."""
+    callback_answers: list[CallbackAnswer] = attrs.Factory(list)
+    """The bot's ``answerCallbackQuery`` calls, in order."""
+    allowed_updates: list[str] | None = None
+    """The update types the bot last asked for (``getUpdates`` or ``setWebhook``)."""
+    _said: dict[int, dict[str, Any]] = attrs.Factory(dict)
+    """The users' messages, by id (what a reply to one of them carries)."""
+    _forums: set[int] = attrs.Factory(set)
+    """The group chats made as forums."""
+    _queries: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     _updates: list[dict[str, Any]] = attrs.Factory(list)
     _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     _message_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1000))
@@ -117,10 +133,18 @@ class BotAPISimulator:
         user_id: int = 42,
         forum: bool = True,
         caption: bool = False,
+        **more: Any,
     ) -> int:
-        """A user writes ``text``; return its message id. Thread-safe."""
+        """A user writes ``text``; return its message id. Thread-safe. ``more``: what
+        :meth:`make_update` takes besides (a reply, a quote, a text mention, a name)."""
         update = self.make_update(
-            text, chat_id=chat_id, topic=topic, user_id=user_id, forum=forum, caption=caption
+            text,
+            chat_id=chat_id,
+            topic=topic,
+            user_id=user_id,
+            forum=forum,
+            caption=caption,
+            **more,
         )
         self._push(update)
         return int(update["message"]["message_id"])
@@ -134,25 +158,83 @@ class BotAPISimulator:
         user_id: int = 42,
         forum: bool = True,
         caption: bool = False,
+        reply_to: int | None = None,
+        quote: str = "",
+        text_mention: str = "",
+        first_name: str = "",
     ) -> dict[str, Any]:
         """The update a user writing ``text`` makes, with the next ids, without queueing it
-        (webhook tests POST it themselves, in whatever order)."""
+        (webhook tests POST it themselves, in whatever order).
+
+        Every ``@username`` in ``text`` is a ``mention`` entity, as Telegram makes them;
+        ``text_mention`` (a part of ``text``) is a mention of the bot's user. ``reply_to``:
+        the message (the bot's or a user's) it replies to, ``quote`` the part of it quoted.
+        """
         message_id = next(self._message_ids)
         self.said_at[message_id] = time.monotonic()
-        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
-        if chat_id < 0:
-            chat.update(title="Demo forum", is_forum=forum)
+        chat = self._chat(chat_id, forum)
         message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
             "chat": chat,
-            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+            "from": botapi_updates.user(user_id, first_name),
         }
         message["caption" if caption else "text"] = text
+        bot = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
+        if found := botapi_updates.entities(text, text_mention, bot):
+            message["caption_entities" if caption else "entities"] = found
         if forum and topic is not None and topic != 1:
             message.update(message_thread_id=topic, is_topic_message=True)
+        if reply_to is not None:
+            message["reply_to_message"] = self._replied(reply_to)
+            if quote:
+                message["quote"] = {"text": quote, "position": 0}
         with self._lock:
+            self._said[message_id] = dict(message)
             return {"update_id": next(self._update_ids), "message": message}
+
+    def _chat(self, chat_id: int, forum: bool) -> dict[str, Any]:
+        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        if chat_id < 0:
+            chat.update(title="Demo forum", is_forum=forum)
+            if forum:
+                self._forums.add(chat_id)
+        return chat
+
+    def _replied(self, message_id: int) -> dict[str, Any]:
+        """The message ``message_id`` as a reply to it carries it (the bot's or a user's)."""
+        with self._lock:
+            said = self._said.get(message_id)
+        if said is not None:
+            return {k: v for k, v in said.items() if k != "reply_to_message"}
+        return self.bot_message(message_id)
+
+    def bot_message(self, message_id: int) -> dict[str, Any]:
+        """The bot's message ``message_id`` as Telegram shows it in updates."""
+        sent = next(m for m in self.sent if m.message_id == message_id)
+        body = self._message_json(sent)
+        body["chat"] = self._chat(sent.chat_id, sent.chat_id in self._forums)
+        return body
+
+    def press(self, chat_id: int, message_id: int, data: str, user_id: int = 42) -> str:
+        """A user presses the button with callback ``data`` under the bot's message
+        ``message_id`` in ``chat_id``; return the callback query's id. Thread-safe."""
+        message = self.bot_message(message_id)
+        assert message["chat"]["id"] == chat_id, f"message {message_id} is not in {chat_id}"
+        with self._lock:
+            query_id = f"q{next(self._queries)}"
+        presser = botapi_updates.user(user_id)
+        self._push(botapi_updates.callback_query(query_id, presser, message, data))
+        return query_id
+
+    def stop_generation(self, chat_id: int, draft_id: int, topic: int | None = None) -> None:
+        """The user stops the draft ``draft_id`` in ``chat_id`` (``stopped_message_generation``)."""
+        chat = self._chat(chat_id, chat_id in self._forums)
+        self._push(botapi_updates.stopped_generation(chat, draft_id, topic))
+
+    def answers_to(self, query_id: str) -> list[CallbackAnswer]:
+        """The bot's answers to callback query ``query_id`` (one, if it answered)."""
+        return [answer for answer in self.callback_answers if answer.query_id == query_id]
 
     def say_media(
         self, media: dict[str, Any], caption: str = "", album: str = "", **where: Any
@@ -264,7 +346,25 @@ class BotAPISimulator:
         user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
         return self._ok(user)
 
+    async def _api_setmycommands(self, params: dict[str, Any]) -> web.Response:
+        if self.fail_set_commands > 0:
+            self.fail_set_commands -= 1
+            return self._error(500, "Internal Server Error")
+        scope = _json(params.get("scope")) or {"type": "default"}
+        self.menus[str(scope["type"])] = list(_json(params.get("commands")) or [])
+        return self._ok(True)
+
+    async def _api_answercallbackquery(self, params: dict[str, Any]) -> web.Response:
+        alert = str(params.get("show_alert", "")).lower() in ("true", "1")
+        query_id = str(params["callback_query_id"])
+        if self.answers_to(query_id):
+            return self._error(400, "Bad Request: query is too old and response timeout expired")
+        answer = CallbackAnswer(query_id, str(params.get("text") or ""), alert)
+        self.callback_answers.append(answer)
+        return self._ok(True)
+
     async def _api_setwebhook(self, params: dict[str, Any]) -> web.Response:
+        self.allowed_updates = _json(params.get("allowed_updates"))
         url = str(params.get("url") or "")
         self.webhook = (url, str(params.get("secret_token") or "")) if url else None
         return self._ok(True)
@@ -288,6 +388,8 @@ class BotAPISimulator:
     async def _api_getupdates(self, params: dict[str, Any]) -> web.Response:
         if self.webhook is not None:
             return self._error(409, "Conflict: can't use getUpdates while webhook is active")
+        if "allowed_updates" in params:
+            self.allowed_updates = _json(params["allowed_updates"])
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), 5.0)
         if offset:
@@ -414,8 +516,18 @@ class BotAPISimulator:
             "date": int(time.time()),
             "chat": chat,
             "text": sent.text,
-            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate"},
+            "from": {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Threadgate",
+                "username": BOT_USERNAME,
+            },
         }
         if sent.thread_id is not None:
             body.update(message_thread_id=sent.thread_id, is_topic_message=True)
         return body
+
+
+def _json(value: Any) -> Any:
+    """A parameter aiogram sent as JSON text (in a form) or as JSON itself."""
+    return json.loads(value) if isinstance(value, str) else value

@@ -6,7 +6,8 @@ from aiogram.types import Update
 
 from actors.thread.messages import UserMessage
 from actors.thread.records import MediaKind, MediaRef
-from gateway.telegram.routing import Routed, from_payload, route, to_payload
+from gateway.telegram.addressing import BotIdentity
+from gateway.telegram.routing import Routed, RoutingRules, from_payload, route, to_payload
 
 
 def update(**fields: Any) -> Update:
@@ -21,7 +22,7 @@ def update(**fields: Any) -> Update:
 
 
 def routed(**fields: Any) -> Routed:
-    result = route(update(**fields), bot_username="bot")
+    result = route(update(**fields), RoutingRules(bot=BotIdentity(99, "bot")))
     assert isinstance(result, Routed)
     return result
 
