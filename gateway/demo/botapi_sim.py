@@ -103,7 +103,9 @@ class BotAPISimulator:
     fail_set_commands: int = 0
     """Answer the next N ``setMyCommands`` with HTTP 500."""
     callback_answers: list[CallbackAnswer] = attrs.Factory(list)
-    """The bot's ``answerCallbackQuery`` calls, in order."""
+    """The bot's ``answerCallbackQuery`` calls that were answered, in order."""
+    fail_callback_answers: int = 0
+    """Answer the next N ``answerCallbackQuery`` with HTTP 500."""
     allowed_updates: list[str] | None = None
     """The update types the bot last asked for (``getUpdates`` or ``setWebhook``)."""
     _said: dict[int, dict[str, Any]] = attrs.Factory(dict)
@@ -355,6 +357,9 @@ class BotAPISimulator:
         return self._ok(True)
 
     async def _api_answercallbackquery(self, params: dict[str, Any]) -> web.Response:
+        if self.fail_callback_answers > 0:
+            self.fail_callback_answers -= 1
+            return self._error(500, "Internal Server Error")
         alert = str(params.get("show_alert", "")).lower() in ("true", "1")
         query_id = str(params["callback_query_id"])
         if self.answers_to(query_id):

@@ -86,6 +86,8 @@ def _join(left: str, right: str) -> str:
     """``left`` and ``right`` where a mention was between them, with one space at most."""
     right = _AFTER_MENTION.sub("", right)
     left = left.rstrip(" \t")
+    if left.endswith("\n") and right.startswith("\n"):
+        right = right[1:]  # a mention on a line of its own: the line goes
     if not left or not right or left.endswith("\n") or right.startswith("\n"):
         return left + right
     return f"{left} {right}"
