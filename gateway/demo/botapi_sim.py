@@ -25,7 +25,7 @@ from aiohttp import web
 
 from gateway.demo import botapi_updates
 from gateway.demo.botapi_files import SimFiles
-from gateway.demo.botapi_updates import CallbackAnswer
+from gateway.demo.botapi_updates import CallbackAnswer, UpdateSide, json_param
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
 from gateway.demo.telegram_html import TelegramHTMLCheck, utf16_length
 
@@ -37,6 +37,8 @@ GROUP_PER_MINUTE = 20
 
 BOT_ID = 7000001
 BOT_USERNAME = "threadgate_demo_bot"
+BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
+"""The bot as ``getMe``, its messages and mentions of it show it."""
 
 
 @attrs.define
@@ -54,7 +56,7 @@ class SentMessage:
 
 
 @attrs.define(eq=False)
-class BotAPISimulator:
+class BotAPISimulator(UpdateSide):
     """The server. ``say()`` makes a user write; ``sent`` is what the bot wrote."""
 
     flood_every: int = 0
@@ -182,8 +184,7 @@ class BotAPISimulator:
             "from": botapi_updates.user(user_id, first_name),
         }
         message["caption" if caption else "text"] = text
-        bot = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
-        if found := botapi_updates.entities(text, text_mention, bot):
+        if found := botapi_updates.entities(text, text_mention, BOT_USER):
             message["caption_entities" if caption else "entities"] = found
         if forum and topic is not None and topic != 1:
             message.update(message_thread_id=topic, is_topic_message=True)
@@ -194,49 +195,6 @@ class BotAPISimulator:
         with self._lock:
             self._said[message_id] = dict(message)
             return {"update_id": next(self._update_ids), "message": message}
-
-    def _chat(self, chat_id: int, forum: bool) -> dict[str, Any]:
-        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
-        if chat_id < 0:
-            chat.update(title="Demo forum", is_forum=forum)
-            if forum:
-                self._forums.add(chat_id)
-        return chat
-
-    def _replied(self, message_id: int) -> dict[str, Any]:
-        """The message ``message_id`` as a reply to it carries it (the bot's or a user's)."""
-        with self._lock:
-            said = self._said.get(message_id)
-        if said is not None:
-            return {k: v for k, v in said.items() if k != "reply_to_message"}
-        return self.bot_message(message_id)
-
-    def bot_message(self, message_id: int) -> dict[str, Any]:
-        """The bot's message ``message_id`` as Telegram shows it in updates."""
-        sent = next(m for m in self.sent if m.message_id == message_id)
-        body = self._message_json(sent)
-        body["chat"] = self._chat(sent.chat_id, sent.chat_id in self._forums)
-        return body
-
-    def press(self, chat_id: int, message_id: int, data: str, user_id: int = 42) -> str:
-        """A user presses the button with callback ``data`` under the bot's message
-        ``message_id`` in ``chat_id``; return the callback query's id. Thread-safe."""
-        message = self.bot_message(message_id)
-        assert message["chat"]["id"] == chat_id, f"message {message_id} is not in {chat_id}"
-        with self._lock:
-            query_id = f"q{next(self._queries)}"
-        presser = botapi_updates.user(user_id)
-        self._push(botapi_updates.callback_query(query_id, presser, message, data))
-        return query_id
-
-    def stop_generation(self, chat_id: int, draft_id: int, topic: int | None = None) -> None:
-        """The user stops the draft ``draft_id`` in ``chat_id`` (``stopped_message_generation``)."""
-        chat = self._chat(chat_id, chat_id in self._forums)
-        self._push(botapi_updates.stopped_generation(chat, draft_id, topic))
-
-    def answers_to(self, query_id: str) -> list[CallbackAnswer]:
-        """The bot's answers to callback query ``query_id`` (one, if it answered)."""
-        return [answer for answer in self.callback_answers if answer.query_id == query_id]
 
     def say_media(
         self, media: dict[str, Any], caption: str = "", album: str = "", **where: Any
@@ -345,31 +303,10 @@ class BotAPISimulator:
         if self.getme_failures > 0:
             self.getme_failures -= 1
             return self._error(500, "Internal Server Error")
-        user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
-        return self._ok(user)
-
-    async def _api_setmycommands(self, params: dict[str, Any]) -> web.Response:
-        if self.fail_set_commands > 0:
-            self.fail_set_commands -= 1
-            return self._error(500, "Internal Server Error")
-        scope = _json(params.get("scope")) or {"type": "default"}
-        self.menus[str(scope["type"])] = list(_json(params.get("commands")) or [])
-        return self._ok(True)
-
-    async def _api_answercallbackquery(self, params: dict[str, Any]) -> web.Response:
-        if self.fail_callback_answers > 0:
-            self.fail_callback_answers -= 1
-            return self._error(500, "Internal Server Error")
-        alert = str(params.get("show_alert", "")).lower() in ("true", "1")
-        query_id = str(params["callback_query_id"])
-        if self.answers_to(query_id):
-            return self._error(400, "Bad Request: query is too old and response timeout expired")
-        answer = CallbackAnswer(query_id, str(params.get("text") or ""), alert)
-        self.callback_answers.append(answer)
-        return self._ok(True)
+        return self._ok(BOT_USER)
 
     async def _api_setwebhook(self, params: dict[str, Any]) -> web.Response:
-        self.allowed_updates = _json(params.get("allowed_updates"))
+        self.allowed_updates = json_param(params.get("allowed_updates"))
         url = str(params.get("url") or "")
         self.webhook = (url, str(params.get("secret_token") or "")) if url else None
         return self._ok(True)
@@ -394,7 +331,7 @@ class BotAPISimulator:
         if self.webhook is not None:
             return self._error(409, "Conflict: can't use getUpdates while webhook is active")
         if "allowed_updates" in params:
-            self.allowed_updates = _json(params["allowed_updates"])
+            self.allowed_updates = json_param(params["allowed_updates"])
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), 5.0)
         if offset:
@@ -521,18 +458,8 @@ class BotAPISimulator:
             "date": int(time.time()),
             "chat": chat,
             "text": sent.text,
-            "from": {
-                "id": BOT_ID,
-                "is_bot": True,
-                "first_name": "Threadgate",
-                "username": BOT_USERNAME,
-            },
+            "from": BOT_USER,
         }
         if sent.thread_id is not None:
             body.update(message_thread_id=sent.thread_id, is_topic_message=True)
         return body
-
-
-def _json(value: Any) -> Any:
-    """A parameter aiogram sent as JSON text (in a form) or as JSON itself."""
-    return json.loads(value) if isinstance(value, str) else value
