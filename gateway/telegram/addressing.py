@@ -4,8 +4,8 @@ of the message it replies to.
 Rules (groups and forum topics; a private chat is always addressed):
 
 * An ``@username`` of the bot (a ``mention`` entity, compared without case) or a
-  ``text_mention`` of the bot's user (a mention of a bot without a username, picked from the
-  member list) addresses it; so does a reply to one of the bot's messages. The mention is
+  ``text_mention`` of the bot's user (a mention that links to the user, not a username)
+  addresses it; so does a reply to one of the bot's messages. The mention is
   removed from the text the agent sees (with a ``,`` or ``:`` right after it) and the
   whitespace around it tidied; a text that is nothing but the mention keeps it.
 * In a forum topic every message "replies" to the topic's first message (the service message

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiogram.types import Update
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actors.thread.messages import Command, UserMessage
 from actors.thread.records import MediaKind, MediaRef, ThreadKey
@@ -272,3 +274,19 @@ def test_addressed_and_admin_flags_survive_the_inbox_payload() -> None:
     admin = Command("activation", "mention", 2, 777, admin=True)
     assert from_payload(to_payload(admin)) == admin
     assert "admin" not in to_payload(Command("new", "", 3, 1))
+
+
+words = st.text(st.sampled_from("ab 😀\n\té"), max_size=12)
+
+
+@given(words, words)
+def test_removing_the_mention_keeps_every_other_word_in_order(left: str, right: str) -> None:
+    name = "@threadgate_bot"
+    text = f"{left}{name} {right}"
+    got, addressed = text_of(in_group(text, entities=[mention(text, name)]))
+    assert addressed
+    if (left + right).strip():
+        assert got.split() == f"{left} {right}".split()
+        assert name not in got
+    else:
+        assert got == name  # nothing but the mention: kept
