@@ -48,6 +48,11 @@ async def test_a_mention_reaches_the_agent_without_the_mention(tmp_path: Path) -
         await wait_until(lambda: run.outcome(asked) == "answered")
         assert user_texts(run) == ["what is 2+2?"]
         assert run.replies_to(asked)[0].text.startswith("You said: what is 2+2?")
+        linked = tg.say(
+            "Threadgate: and 3+3?", chat_id=GROUP, forum=False, text_mention="Threadgate"
+        )
+        await wait_until(lambda: run.outcome(linked) == "answered")
+        assert user_texts(run)[-1] == "and 3+3?"
 
 
 async def test_an_unaddressed_sticker_in_a_mention_group_is_not_refused(tmp_path: Path) -> None:
