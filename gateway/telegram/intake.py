@@ -126,31 +126,32 @@ class Intake:
                 self._reply(routed)
             return None
         routed = attrs.evolve(routed, message=sanitized(routed.message))
+        unaddressed = bool(routed.refusal) and await self._unaddressed(routed)
         payload = to_payload(routed.message, album=routed.album, refusal=routed.refusal)
         entry = InboxEntry(routed.update_id, routed.key, routed.message.message_id, payload)
         if not await self._store.accept(entry):
             logger.info("update {id} was already in the inbox (redelivered)", id=routed.update_id)
             return None
         self._metrics.messages_in.inc()
-        if routed.refusal and await self._unaddressed(routed):
+        if unaddressed:
+            message_id = routed.message.message_id
+            await self._store.record_outcome(
+                routed.key, message_id, Outcome.NOT_ADDRESSED, "not addressed (refused kind)"
+            )
+            logger.debug(
+                "message {id} in {key} not addressed to the bot; not refused",
+                id=message_id,
+                key=routed.key,
+            )
             return None
         return routed
 
     async def _unaddressed(self, routed: Routed) -> bool:
-        """Conclude a refused message ``not-addressed`` if nobody addressed it to the bot in
-        a group that answers only when addressed; whether it did."""
+        """Whether nobody addressed ``routed`` to the bot, in a group that answers only when
+        addressed (read before the update is accepted: a store that cannot be read leaves it
+        unconfirmed)."""
         message = routed.message
         if not isinstance(message, UserMessage) or message.addressed:
             return False
         mode = await self._store.load_activation(routed.key.conversation)
-        if (mode or Activation(self._threads.group_activation)) is not Activation.MENTION:
-            return False
-        await self._store.record_outcome(
-            routed.key, message.message_id, Outcome.NOT_ADDRESSED, "not addressed (refused kind)"
-        )
-        logger.debug(
-            "message {id} in {key} not addressed to the bot; not refused",
-            id=message.message_id,
-            key=routed.key,
-        )
-        return True
+        return (mode or Activation(self._threads.group_activation)) is Activation.MENTION
