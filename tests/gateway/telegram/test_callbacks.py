@@ -11,7 +11,7 @@ from aiogram.types import Update
 
 from actors import Supervisor, SupervisorConfig
 from actors.thread.records import ThreadKey
-from gateway.config import TelegramConfig
+from gateway.config import Config, TelegramConfig, ThreadsConfig
 from gateway.demo import botapi_updates
 from gateway.demo.botapi_sim import BotAPISimulator
 from gateway.demo.botapi_updates import CallbackAnswer
@@ -19,6 +19,7 @@ from gateway.demo.model_sim import LLMSimulator, Reply, default_answer
 from gateway.telegram import callbacks
 from gateway.telegram.bot import make_bot
 from gateway.telegram.callbacks import Callbacks
+from gateway.telegram.commands import menus
 from gateway.telegram.stop_button import callback_data
 from tests.gateway.harness import ADMIN, TOKEN, Running, running_gateway, wait_until
 from tests.gateway.logs import captured_logs
@@ -196,3 +197,14 @@ async def test_a_stopped_draft_stops_its_run(tmp_path: Path) -> None:
         await wait_until(lambda: bool(run.replies_to(said)))
         run.telegram.stop_generation(DM, 1)  # the draft id is the run id
         await wait_until(lambda: run.outcome(said) == "stopped")
+
+
+def test_a_reset_skill_telegram_would_refuse_is_left_out_of_the_menu() -> None:
+    config = Config(threads=ThreadsConfig(reset_skills=("cc", "Bad-Name", "new")))
+    with captured_logs("WARNING") as logs:
+        private, group = menus(config)
+    assert [c.command for c in private.commands].count("new") == 1
+    assert "cc" in [c.command for c in private.commands]
+    assert "Bad-Name" not in [c.command for c in group.commands]
+    assert any("/Bad-Name left out" in line for line in logs)
+    assert (private.scope.type, group.scope.type) == ("all_private_chats", "all_group_chats")
