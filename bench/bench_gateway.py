@@ -209,7 +209,7 @@ async def threadgate(telegram_url: str, llm_url: str) -> None:
             ),
             # No session history in the request: the baseline sends the user's text alone.
             llm=LLMConfig(base_url=llm_url, model="m", api_keys=("k",), context_budget=0),
-            threads=ThreadsConfig(),
+            threads=ThreadsConfig(group_activation="always"),  # every message answered
             admin=AdminConfig(addr="127.0.0.1:0"),
             data_dir=data_dir,
         )

@@ -34,7 +34,7 @@ import anyio
 from loguru import logger
 
 from gateway.app import open_gateway
-from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig
+from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator, Reply
 
@@ -97,6 +97,7 @@ async def main(topic_counts: list[int], words: int, rate: float) -> None:
         config = Config(
             telegram=TelegramConfig(token=TOKEN, api_base=telegram.base_url, poll_timeout=1),
             llm=LLMConfig(base_url=llm.base_url, model="bench", api_keys=("sk-bench-1",)),
+            threads=ThreadsConfig(group_activation="always"),  # every message answered
             admin=AdminConfig(addr="127.0.0.1:0"),
             data_dir=str(Path(data)),
         )

@@ -39,7 +39,9 @@ from gateway.ops.timings import QueueWait
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
+from gateway.telegram import commands
 from gateway.telegram.bot import make_bot
+from gateway.telegram.callbacks import Callbacks
 from gateway.telegram.chat_sender import ChatSender
 from gateway.telegram.delivery import Delivery
 from gateway.telegram.intake import Intake
@@ -279,7 +281,10 @@ async def _open_gateway(
         )
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         albums = Albums(delivery.deliver, store, config.media.album_window)
-        gateway.updates, resequencer = await _updates(config, bot, store, gateway, albums)
+        gateway.updates, resequencer, callbacks = await _updates(
+            config, bot, store, gateway, albums
+        )
+        stack.callback(callbacks.close)
         metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
         announce = announce or Path(config.data_dir)
         admin = AdminServer(gateway, config.admin, recent, announce=announce, demo=demo)
@@ -299,6 +304,8 @@ async def _open_gateway(
         if resequencer is not None:
             started["resequencer"] = resequencer.run
         started[albums.name] = albums.run
+        started[callbacks.name] = callbacks.run
+        started["commands"] = partial(commands.publish, bot, config)
         for name, service in started.items():
             services.start_soon(name, service)
         stack.push_async_callback(_shielded(partial(services.stop, *started)))
@@ -356,18 +363,23 @@ def _shielded(stop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[Non
 
 async def _updates(
     config: Config, bot: Bot, store: Store, gateway: Gateway, albums: Albums
-) -> tuple[Poller | WebhookServer, Resequencer | None]:
+) -> tuple[Poller | WebhookServer, Resequencer | None, Callbacks]:
     """Long polling, or the webhook server with its per-thread re-sequencing; either hands
-    its updates to ``albums`` (which holds an album's items until it is whole)."""
+    its messages to ``albums`` (which holds an album's items until it is whole), and button
+    presses and stopped drafts to the callback handler."""
     telegram = config.telegram
     delivery = gateway.delivery
-    intake = Intake(store, telegram, delivery.reply_ignored, gateway.metrics)
+    intake = Intake(
+        store, telegram, delivery.reply_ignored, gateway.metrics, threads=config.threads
+    )
+    callbacks = Callbacks(bot, gateway.threads, intake.allows, frozenset(telegram.admin_users))
+    intake.controls = callbacks.offer
     if telegram.mode == "webhook":
         resequencer = Resequencer(
             albums.take, telegram.webhook_reorder_window, await store.last_update_id()
         )
-        return WebhookServer(bot, telegram, intake, resequencer), resequencer
-    return Poller(bot, store, telegram, intake, albums.take), None
+        return WebhookServer(bot, telegram, intake, resequencer), resequencer, callbacks
+    return Poller(bot, store, telegram, intake, albums.take), None, callbacks
 
 
 async def serve(config: Config, stop: anyio.Event | None = None) -> None:

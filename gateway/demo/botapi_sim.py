@@ -23,7 +23,9 @@ from typing import Any
 import attrs
 from aiohttp import web
 
+from gateway.demo import botapi_updates
 from gateway.demo.botapi_files import SimFiles
+from gateway.demo.botapi_updates import CallbackAnswer, UpdateSide, json_param
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
 from gateway.demo.telegram_html import TelegramHTMLCheck, utf16_length
 
@@ -35,6 +37,8 @@ GROUP_PER_MINUTE = 20
 
 BOT_ID = 7000001
 BOT_USERNAME = "threadgate_demo_bot"
+BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
+"""The bot as ``getMe``, its messages and mentions of it show it."""
 
 
 @attrs.define
@@ -52,7 +56,7 @@ class SentMessage:
 
 
 @attrs.define(eq=False)
-class BotAPISimulator:
+class BotAPISimulator(UpdateSide):
     """The server. ``say()`` makes a user write; ``sent`` is what the bot wrote."""
 
     flood_every: int = 0
@@ -95,6 +99,22 @@ class BotAPISimulator:
     base_url: str = ""
     files: SimFiles = attrs.Factory(SimFiles)
     """The files users sent (``getFile``, downloads; see ``gateway.demo.botapi_files``)."""
+    menus: dict[str, list[dict[str, str]]] = attrs.Factory(dict)
+    """The command menus the bot set (``setMyCommands``), by scope type
+    (``all_private_chats``, ``all_group_chats``, ``default``)."""
+    fail_set_commands: int = 0
+    """Answer the next N ``setMyCommands`` with HTTP 500."""
+    callback_answers: list[CallbackAnswer] = attrs.Factory(list)
+    """The bot's ``answerCallbackQuery`` calls that were answered, in order."""
+    fail_callback_answers: int = 0
+    """Answer the next N ``answerCallbackQuery`` with HTTP 500."""
+    allowed_updates: list[str] | None = None
+    """The update types the bot last asked for (``getUpdates`` or ``setWebhook``)."""
+    _said: dict[int, dict[str, Any]] = attrs.Factory(dict)
+    """The users' messages, by id (what a reply to one of them carries)."""
+    _forums: set[int] = attrs.Factory(set)
+    """The group chats made as forums."""
+    _queries: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     _updates: list[dict[str, Any]] = attrs.Factory(list)
     _update_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1))
     _message_ids: Iterator[int] = attrs.Factory(lambda: itertools.count(1000))
@@ -117,10 +137,18 @@ class BotAPISimulator:
         user_id: int = 42,
         forum: bool = True,
         caption: bool = False,
+        **more: Any,
     ) -> int:
-        """A user writes ``text``; return its message id. Thread-safe."""
+        """A user writes ``text``; return its message id. Thread-safe. ``more``: what
+        :meth:`make_update` takes besides (a reply, a quote, a text mention, a name)."""
         update = self.make_update(
-            text, chat_id=chat_id, topic=topic, user_id=user_id, forum=forum, caption=caption
+            text,
+            chat_id=chat_id,
+            topic=topic,
+            user_id=user_id,
+            forum=forum,
+            caption=caption,
+            **more,
         )
         self._push(update)
         return int(update["message"]["message_id"])
@@ -134,24 +162,38 @@ class BotAPISimulator:
         user_id: int = 42,
         forum: bool = True,
         caption: bool = False,
+        reply_to: int | None = None,
+        quote: str = "",
+        text_mention: str = "",
+        first_name: str = "",
     ) -> dict[str, Any]:
         """The update a user writing ``text`` makes, with the next ids, without queueing it
-        (webhook tests POST it themselves, in whatever order)."""
+        (webhook tests POST it themselves, in whatever order).
+
+        Every ``@username`` in ``text`` is a ``mention`` entity, as Telegram makes them;
+        ``text_mention`` (a part of ``text``) is a mention of the bot's user. ``reply_to``:
+        the message (the bot's or a user's) it replies to, ``quote`` the part of it quoted.
+        """
         message_id = next(self._message_ids)
         self.said_at[message_id] = time.monotonic()
-        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
-        if chat_id < 0:
-            chat.update(title="Demo forum", is_forum=forum)
+        chat = self._chat(chat_id, forum)
         message: dict[str, Any] = {
             "message_id": message_id,
             "date": int(time.time()),
             "chat": chat,
-            "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"},
+            "from": botapi_updates.user(user_id, first_name),
         }
         message["caption" if caption else "text"] = text
+        if found := botapi_updates.entities(text, text_mention, BOT_USER):
+            message["caption_entities" if caption else "entities"] = found
         if forum and topic is not None and topic != 1:
             message.update(message_thread_id=topic, is_topic_message=True)
+        if reply_to is not None:
+            message["reply_to_message"] = self._replied(reply_to)
+            if quote:
+                message["quote"] = {"text": quote, "position": 0}
         with self._lock:
+            self._said[message_id] = dict(message)
             return {"update_id": next(self._update_ids), "message": message}
 
     def say_media(
@@ -261,10 +303,10 @@ class BotAPISimulator:
         if self.getme_failures > 0:
             self.getme_failures -= 1
             return self._error(500, "Internal Server Error")
-        user = {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate", "username": BOT_USERNAME}
-        return self._ok(user)
+        return self._ok(BOT_USER)
 
     async def _api_setwebhook(self, params: dict[str, Any]) -> web.Response:
+        self.allowed_updates = json_param(params.get("allowed_updates"))
         url = str(params.get("url") or "")
         self.webhook = (url, str(params.get("secret_token") or "")) if url else None
         return self._ok(True)
@@ -288,6 +330,8 @@ class BotAPISimulator:
     async def _api_getupdates(self, params: dict[str, Any]) -> web.Response:
         if self.webhook is not None:
             return self._error(409, "Conflict: can't use getUpdates while webhook is active")
+        if "allowed_updates" in params:
+            self.allowed_updates = json_param(params["allowed_updates"])
         offset = int(params.get("offset") or 0)
         timeout = min(float(params.get("timeout") or 0), 5.0)
         if offset:
@@ -414,7 +458,7 @@ class BotAPISimulator:
             "date": int(time.time()),
             "chat": chat,
             "text": sent.text,
-            "from": {"id": BOT_ID, "is_bot": True, "first_name": "Threadgate"},
+            "from": BOT_USER,
         }
         if sent.thread_id is not None:
             body.update(message_thread_id=sent.thread_id, is_topic_message=True)

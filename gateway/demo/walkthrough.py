@@ -109,7 +109,8 @@ def demo_config(config: Config, telegram: str, model: str, data_dir: str) -> Con
         config,
         telegram=attrs.evolve(config.telegram, token=DEMO_TOKEN, api_base=telegram, poll_timeout=1),
         llm=attrs.evolve(config.llm, base_url=model, model="scripted", api_keys=DEMO_KEYS),
-        threads=attrs.evolve(config.threads, reset_skills=("cc",)),
+        # The demo's forum answers every message, as it did before groups needed a mention.
+        threads=attrs.evolve(config.threads, reset_skills=("cc",), group_activation="always"),
         admin=attrs.evolve(config.admin, addr="127.0.0.1:0"),
         data_dir=data_dir,
     )

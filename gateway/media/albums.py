@@ -40,7 +40,10 @@ def merge(messages: Sequence[UserMessage]) -> UserMessage:
     first = ordered[0]
     captions = [m.text for m in ordered if m.text.strip()]
     media = tuple(ref for m in ordered for ref in m.media)
-    return UserMessage(first.message_id, "\n\n".join(captions), first.user_id, media=media)
+    addressed = any(m.addressed for m in ordered)  # the mention is in one caption
+    return UserMessage(
+        first.message_id, "\n\n".join(captions), first.user_id, media=media, addressed=addressed
+    )
 
 
 async def join(store: Store, key: ThreadKey, members: Sequence[UserMessage]) -> UserMessage:

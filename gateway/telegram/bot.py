@@ -17,12 +17,14 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.methods import (
+    AnswerCallbackQuery,
     DeleteWebhook,
     EditMessageText,
     GetMe,
     GetUpdates,
     SendChatAction,
     SendMessage,
+    SetMyCommands,
     SetWebhook,
 )
 from aiogram.methods.base import Response
@@ -30,6 +32,7 @@ from loguru import logger
 
 from gateway.config import TelegramConfig
 from gateway.exceptions import BotTokenRejectedError, TelegramUnreachableError
+from gateway.telegram.addressing import BotIdentity
 
 T = TypeVar("T")
 
@@ -47,6 +50,8 @@ _RESPONSE_MODELS = tuple(
         SendChatAction,
         SetWebhook,
         DeleteWebhook,
+        SetMyCommands,
+        AnswerCallbackQuery,
     )
 )
 
@@ -104,10 +109,10 @@ async def at_start(what: str, call: Callable[[], Awaitable[T]], config: Telegram
         backoff = min(START_BACKOFF_MAX, backoff * 2)
 
 
-async def identify(bot: Bot, config: TelegramConfig) -> str:
-    """Ask Telegram who the bot is (retried as :func:`at_start` says); return its username."""
+async def identify(bot: Bot, config: TelegramConfig) -> BotIdentity:
+    """Ask Telegram who the bot is (retried as :func:`at_start` says): its id and username."""
     me = await at_start("getMe", bot.get_me, config)
-    return me.username or ""
+    return BotIdentity(me.id, me.username or "")
 
 
 def make_bot(config: TelegramConfig) -> Bot:

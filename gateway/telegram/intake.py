@@ -9,23 +9,39 @@ JSON can carry as ``"\\ud83d"`` but UTF-8 cannot encode) becomes U+FFFD and NUL 
 are removed, in texts, captions and command arguments alike. Otherwise the first UTF-8
 encoder on the way (the model request, SQLite, Telegram) fails on it, every time the message
 is tried.
+
+A press of an inline button (``callback_query``) and a stopped draft
+(``stopped_message_generation``) are not messages: they are handed to ``controls`` (the
+callback handler, ``gateway.telegram.callbacks``) and never written to the inbox.
+
+In a group whose activation is ``mention`` (the conversation's, or else
+``threads.group_activation``), a message nobody addressed to the bot that routing would refuse
+(a sticker, say) is written to the inbox and concluded ``not-addressed`` here: a refusal is
+sent before any thread sees the message, and nobody asked the bot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 from aiogram.types import Update
 from loguru import logger
 
 from actors.thread.messages import Command, UserMessage
-from gateway.config import TelegramConfig
+from actors.thread.records import Outcome
+from actors.thread.settings import Activation
+from gateway.config import TelegramConfig, ThreadsConfig
 from gateway.exceptions import StoreUnavailableError
 from gateway.ops.metrics import Metrics
 from gateway.store.sqlite import InboxEntry, Store
+from gateway.telegram.addressing import BotIdentity
 from gateway.telegram.pairing import Admission
-from gateway.telegram.routing import Ignored, Routed, route, to_payload
+from gateway.telegram.routing import Ignored, Routed, RoutingRules, route, to_payload
+
+ALLOWED_UPDATES = ("message", "callback_query", "stopped_message_generation")
+"""The update types the gateway asks Telegram for (``getUpdates`` and ``setWebhook``): said
+every time, because Telegram otherwise keeps whatever an earlier program asked for."""
 
 
 def sanitize(text: str) -> str:
@@ -58,13 +74,35 @@ class Intake:
     _config: TelegramConfig
     _reply: Callable[[Ignored], None]
     _metrics: Metrics
-    username: str = ""
-    """The bot's username (for ``/command@bot``); set once ``getMe`` answered."""
+    _threads: ThreadsConfig = attrs.field(default=ThreadsConfig(), kw_only=True)
+    controls: Callable[[Update], Awaitable[None]] | None = attrs.field(default=None, kw_only=True)
+    """Where button presses and stopped drafts go (the callback handler); ``None``: logged."""
     admission: Admission = attrs.field(init=False)
-    """Who may talk to the agent (``telegram.dm_policy``, the allowlists, approved users)."""
+    """Who may talk to the agent (``telegram.dm_policy``, the allowlists, approved users):
+    decided before routing, which then checks no allowlist of its own."""
+    _rules: RoutingRules = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.admission = Admission(self._store, self._config)
+        self._rules = RoutingRules(
+            admin_users=frozenset(self._config.admin_users),
+            per_user=self._threads.group_sessions == "per_user",
+        )
+
+    @property
+    def bot(self) -> BotIdentity:
+        """Who the bot is (its mentions, replies to it, ``/command@bot``)."""
+        return self._rules.bot
+
+    @bot.setter
+    def bot(self, identity: BotIdentity) -> None:
+        """Set once ``getMe`` answered."""
+        self._rules = attrs.evolve(self._rules, bot=identity)
+
+    async def allows(self, user_id: int | None, chat_id: int) -> bool:
+        """Whether ``user_id`` may use the bot in ``chat_id``, for button presses and stopped
+        drafts: the same admission as messages (allowlists, admins, approved users)."""
+        return await self.admission.admits(user_id, chat_id)
 
     async def take(self, update: Update) -> Routed | None:
         """Return the routed message if ``update`` is new and for a thread, else ``None``.
@@ -72,9 +110,15 @@ class Intake:
         Bad input never raises: it is logged (and answered where that helps). A store that
         cannot be written raises ``StoreUnavailableError``: the update is then not confirmed.
         """
+        if update.callback_query is not None or update.stopped_message_generation is not None:
+            if self.controls is None:
+                logger.info("update {id} ignored: no callback handler", id=update.update_id)
+            else:
+                await self.controls(update)
+            return None
         try:
             refused = await self.admission.check(update)  # a StoreUnavailableError goes up
-            routed = refused or route(update, bot_username=self.username)
+            routed = refused or route(update, self._rules)
         except StoreUnavailableError:
             raise
         except Exception:  # noqa: BLE001 - bad input must not stop the gateway
@@ -86,10 +130,32 @@ class Intake:
                 self._reply(routed)
             return None
         routed = attrs.evolve(routed, message=sanitized(routed.message))
+        unaddressed = bool(routed.refusal) and await self._unaddressed(routed)
         payload = to_payload(routed.message, album=routed.album, refusal=routed.refusal)
         entry = InboxEntry(routed.update_id, routed.key, routed.message.message_id, payload)
         if not await self._store.accept(entry):
             logger.info("update {id} was already in the inbox (redelivered)", id=routed.update_id)
             return None
         self._metrics.messages_in.inc()
+        if unaddressed:
+            message_id = routed.message.message_id
+            await self._store.record_outcome(
+                routed.key, message_id, Outcome.NOT_ADDRESSED, "not addressed (refused kind)"
+            )
+            logger.debug(
+                "message {id} in {key} not addressed to the bot; not refused",
+                id=message_id,
+                key=routed.key,
+            )
+            return None
         return routed
+
+    async def _unaddressed(self, routed: Routed) -> bool:
+        """Whether nobody addressed ``routed`` to the bot, in a group that answers only when
+        addressed (read before the update is accepted: a store that cannot be read leaves it
+        unconfirmed)."""
+        message = routed.message
+        if not isinstance(message, UserMessage) or message.addressed:
+            return False
+        mode = await self._store.load_activation(routed.key.conversation)
+        return (mode or Activation(self._threads.group_activation)) is Activation.MENTION

@@ -31,7 +31,7 @@ from gateway.config import TelegramConfig
 from gateway.exceptions import BotTokenRejectedError
 from gateway.store.sqlite import Store
 from gateway.telegram.bot import at_start, identify
-from gateway.telegram.intake import Intake
+from gateway.telegram.intake import ALLOWED_UPDATES, Intake
 from gateway.telegram.routing import Routed
 
 
@@ -58,7 +58,7 @@ class Poller:
     async def run(self) -> None:
         """Poll until cancelled."""
         self.alive_at = 0.0  # not alive until getUpdates is under way (after a restart too)
-        self._intake.username = await identify(self._bot, self._config)
+        self._intake.bot = await identify(self._bot, self._config)
         await at_start(
             "deleteWebhook",
             partial(self._bot.delete_webhook, drop_pending_updates=False),
@@ -70,7 +70,7 @@ class Poller:
             self._resumed = True
         logger.info(
             "polling as @{name} from offset {offset}",
-            name=self._intake.username,
+            name=self._intake.bot.username,
             offset=self._offset,
         )
         backoff = 1.0
@@ -81,6 +81,7 @@ class Poller:
                 updates = await self._bot.get_updates(
                     offset=self._offset,
                     timeout=self._config.poll_timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
                     request_timeout=self._config.poll_timeout + 15,
                 )
             except ClientDecodeError as error:

@@ -12,6 +12,13 @@ of an album carries its ``media_group_id`` (``Routed.album``): the album's photo
 message (``gateway.media.albums``). Anything else without text (a sticker, a video, a
 location, ...) is refused with a reply naming what is supported (``Routed.refusal``: it is
 written to the inbox and concluded, like every message).
+
+In groups and forum topics a message is marked addressed (``UserMessage.addressed``) if it
+mentions the bot or replies to one of its messages (``gateway.telegram.addressing``); the
+thread decides what an unaddressed one gets. The mention is removed from the text, and the
+replied message's text is put before it as context. With per-user group sessions a group
+message goes to its sender's own thread (``ThreadKey.user_id``). A command from one of
+``admin_users`` is marked ``Command.admin``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,12 @@ from aiogram.types import Message, Update
 from actors.thread.messages import Command, UserMessage
 from actors.thread.records import MediaKind, MediaRef, ThreadKey
 from gateway.media.checks import SUPPORTED
+from gateway.telegram.addressing import (
+    BotIdentity,
+    replies_to_bot,
+    reply_context,
+    without_mentions,
+)
 
 GENERAL_TOPIC = 1
 MAX_TEXT = 32_000
@@ -70,13 +83,23 @@ def thread_key(message: Message) -> ThreadKey:
     return ThreadKey(chat.id)
 
 
-def route(
-    update: Update,
-    *,
-    bot_username: str,
-    allowed_users: frozenset[int] = frozenset(),
-    allowed_chats: frozenset[int] = frozenset(),
-) -> Routed | Ignored:
+@attrs.frozen
+class RoutingRules:
+    """What routing needs to know besides the update."""
+
+    bot: BotIdentity = attrs.field(factory=BotIdentity)
+    """Who the bot is (``getMe``): its mentions, replies to it, commands for it."""
+    allowed_users: frozenset[int] = frozenset()
+    """Users who may talk to the bot (empty: everyone)."""
+    allowed_chats: frozenset[int] = frozenset()
+    """Chats the bot talks in (empty: every chat)."""
+    admin_users: frozenset[int] = frozenset()
+    """The gateway's admins (``Command.admin``)."""
+    per_user: bool = False
+    """Per-user group sessions: a group message goes to its sender's own thread."""
+
+
+def route(update: Update, rules: RoutingRules) -> Routed | Ignored:
     """Decide where ``update`` goes."""
     message = update.message
     if message is None:
@@ -84,19 +107,30 @@ def route(
         return Ignored(update.update_id, f"unsupported update type {kinds or ['empty']}")
     key = thread_key(message)
     user_id = message.from_user.id if message.from_user else None
-    if allowed_chats and key.chat_id not in allowed_chats:
+    if rules.allowed_chats and key.chat_id not in rules.allowed_chats:
         return Ignored(update.update_id, f"chat {key.chat_id} is not allowed")
-    if allowed_users and user_id not in allowed_users:
+    if rules.allowed_users and user_id not in rules.allowed_users:
         return Ignored(update.update_id, f"user {user_id} is not allowed in {key}")
     if message.from_user is not None and message.from_user.is_bot:
         return Ignored(update.update_id, "message from a bot")
+    group = message.chat.type != "private"
+    if group and rules.per_user and user_id is not None:
+        key = ThreadKey(key.chat_id, key.thread_id, user_id)
     text = message.text if message.text is not None else message.caption
+    entities = message.entities if message.text is not None else message.caption_entities
+    if message.text is not None and message.text.startswith("/"):
+        return _command(update.update_id, key, message, _truncated(message.text), rules)
+    mentioned = False
+    if text is not None:
+        addressing = without_mentions(text, entities, rules.bot)
+        text, mentioned = _truncated(addressing.text), addressing.mentioned
+    addressed = not group or mentioned or replies_to_bot(message, rules.bot)
     media = media_refs(message)
-    if len(text or "") > MAX_TEXT:
-        text = (text or "")[:MAX_TEXT] + "\n[message truncated]"
+    context = reply_context(message, rules.bot)
     if media:
         album = message.media_group_id or ""
-        routed = UserMessage(message.message_id, text or "", user_id, media=media)
+        caption = "\n".join(part for part in (context, text or "") if part)
+        routed = UserMessage(message.message_id, caption, user_id, media=media, addressed=addressed)
         return Routed(update.update_id, key, routed, album=album)
     what = unsupported(message)
     if text is None or not text.strip() or what is not None:
@@ -106,18 +140,37 @@ def route(
         return Routed(
             update.update_id,
             key,
-            UserMessage(message.message_id, "", user_id),
+            UserMessage(message.message_id, "", user_id, addressed=addressed),
             refusal=f"I cannot read {what}. I can read {SUPPORTED}.",
         )
-    if text.startswith("/"):
-        head, _, args = text[1:].partition(" ")
-        name, _, addressee = head.partition("@")
-        if addressee and addressee.lower() != bot_username.lower():
-            return Ignored(update.update_id, f"command for another bot (@{addressee})")
-        if name and name.replace("_", "").isalnum():
-            command = Command(name.lower(), args.strip(), message.message_id, user_id)
-            return Routed(update.update_id, key, command)
-    return Routed(update.update_id, key, UserMessage(message.message_id, text, user_id))
+    if context:
+        text = f"{context}\n{text}"
+    routed = UserMessage(message.message_id, text, user_id, addressed=addressed)
+    return Routed(update.update_id, key, routed)
+
+
+def _truncated(text: str) -> str:
+    return text[:MAX_TEXT] + "\n[message truncated]" if len(text) > MAX_TEXT else text
+
+
+def _command(
+    update_id: int, key: ThreadKey, message: Message, text: str, rules: RoutingRules
+) -> Routed | Ignored:
+    """A text that starts with ``/``: a command, unless it is for another bot (or is no
+    command's name: then it is text, addressed as a private chat's is, or by a reply)."""
+    user_id = message.from_user.id if message.from_user else None
+    head, _, args = text[1:].partition(" ")
+    name, _, addressee = head.partition("@")
+    if addressee and addressee.lower() != rules.bot.username.lower():
+        return Ignored(update_id, f"command for another bot (@{addressee})")
+    if name and name.replace("_", "").isalnum():
+        admin = user_id is not None and user_id in rules.admin_users
+        command = Command(name.lower(), args.strip(), message.message_id, user_id, admin=admin)
+        return Routed(update_id, key, command)
+    addressed = message.chat.type == "private" or replies_to_bot(message, rules.bot)
+    return Routed(
+        update_id, key, UserMessage(message.message_id, text, user_id, addressed=addressed)
+    )
 
 
 def media_refs(message: Message) -> tuple[MediaRef, ...]:
@@ -196,6 +249,10 @@ def to_payload(
             data["media"] = [_media(ref) for ref in message.media]
         else:
             del data["media"]  # a text message's payload stays as it was
+        if message.addressed:
+            del data["addressed"]  # as do those of private chats and addressed messages
+    elif not message.admin:
+        del data["admin"]
     if album:
         data["album"] = album
     if refusal:

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from gateway.config import TelegramConfig
 from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
 from gateway.telegram.bot import at_start, identify
-from gateway.telegram.intake import Intake
+from gateway.telegram.intake import ALLOWED_UPDATES, Intake
 from gateway.telegram.resequencer import Resequencer
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
@@ -69,11 +69,11 @@ class WebhookServer:
             self._runner = runner
             bound_host, bound_port = runner.addresses[0][:2]
             self.url = f"http://{bound_host}:{bound_port}{path}"
-            self._intake.username = await identify(self._bot, self._config)
+            self._intake.bot = await identify(self._bot, self._config)
             await self._register()
             logger.info(
                 "webhook mode as @{name}: listening on {url}, Telegram posts to {public}",
-                name=self._intake.username,
+                name=self._intake.bot.username,
                 url=self.url,
                 public=self._config.webhook_url,
             )
@@ -89,6 +89,7 @@ class WebhookServer:
             self._config.webhook_url,
             secret_token=self._config.webhook_secret,
             drop_pending_updates=False,
+            allowed_updates=list(ALLOWED_UPDATES),
         )
         try:
             await at_start("setWebhook", register, self._config)

@@ -55,7 +55,13 @@ def test_config(
             fallbacks=fallbacks,
         ),
         threads=ThreadsConfig(
-            **{"reset_skills": ("cc",), "stall_timeout": 20, "run_timeout": 60, **threads}  # type: ignore[arg-type]
+            **{
+                "reset_skills": ("cc",),
+                "stall_timeout": 20,
+                "run_timeout": 60,
+                "group_activation": "always",  # the tests written before issue 19
+                **threads,
+            }  # type: ignore[arg-type]
         ),
         admin=AdminConfig(addr="127.0.0.1:0"),
         media=MediaConfig(**(media or {})),  # type: ignore[arg-type]

@@ -8,8 +8,9 @@ import anyio
 import pytest
 
 from gateway.config import TelegramConfig
-from gateway.demo.botapi_sim import BOT_USERNAME, BotAPISimulator
+from gateway.demo.botapi_sim import BOT_ID, BOT_USERNAME, BotAPISimulator
 from gateway.exceptions import BotTokenRejectedError, TelegramUnreachableError
+from gateway.telegram.addressing import BotIdentity
 from gateway.telegram.bot import identify, make_bot
 from tests.gateway.harness import TOKEN, running_gateway, wait_until
 from tests.gateway.logs import captured_logs
@@ -24,7 +25,7 @@ async def test_get_me_failing_twice_with_500_is_retried_with_a_log_line_each() -
         try:
             with captured_logs("WARNING") as logs:
                 start = anyio.current_time()
-                assert await identify(bot, config) == BOT_USERNAME
+                assert await identify(bot, config) == BotIdentity(BOT_ID, BOT_USERNAME)
                 took = anyio.current_time() - start
         finally:
             await bot.session.close()

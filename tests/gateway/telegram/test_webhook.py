@@ -11,6 +11,7 @@ import attrs
 import httpx
 import pytest
 
+from gateway.demo import botapi_updates
 from gateway.telegram.webhook import SECRET_HEADER, WebhookServer
 from tests.gateway.harness import Running, running_gateway, wait_until
 
@@ -115,3 +116,19 @@ async def test_redeliveries_and_bad_bodies_are_confirmed_once(tmp_path: Path) ->
         assert await http.post(after) == 200
         await run.quiet()
         assert said(run, 5300) == ["only once", "still here"]
+
+
+async def test_the_webhook_asks_for_presses_and_answers_one_posted_to_it(tmp_path: Path) -> None:
+    async with webhook_gateway(tmp_path) as (run, telegram):
+        tg = run.telegram
+        assert {"callback_query", "stopped_message_generation"} <= set(tg.allowed_updates or ())
+        first = tg.make_update("hi", chat_id=42, forum=False)
+        assert await telegram.post(first) == 200
+        asked = first["message"]["message_id"]
+        await wait_until(lambda: run.outcome(asked) == "answered")
+        answer = tg.bot_message(run.replies_to(asked)[0].message_id)
+        press = botapi_updates.callback_query("q-hook", botapi_updates.user(42), answer, "poll:1")
+        assert await telegram.post({"update_id": first["update_id"] + 1, **press}) == 200
+        await wait_until(lambda: bool(tg.answers_to("q-hook")))
+        assert [a.text for a in tg.answers_to("q-hook")] == ["This button is no longer active."]
+        assert run.unanswered_in_inbox() == []
