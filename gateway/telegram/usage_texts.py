@@ -69,7 +69,7 @@ def _summary(totals: Totals) -> str:
 
 def _models(models: tuple[tuple[str, Totals], ...] | list[tuple[str, Totals]]) -> list[str]:
     return [
-        f"  {model}: {_tokens(totals)} in {totals.runs:,} run{'' if totals.runs == 1 else 's'}"
+        f"• {model}: {_tokens(totals)} in {totals.runs:,} run{'' if totals.runs == 1 else 's'}"
         for model, totals in models
     ]
 
@@ -106,7 +106,7 @@ def own_report(report: Report, user_id: int, limits: LimitsConfig, now: float) -
 
 def _user_line(user: UserUsage) -> str:
     who = "unattributed" if user.user_id is None else f"user {user.user_id}"
-    return f"  {who}: {_summary(user.totals)}"
+    return f"• {who}: {_summary(user.totals)}"
 
 
 def _period_lines(title: str, period: Period) -> list[str]:
@@ -115,10 +115,10 @@ def _period_lines(title: str, period: Period) -> list[str]:
     hidden = period.users[SHOWN_USERS:]
     if hidden:
         rest = sum((user.totals for user in hidden), Totals())
-        lines.append(f"  … and {len(hidden)} more user(s): {_summary(rest)}")
+        lines.append(f"• … and {len(hidden)} more user(s): {_summary(rest)}")
     models = period.models()
     if models:
-        lines.append("  by model: " + ", ".join(f"{m} {_tokens(t)}" for m, t in models))
+        lines.append("By model: " + ", ".join(f"{m} {_tokens(t)}" for m, t in models))
     return lines
 
 
