@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
-import anyio
 import attrs
 
 from actors.thread.exceptions import (
@@ -42,7 +41,7 @@ from providers.exceptions import (
     RequestRejectedError,
 )
 from providers.openai_client import Message
-from providers.usage import RECORD_TIMEOUT, Tokens, Usage, UsageLedger, sender
+from providers.usage import Tokens, Usage, UsageLedger, record, sender
 
 VISION_OFF = (
     "🖼 I could not look at your image: this model does not take images. "
@@ -164,10 +163,8 @@ class ChatAgent:
         if self.usage is None or not calls:
             return
         user = sender(request)
-        with anyio.CancelScope(shield=True) as scope:
-            scope.deadline = anyio.current_time() + RECORD_TIMEOUT
-            for model, tokens in calls:
-                await self.usage.record(Usage(request.key.chat_id, user, model, tokens))
+        usages = [Usage(request.key.chat_id, user, model, tokens) for model, tokens in calls]
+        await record(self.usage, usages)
 
     async def _ask(
         self,

@@ -38,7 +38,7 @@ from actors.thread.ports import RunRequest, RunSink
 from providers.content import http_media, http_parts, inputs_with_parts
 from providers.openai_client import parse_retry_after
 from providers.secrets import redact
-from providers.usage import RECORD_TIMEOUT, Tokens, Usage, UsageLedger, sender
+from providers.usage import Tokens, Usage, UsageLedger, record, sender
 
 DEFAULT_MODEL = "agent"
 """The model a turn's usage is counted for when neither the agent nor the session names one."""
@@ -93,9 +93,7 @@ class HttpAgent:
         if self.usage is None or tokens is None:
             return
         model = turn.model or request.model or DEFAULT_MODEL
-        with anyio.CancelScope(shield=True) as scope:
-            scope.deadline = anyio.current_time() + RECORD_TIMEOUT
-            await self.usage.record(Usage(request.key.chat_id, sender(request), model, tokens))
+        await record(self.usage, [Usage(request.key.chat_id, sender(request), model, tokens)])
 
     async def _run(self, request: RunRequest, sink: RunSink, turn: _Turn) -> None:
         body = {

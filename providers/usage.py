@@ -16,10 +16,12 @@ Rules:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+import anyio
 import attrs
+from loguru import logger
 
 from actors.thread.ports import RunRequest
 
@@ -111,3 +113,19 @@ class UsageLedger(Protocol):
 
     async def record(self, usage: Usage) -> None:
         """Record ``usage``; never raises (a failure is the ledger's log line)."""
+
+
+async def record(ledger: UsageLedger, usages: Sequence[Usage]) -> None:
+    """Record ``usages`` in ``ledger``, even while their run is being cancelled (a stopped
+    run's are recorded too), for at most ``RECORD_TIMEOUT`` seconds (then a log line)."""
+    with anyio.CancelScope(shield=True) as scope:
+        scope.deadline = anyio.current_time() + RECORD_TIMEOUT
+        for usage in usages:
+            await ledger.record(usage)
+    if scope.cancelled_caught:
+        logger.warning(
+            "usage of {n} model call(s) in chat {chat} not recorded within {s:g}s",
+            n=len(usages),
+            chat=usages[0].chat_id if usages else "-",
+            s=RECORD_TIMEOUT,
+        )

@@ -276,3 +276,26 @@ async def test_the_http_agent_records_nothing_for_a_failed_turn_without_usage(
             RunRequest(ThreadKey(3), "s", 0, ("hi",)), RecordingSink()
         )
     assert ledger.recorded == []
+
+
+@attrs.define
+class StuckLedger:
+    """A ledger whose writes never finish (a disk that stopped answering)."""
+
+    async def record(self, usage: Usage) -> None:
+        await anyio.sleep_forever()
+
+
+async def test_a_ledger_that_hangs_costs_a_run_at_most_the_record_timeout(
+    llm_server: LLMSimulator, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("providers.usage.RECORD_TIMEOUT", 0.3)
+    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    chain = FallbackChain((entry("a/m1", [KEY], client, "m1"),))
+    sink = RecordingSink()
+    with captured_logs("WARNING") as logs, anyio.fail_after(5):
+        await ChatAgent(chain, MemoryHistory(), usage=StuckLedger()).run(
+            RunRequest(ThreadKey(77), "s", 0, ("hi",)), sink
+        )
+    assert sink.remembered, "the run answered all the same"
+    assert any("usage of 1 model call(s) in chat 77 not recorded within 0.3s" in x for x in logs)
