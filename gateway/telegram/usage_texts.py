@@ -36,9 +36,10 @@ def duration(seconds: float) -> str:
     return f"{hours} h" if hours else f"{minutes} min"
 
 
-def resets(now: float) -> str:
-    """When a daily limit resets, as said to users."""
-    return f"The limit resets at 00:00 UTC (in {duration(until_midnight(now))})."
+def resets(now: float, *, limits: int = 1) -> str:
+    """When the daily limits reset, as said to users."""
+    which = "The limit resets" if limits == 1 else "They reset"
+    return f"{which} at 00:00 UTC (in {duration(until_midnight(now))})."
 
 
 def over_messages(limit: int, now: float) -> str:
@@ -90,15 +91,15 @@ def own_report(report: Report, user_id: int, limits: LimitsConfig, now: float) -
     lines += [f"This month ({_month(report.month)}): {_summary(month.totals)}"]
     lines += _models(month.models)
     limited = [
-        f"{limit:,} {what}"
-        for limit, what in (
-            (limits.user_daily_messages, "messages"),
-            (limits.user_daily_tokens, "tokens"),
+        f"{limit:,} {what} ({max(0, limit - used):,} left)"
+        for limit, used, what in (
+            (limits.user_daily_messages, today.totals.messages, "messages"),
+            (limits.user_daily_tokens, today.totals.tokens, "tokens"),
         )
         if limit
     ]
     if limited:
-        lines.append(f"Daily limits: {' and '.join(limited)}. {resets(now)}")
+        lines.append(f"Daily limits: {' and '.join(limited)}. {resets(now, limits=len(limited))}")
     if today.totals.estimated or month.totals.estimated:
         lines.append(ESTIMATED_NOTE)
     return "\n".join(lines)

@@ -159,7 +159,7 @@ async def test_a_user_over_the_message_limit_is_told_when_it_resets_and_an_admin
     assert LIMITED_REPLY.match(reply.text), reply.text
     assert not any("You said: one too many" in m.text for m in tg.sent), "no run"
     assert "Today: 2 messages" in usage, "a refused message is not counted"
-    assert "Daily limits: 2 messages." in usage
+    assert "Daily limits: 2 messages (0 left). The limit resets at 00:00 UTC" in usage
 
 
 async def test_the_token_limit_stops_the_next_message_not_the_run(tmp_path: Path) -> None:
