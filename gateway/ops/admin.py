@@ -231,7 +231,7 @@ class AdminServer:
         body = status_json(observed.thread_status(), observed.pool_status(), time.time())
         if self._usage is not None:
             try:
-                body["usage"] = usage_json(await self._usage.report(everyone=True), users=False)
+                body["usage"] = usage_json(await self._usage.report(everyone=True), short=True)
             except StoreUnavailableError as error:
                 logger.warning("/status without usage: {e}", e=error)
                 body["usage"] = None

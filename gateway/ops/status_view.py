@@ -149,13 +149,24 @@ def _pool_rows(status: dict[str, Any]) -> Iterable[dict[str, Any]]:
 
 
 def _usage_rows(usage: dict[str, Any]) -> list[dict[str, Any]]:
-    """Today, this month, then today's models (``~``: some of it estimated)."""
+    """Today, this month, then today's models and users (``~``: some of it estimated)."""
+    today = usage["today"]
     rows = [
-        {"period": "today", **usage["today"]["totals"]},
+        {"period": "today", **today["totals"]},
         {"period": "this month", **usage["month"]["totals"]},
     ]
-    rows += [{"period": f"  today: {m['model']}", **m} for m in usage["today"]["models"]]
+    rows += [{"period": f"  today: {m['model']}", **m} for m in today["models"]]
+    for user in today.get("users", ()):
+        who = "unattributed" if user["user_id"] is None else f"user {user['user_id']}"
+        rows.append({"period": f"  today: {who}", **user})
     return rows
+
+
+def _usage_title(usage: dict[str, Any]) -> str:
+    today = usage["today"]
+    shown, total = len(today.get("users", ())), today.get("users_total", 0)
+    more = f"; today's top {shown} of {total} users" if total > shown else ""
+    return f"Usage (UTC; ~ estimated{more})"
 
 
 @attrs.frozen
@@ -172,7 +183,7 @@ class StatusView:
         yield _table("Credential pool", KEY_COLUMNS, list(_pool_rows(status)), width)
         usage = status.get("usage")
         if usage:
-            yield _table("Usage (UTC; ~ estimated)", USAGE_COLUMNS, _usage_rows(usage), width)
+            yield _table(_usage_title(usage), USAGE_COLUMNS, _usage_rows(usage), width)
         items = (
             Text(f"{name}: {value}", no_wrap=True) for name, value in status["statistics"].items()
         )

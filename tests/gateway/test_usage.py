@@ -209,9 +209,12 @@ async def test_usage_is_exported_by_model_and_served_by_the_admin_endpoint(
     assert today["users"][0]["models"][0]["model"] == "scripted"
     assert [m["model"] for m in usage["month"]["models"]] == ["scripted"]
     assert status["usage"]["today"]["totals"]["tokens"] == 52
-    assert "users" not in status["usage"]["today"], "the status carries the totals only"
+    short = status["usage"]["today"]
+    assert short["users"] == [{"user_id": USER, **today["totals"]}], "without their models"
+    assert short["users_total"] == 1
     console = Console(width=100, record=True)
     console.print(render(status))
     drawn = console.export_text()
     assert "Usage (UTC; ~ estimated)" in drawn
     assert re.search(r"today\s+│\s+52\s+│\s+1", drawn), drawn
+    assert re.search(r"today: user 42\s+│\s+52", drawn), drawn

@@ -135,7 +135,7 @@ def test_durations_read_as_seconds_minutes_hours() -> None:
 def test_the_status_has_a_short_usage_section(busy_status: dict[str, Any]) -> None:
     usage = busy_status["usage"]
     assert usage["today"]["totals"]["runs"] >= 1, "the idle thread's answer was counted"
-    assert "users" not in usage["today"]
+    assert usage["today"]["users_total"] == len(usage["today"]["users"]) == 1
     text = drawn(busy_status, 80)
     assert "Usage (UTC; ~ estimated)" in text
     assert any(
@@ -164,7 +164,12 @@ def test_usage_marks_estimates_and_fits_the_terminal(width: int) -> None:
         "pools": [],
         "statistics": {},
         "usage": {
-            "today": {"totals": totals(1234, 1234), "models": [model]},
+            "today": {
+                "totals": totals(1234, 1234),
+                "models": [model],
+                "users": [{"user_id": 42, **totals(1234, 1234)}],
+                "users_total": 12,
+            },
             "month": {"totals": totals(98765, 0), "models": [model]},
         },
     }
@@ -175,3 +180,5 @@ def test_usage_marks_estimates_and_fits_the_terminal(width: int) -> None:
     assert "~98,765" not in text
     assert "a-model-with-a-long-name" in text.replace("\n", "").replace("│", "").replace(" ", "")
     assert ("completion" in text) is (width == 100), "the least useful column goes first"
+    assert "today: user 42" in text
+    assert "today's top 1 of 12 users" in " ".join(text.split()), "the title wraps, whole"
