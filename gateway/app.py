@@ -24,7 +24,7 @@ from actors import (
 from actors.thread.actor import ThreadActor
 from actors.thread.ports import AgentRunner
 from actors.thread.records import Concluded, ThreadKey
-from actors.thread.settings import BusyPolicy, ThreadSettings
+from actors.thread.settings import Activation, BusyPolicy, ThreadSettings
 from gateway import jobs
 from gateway.config import Config, FallbackConfig
 from gateway.exceptions import ConfigInvalidError
@@ -39,12 +39,14 @@ from gateway.ops.timings import QueueWait
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
+from gateway.store.usage import UsageStore
 from gateway.telegram import commands
 from gateway.telegram.bot import make_bot
 from gateway.telegram.callbacks import Callbacks
 from gateway.telegram.chat_sender import ChatSender
 from gateway.telegram.delivery import Delivery
 from gateway.telegram.intake import Intake
+from gateway.telegram.limits import UsageGate
 from gateway.telegram.outbox import TelegramOutbox
 from gateway.telegram.pacing import GlobalPace
 from gateway.telegram.poller import Poller
@@ -137,7 +139,9 @@ async def _providers(
             store=store,
         )
         await pool.restore()
-        client = ChatClient(provider.base_url, http, read_timeout=llm.read_timeout)
+        client = ChatClient(
+            provider.base_url, http, read_timeout=llm.read_timeout, stream_usage=llm.stream_usage
+        )
         entries.append(
             ProviderEntry(f"{provider.name}/{provider.model}", pool, client, provider.model)
         )
@@ -145,9 +149,14 @@ async def _providers(
 
 
 def _agent(
-    config: Config, entries: tuple[ProviderEntry, ...], store: Store, http: httpx.AsyncClient
+    config: Config,
+    entries: tuple[ProviderEntry, ...],
+    store: Store,
+    http: httpx.AsyncClient,
+    usage: UsageStore | None = None,
 ) -> AgentRunner:
-    """The configured agent, over the providers' fallback chain."""
+    """The configured agent, over the providers' fallback chain; it records usage in
+    ``usage``."""
     context = AgentContext(
         FallbackChain(entries),
         store,
@@ -157,6 +166,7 @@ def _agent(
         {"url": config.agent.url, "token": config.agent.token},
         config.llm.prompts,
         vision=config.llm.vision,
+        usage=usage,
     )
     try:
         return load_agent(config.agent.name, context)
@@ -243,12 +253,13 @@ async def _open_gateway(
 
         entries = await _providers(config, store, http)
         pools = [entry.pool for entry in entries]
+        usage = UsageStore(store, metrics.count_usage)
         queue_wait = QueueWait(metrics.queue_wait)
         limits = media_limits(config)
         fetcher = Fetcher(bot, http, limits)
         agent = queue_wait.timed(
             MediaRunner(
-                _agent(config, entries, store, http),
+                _agent(config, entries, store, http, usage),
                 fetcher.fetch,
                 media_reader(config, http),
                 config.stt.echo,
@@ -278,6 +289,14 @@ async def _open_gateway(
             lambda: [pool.status() for pool in pools],
             queue_wait.accepted,
             limits=limits,
+            usage=UsageGate(
+                usage,
+                store,
+                config.limits,
+                frozenset(telegram.admin_users),
+                settings.reset_commands,
+                Activation(config.threads.group_activation),
+            ),
         )
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         albums = Albums(delivery.deliver, store, config.media.album_window)
@@ -287,7 +306,9 @@ async def _open_gateway(
         stack.callback(callbacks.close)
         metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
         announce = announce or Path(config.data_dir)
-        admin = AdminServer(gateway, config.admin, recent, announce=announce, demo=demo)
+        admin = AdminServer(
+            gateway, config.admin, recent, announce=announce, demo=demo, usage=usage
+        )
         await admin.start()
         stack.push_async_callback(_shielded(admin.stop))
         gateway.admin_url = admin.url

@@ -18,6 +18,7 @@ from providers.chain import FallbackChain
 from providers.chat_agent import ChatAgent, SessionHistory
 from providers.exceptions import AgentUnknownError
 from providers.http_agent import HttpAgent
+from providers.usage import UsageLedger
 
 GROUP = "threadgate.agents"
 
@@ -42,6 +43,9 @@ class AgentContext:
     """System prompt overrides by thread or chat (``[llm.prompts]``)."""
     vision: bool = True
     """Whether the model takes images (``llm.vision``)."""
+    usage: UsageLedger | None = None
+    """Where the agent records the token usage of its model calls (``providers.usage``);
+    an agent of another package may ignore it (its usage is then not counted)."""
 
 
 AgentFactory = Callable[[AgentContext], AgentRunner]
@@ -55,6 +59,7 @@ def _chat(context: AgentContext) -> AgentRunner:
         context.context_budget,
         context.prompts,
         context.vision,
+        context.usage,
     )
 
 
@@ -62,7 +67,7 @@ def _http(context: AgentContext) -> AgentRunner:
     url = context.options.get("url", "")
     if not url:
         raise AgentUnknownError("the http agent needs agent.url")
-    return HttpAgent(url, context.http, token=context.options.get("token", ""))
+    return HttpAgent(url, context.http, token=context.options.get("token", ""), usage=context.usage)
 
 
 BUILT_IN: dict[str, AgentFactory] = {"chat": _chat, "http": _http}

@@ -8,6 +8,8 @@ Rules:
 * Nothing is retried once part of the answer was streamed (it would be said twice).
 * When a whole pool is exhausted the next provider entry is tried; when every one is, the
   ``PoolExhaustedError`` carries the earliest time any key comes back.
+* Every call's usage (``providers.usage``, as the client reports it) goes to ``on_usage``
+  with the model it asked: retries and fallbacks that used tokens are counted too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from providers.exceptions import (
 )
 from providers.openai_client import ChatClient, Message
 from providers.pool import CredentialPool
+from providers.usage import Tokens
+
+UsageSink = Callable[[str, Tokens], None]
+"""Told the model asked and what one call used."""
 
 _MAX_KEY_SWITCHES = 32  # a guard against keys that "cool" for 0 seconds
 
@@ -61,11 +67,14 @@ class FallbackChain:
         messages: Sequence[Message],
         emit: Callable[[str], Awaitable[None]],
         model: str | None = None,
+        *,
+        on_usage: UsageSink | None = None,
     ) -> str:
         """Stream the answer to ``messages`` into ``emit``; return it whole.
 
         ``model`` (a session's ``/model`` choice) overrides the first entry's model; the
-        fallbacks are other providers, which keep their own.
+        fallbacks are other providers, which keep their own. ``on_usage`` is told each
+        call's usage, with the model it asked.
         """
         earliest: float | None = None
         for index, configured in enumerate(self.entries):
@@ -73,7 +82,7 @@ class FallbackChain:
             if model is not None and index == 0:
                 entry = attrs.evolve(configured, model=model)
             try:
-                return await self._stream_entry(entry, messages, emit)
+                return await self._stream_entry(entry, messages, emit, on_usage)
             except PoolExhaustedError as error:
                 logger.warning("provider {name} exhausted: {e}", name=entry.name, e=error)
                 if error.retry_after is not None:
@@ -85,8 +94,13 @@ class FallbackChain:
         entry: ProviderEntry,
         messages: Sequence[Message],
         emit: Callable[[str], Awaitable[None]],
+        on_usage: UsageSink | None = None,
     ) -> str:
         emitted = False
+
+        def used(tokens: Tokens) -> None:
+            if on_usage is not None:
+                on_usage(entry.model, tokens)
 
         async def tracked(delta: str) -> None:
             nonlocal emitted
@@ -97,7 +111,7 @@ class FallbackChain:
         for _ in range(_MAX_KEY_SWITCHES):
             key = entry.pool.acquire()
             try:
-                text = await entry.client.stream(key, entry.model, messages, tracked)
+                text = await entry.client.stream(key, entry.model, messages, tracked, on_usage=used)
             except (KeyRejectedError, QuotaExhaustedError, RateLimitedError) as error:
                 entry.pool.report_failure(key, error)
                 if emitted:

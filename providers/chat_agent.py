@@ -11,6 +11,10 @@ A turn's files arrive read, as ``RunRequest.parts``: they go to the model as Ope
 blocks (``providers.content``), and the history keeps a placeholder of each, never bytes.
 When the model cannot see (``vision`` off, or the provider answers a request with images
 with HTTP 400), the text of the turn is answered without them and the user is told so first.
+
+Each model call's usage (``providers.usage``) is recorded in ``usage``, attributed to the
+turn's chat, the sender of its last input and the model asked: also a call that failed
+having reported usage, and one that was stopped once the provider had taken it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from providers.exceptions import (
     RequestRejectedError,
 )
 from providers.openai_client import Message
+from providers.usage import Tokens, Usage, UsageLedger, record, sender
 
 VISION_OFF = (
     "🖼 I could not look at your image: this model does not take images. "
@@ -106,6 +111,8 @@ class ChatAgent:
     vision: bool = True
     """Whether the model takes images (``llm.vision``); off: images are left out, and the
     user told."""
+    usage: UsageLedger | None = None
+    """Where each model call's usage is recorded (``None``: nowhere)."""
 
     def prompt_for(self, key: ThreadKey) -> str:
         """The topic's prompt, else the chat's, else the default."""
@@ -125,35 +132,65 @@ class ChatAgent:
             past = without_last_exchange(past)
         messages: list[Message] = [{"role": "system", "content": self.prompt_for(request.key)}]
         messages += [{"role": t.role, "content": t.content} for t in past]
+        calls: list[tuple[str, Tokens]] = []
+        try:
+            text = await self._answer(request, sink, messages, calls)
+        finally:
+            await self._record(request, calls)
+        sink.remember([user, Turn("assistant", text)])
+
+    async def _answer(
+        self,
+        request: RunRequest,
+        sink: RunSink,
+        messages: Sequence[Message],
+        calls: list[tuple[str, Tokens]],
+    ) -> str:
         try:
             if has_images(request) and not self.vision:
-                text = await self._ask_without_images(request, sink, messages, refused=False)
-            else:
-                try:
-                    text = await self._ask(request, sink.emit, messages, images=True)
-                except RequestRejectedError as error:
-                    if not has_images(request) or error.status not in IMAGE_REFUSAL_STATUSES:
-                        raise
-                    text = await self._ask_without_images(request, sink, messages, refused=True)
+                return await self._ask_without_images(request, sink, messages, calls, refused=False)
+            try:
+                return await self._ask(request, sink.emit, messages, calls, images=True)
+            except RequestRejectedError as error:
+                if not has_images(request) or error.status not in IMAGE_REFUSAL_STATUSES:
+                    raise
+                return await self._ask_without_images(request, sink, messages, calls, refused=True)
         except ProviderError as error:
             raise _as_agent_error(error) from None
-        sink.remember([user, Turn("assistant", text)])
+
+    async def _record(self, request: RunRequest, calls: Sequence[tuple[str, Tokens]]) -> None:
+        """Record the usage of a run's model calls (shielded: a stopped run's too)."""
+        if self.usage is None or not calls:
+            return
+        user = sender(request)
+        usages = [Usage(request.key.chat_id, user, model, tokens) for model, tokens in calls]
+        await record(self.usage, usages)
 
     async def _ask(
         self,
         request: RunRequest,
         emit: Callable[[str], Awaitable[None]],
         messages: Sequence[Message],
+        calls: list[tuple[str, Tokens]],
         *,
         images: bool,
     ) -> str:
         content = user_content(request, images=images)
         return await self.chain.stream(
-            [*messages, {"role": "user", "content": content}], emit, request.model
+            [*messages, {"role": "user", "content": content}],
+            emit,
+            request.model,
+            on_usage=lambda model, tokens: calls.append((model, tokens)),
         )
 
     async def _ask_without_images(
-        self, request: RunRequest, sink: RunSink, messages: Sequence[Message], *, refused: bool
+        self,
+        request: RunRequest,
+        sink: RunSink,
+        messages: Sequence[Message],
+        calls: list[tuple[str, Tokens]],
+        *,
+        refused: bool,
     ) -> str:
         """Answer the turn's text without its images, saying so before the answer; when the
         images are all the turn says, end it with a reply saying why."""
@@ -169,7 +206,7 @@ class ChatAgent:
                 await sink.emit(notice)
             await sink.emit(delta)
 
-        return await self._ask(request, emit, messages, images=False)
+        return await self._ask(request, emit, messages, calls, images=False)
 
 
 def _as_agent_error(error: ProviderError) -> Exception:

@@ -3,6 +3,12 @@
 One client serves OpenAI, DeepSeek, OpenRouter, Groq, vLLM, llama.cpp and Ollama: only
 ``base_url`` differs. Failures are typed (``providers.exceptions``) so the credential pool
 and the thread actor can act on them. Cancelling a call closes its connection.
+
+Usage (``providers.usage``): a stream asks for it with ``stream_options.include_usage``
+(``stream_usage``) and reads the chunk that carries it (empty ``choices``, OpenAI's last).
+An endpoint that answers HTTP 400 naming ``stream_options`` is asked again at once without
+it, and never again with it by this client (one log line). A call that got no usage data
+reports an estimate (``Tokens.estimate``), marked as such.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import anyio
 import attrs
 import httpx
 from anyio.streams.memory import MemoryObjectSendStream
+from loguru import logger
 
 from providers.exceptions import (
     KeyRejectedError,
@@ -31,6 +38,7 @@ from providers.exceptions import (
     StreamBrokenError,
 )
 from providers.secrets import ApiKey, redact
+from providers.usage import Tokens, prompt_chars
 
 Message = Mapping[str, Any]
 """One chat message: ``{"role": "user", "content": "..."}``; a user message with images has
@@ -66,6 +74,24 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+@attrs.define(eq=False)
+class _Call:
+    """What one call learnt while its answer was read (written by its reader task only)."""
+
+    started: bool = False
+    """The provider accepted the request (HTTP 200): its prompt is paid for."""
+    usage: Tokens | None = None
+    """The usage the provider reported, if it did."""
+
+
+@attrs.define(eq=False)
+class _Endpoint:
+    """What this client learnt about its endpoint (only ever set, never unset)."""
+
+    refuses_stream_options: bool = False
+    """It answered HTTP 400 to ``stream_options``: streams go without it."""
+
+
 @attrs.frozen
 class ChatClient:
     """Calls one OpenAI-compatible endpoint.
@@ -75,12 +101,15 @@ class ChatClient:
         http: the shared ``httpx.AsyncClient`` (its owner closes it).
         connect_timeout: seconds to connect.
         read_timeout: seconds to wait for the next bytes; on a stream, the stall timeout.
+        stream_usage: ask for usage on streams (``stream_options.include_usage``).
     """
 
     base_url: str
     _http: httpx.AsyncClient = attrs.field(repr=False)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    stream_usage: bool = True
+    _endpoint: _Endpoint = attrs.field(factory=_Endpoint, init=False, repr=False, eq=False)
 
     async def stream(
         self,
@@ -88,70 +117,127 @@ class ChatClient:
         model: str,
         messages: Sequence[Message],
         emit: Callable[[str], Awaitable[None]],
+        *,
+        on_usage: Callable[[Tokens], None] | None = None,
         **options: Any,
     ) -> str:
         """Stream an answer, calling ``emit`` with each text delta; return the whole text.
 
         The response is read by a task of its own, so a slow ``emit`` (a chat that paces its
         sends) never holds the connection: it goes back to the pool once the answer is in.
+        ``on_usage`` is told what the call used: the provider's usage, else an estimate; a
+        failed call only if the provider reported its usage; a cancelled one (estimated)
+        once the provider had accepted it.
         """
         body = {"model": model, "messages": list(messages), "stream": True, **options}
+        if self.stream_usage and not self._endpoint.refuses_stream_options:
+            body.setdefault("stream_options", {"include_usage": True})
         parts: list[str] = []
+        call = _Call()
         send, receive = anyio.create_memory_object_stream[str](math.inf)
         try:
             async with anyio.create_task_group() as task_group:
-                task_group.start_soon(self._read, key, body, send, name="ChatClient._read")
+                task_group.start_soon(self._read, key, body, send, call, name="ChatClient._read")
                 async with receive:
                     async for delta in receive:
                         parts.append(delta)
                         await emit(delta)
         except BaseExceptionGroup as group:
+            if on_usage is not None and call.usage is not None:
+                on_usage(call.usage)
             raise _cause(group) from None
-        return "".join(parts)
+        except anyio.get_cancelled_exc_class():
+            if on_usage is not None and call.started:
+                on_usage(call.usage or Tokens.estimate(prompt_chars(messages), len("".join(parts))))
+            raise
+        text = "".join(parts)
+        if on_usage is not None:
+            on_usage(call.usage or Tokens.estimate(prompt_chars(messages), len(text)))
+        return text
 
     async def _read(
-        self, key: ApiKey, body: dict[str, Any], deltas: MemoryObjectSendStream[str]
+        self,
+        key: ApiKey,
+        body: dict[str, Any],
+        deltas: MemoryObjectSendStream[str],
+        call: _Call,
     ) -> None:
         """Read the streamed answer into ``deltas``; raise the typed error if it fails."""
-        read_any = False
         async with deltas:
-            try:
-                async with self._http.stream(
-                    "POST",
-                    self._url(),
-                    json=body,
-                    headers=self._headers(key),
-                    timeout=self._timeout(),
-                ) as response:
-                    if response.status_code != 200:
-                        await response.aread()
-                        raise self._status_error(response, key)
-                    complete = False
-                    lines_iterator = cast("AsyncGenerator[str, None]", response.aiter_lines())
-                    async with aclosing(lines_iterator) as lines:
-                        async for line in lines:
-                            delta, done = self._parse_event(line, key)
-                            if delta:
-                                read_any = True
-                                deltas.send_nowait(delta)
-                            complete = complete or done
-                    if not complete:
-                        raise StreamBrokenError("the answer stream ended before it was complete")
-            except anyio.BrokenResourceError:
-                return  # the consumer is gone (its own error is the one that counts)
-            except httpx.TimeoutException as error:
-                raise ProviderTimeoutError(f"timed out: {type(error).__name__}") from None
-            except httpx.TransportError as error:
-                if read_any:
-                    raise StreamBrokenError(f"connection dropped: {type(error).__name__}") from None
-                raise ProviderUnavailableError(
-                    f"connection failed: {type(error).__name__}"
-                ) from None
+            while not await self._read_once(key, body, deltas, call):
+                body = {name: value for name, value in body.items() if name != "stream_options"}
+
+    async def _read_once(
+        self,
+        key: ApiKey,
+        body: dict[str, Any],
+        deltas: MemoryObjectSendStream[str],
+        call: _Call,
+    ) -> bool:
+        """One request; ``False`` when it must be made again without ``stream_options``."""
+        read_any = False
+        try:
+            async with self._http.stream(
+                "POST",
+                self._url(),
+                json=body,
+                headers=self._headers(key),
+                timeout=self._timeout(),
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    if "stream_options" in body and self._refuses_stream_options(response):
+                        return False
+                    raise self._status_error(response, key)
+                call.started = True
+                complete = False
+                lines_iterator = cast("AsyncGenerator[str, None]", response.aiter_lines())
+                async with aclosing(lines_iterator) as lines:
+                    async for line in lines:
+                        delta, done, usage = self._parse_event(line, key)
+                        if delta:
+                            read_any = True
+                            deltas.send_nowait(delta)
+                        if usage is not None:
+                            call.usage = usage
+                        complete = complete or done
+                if not complete:
+                    raise StreamBrokenError("the answer stream ended before it was complete")
+        except anyio.BrokenResourceError:
+            return True  # the consumer is gone (its own error is the one that counts)
+        except httpx.TimeoutException as error:
+            raise ProviderTimeoutError(f"timed out: {type(error).__name__}") from None
+        except httpx.TransportError as error:
+            if read_any:
+                raise StreamBrokenError(f"connection dropped: {type(error).__name__}") from None
+            raise ProviderUnavailableError(f"connection failed: {type(error).__name__}") from None
+        return True
+
+    def _refuses_stream_options(self, response: httpx.Response) -> bool:
+        """Whether ``response`` is an HTTP 400 refusing ``stream_options``; if so, this client
+        stops sending it (said once in the log)."""
+        if response.status_code != 400 or "stream_options" not in response.text:
+            return False
+        if not self._endpoint.refuses_stream_options:
+            self._endpoint.refuses_stream_options = True
+            logger.warning(
+                "{url} refuses stream_options (HTTP 400): asking again without it, and its "
+                "token usage is estimated from now on (set llm.stream_usage = false to "
+                "silence this)",
+                url=self._url(),
+            )
+        return True
 
     async def complete(
-        self, key: ApiKey, model: str, messages: Sequence[Message], **options: Any
+        self,
+        key: ApiKey,
+        model: str,
+        messages: Sequence[Message],
+        *,
+        on_usage: Callable[[Tokens], None] | None = None,
+        **options: Any,
     ) -> str:
-        """Return a whole answer without streaming."""
+        """Return a whole answer without streaming; ``on_usage`` as for :meth:`stream`."""
         body = {"model": model, "messages": list(messages), **options}
         try:
             response = await self._http.post(
@@ -164,9 +250,14 @@ class ChatClient:
         if response.status_code != 200:
             raise self._status_error(response, key)
         try:
-            return str(response.json()["choices"][0]["message"]["content"] or "")
+            answer = response.json()
+            text = str(answer["choices"][0]["message"]["content"] or "")
         except (ValueError, KeyError, IndexError, TypeError):
             raise StreamBrokenError("malformed completion") from None
+        if on_usage is not None:
+            reported = Tokens.reported(answer.get("usage") if isinstance(answer, dict) else None)
+            on_usage(reported or Tokens.estimate(prompt_chars(messages), len(text)))
+        return text
 
     def _url(self) -> str:
         return self.base_url.rstrip("/") + "/chat/completions"
@@ -180,13 +271,14 @@ class ChatClient:
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
 
-    def _parse_event(self, line: str, key: ApiKey) -> tuple[str, bool]:
-        """Return (text delta, whether the answer is complete) for one SSE line."""
+    def _parse_event(self, line: str, key: ApiKey) -> tuple[str, bool, Tokens | None]:
+        """Return (text delta, whether the answer is complete, the usage it reports) for one
+        SSE line."""
         if not line.startswith("data:"):
-            return "", False  # comments, event names, blank separators
+            return "", False, None  # comments, event names, blank separators
         data = line[5:].strip()
         if data == "[DONE]":
-            return "", True
+            return "", True, None
         try:
             event = json.loads(data)
             if "error" in event:
@@ -195,7 +287,8 @@ class ChatClient:
                 )
             choice = event["choices"][0] if event.get("choices") else {}
             delta = choice.get("delta") or {}
-            return str(delta.get("content") or ""), bool(choice.get("finish_reason"))
+            usage = Tokens.reported(event.get("usage"))
+            return str(delta.get("content") or ""), bool(choice.get("finish_reason")), usage
         except (ValueError, TypeError, AttributeError, IndexError) as error:
             raise StreamBrokenError(f"malformed stream event ({type(error).__name__})") from None
 

@@ -175,7 +175,11 @@ class ThreadActor(Actor[object]):
         self, message: UserMessage, ctx: ActorContext[Any], *, regenerate: bool = False
     ) -> None:
         pending = PendingInput(
-            message.message_id, message.text, regenerate=regenerate, media=message.media
+            message.message_id,
+            message.text,
+            regenerate=regenerate,
+            media=message.media,
+            user_id=message.user_id,
         )
         running = self._state.slot.current
         if running is not None and self._settings.busy_policy is BusyPolicy.INTERRUPT:
@@ -359,6 +363,7 @@ class ThreadActor(Actor[object]):
             message_ids=tuple(p.message_id for p in run.inputs),
             regenerate=run.regenerate,
             media=tuple(p.media for p in run.inputs) if any(p.media for p in run.inputs) else (),
+            user_ids=tuple(p.user_id for p in run.inputs),
         )
         logger.info(
             "thread {key}: run {id} started with {n} input(s), generation {gen}",

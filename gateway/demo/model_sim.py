@@ -11,12 +11,18 @@ the configured ones can be refused (what ``threadgate init`` and ``doctor`` meet
 provider). ``POST /audio/transcriptions`` is a speech-to-text service: it records each
 upload (``transcriptions``) and answers with the next scripted ``Transcript``, else with the
 uploaded bytes themselves when they are text (so a test or the demo can "say" something).
+
+Usage: a stream asked for it (``stream_options.include_usage``) ends with OpenAI's usage
+chunk (empty ``choices``), and a whole answer carries ``usage``: the scripted counts, else
+plausible ones (``counted_usage``). ``stream_options = False`` refuses a request that has
+it with HTTP 400 (as some OpenAI-compatible servers do); ``usage = False`` reports none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import threading
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -100,6 +106,8 @@ class Reply:
     """Drop the connection after this many chunks."""
     malformed: bool = False
     """Send a broken SSE event after the first chunk."""
+    usage: tuple[int, int] | None = None
+    """The (prompt, completion) tokens reported; ``None``: counted (``counted_usage``)."""
 
 
 @attrs.frozen
@@ -167,6 +175,19 @@ def default_answer(messages: list[dict[str, Any]]) -> str:
     return f"You said: {content_text(last).strip()[:400]}{seen} (turn {turns} of this session)"
 
 
+def counted_usage(messages: list[dict[str, Any]], text: str) -> tuple[int, int]:
+    """Plausible (prompt, completion) tokens: a token per four characters of each message
+    and three for its framing, three more to prime the answer; a token per word answered.
+    Never the gateway's own estimate, so a test tells them apart."""
+    prompt = 3 + sum(3 + math.ceil(len(content_text(m.get("content"))) / 4) for m in messages)
+    return prompt, len(text.split(" "))
+
+
+def _usage_json(tokens: tuple[int, int]) -> dict[str, int]:
+    prompt, completion = tokens
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": sum(tokens)}
+
+
 @attrs.define(eq=False)
 class LLMSimulator:
     """The server. ``script()`` queues replies per API key; ``requests`` records every call."""
@@ -190,6 +211,12 @@ class LLMSimulator:
     vision: bool = True
     """Take images; ``False``: a completion with an ``image_url`` block is answered HTTP 400
     (what a text-only model's endpoint says)."""
+    stream_options: bool = True
+    """Accept ``stream_options``; ``False``: a completion request with it is answered HTTP
+    400 naming it (what some OpenAI-compatible servers say)."""
+    usage: bool = True
+    """Report usage (when a stream asks for it, and in every whole answer); ``False``: never
+    (the gateway then estimates)."""
     _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
     _transcripts: deque[Transcript] = attrs.Factory(deque)
     _server: LoopbackServer = attrs.Factory(LoopbackServer)
@@ -274,6 +301,12 @@ class LLMSimulator:
             return refused
         if self.known_models_only and body.get("model") not in self.models:
             return self._error(404, "model_not_found")
+        if not self.stream_options and "stream_options" in body:
+            refusal = {
+                "message": "Unrecognized request argument supplied: stream_options",
+                "code": "invalid_request_error",
+            }
+            return web.json_response({"error": refusal}, status=400)
         if not self.vision and any(image_urls(m.get("content")) for m in body["messages"]):
             return self._error(400, "image_input_not_supported")
         script = self._scripts.get(key)
@@ -285,20 +318,32 @@ class LLMSimulator:
             error = {"message": f"simulated HTTP {reply.status}", "code": reply.error_code or None}
             return web.json_response({"error": error}, status=reply.status, headers=headers)
         text = reply.text or default_answer(body.get("messages", []))
+        tokens = reply.usage or counted_usage(body.get("messages", []), text)
         if not body.get("stream"):
             message = {"role": "assistant", "content": text}
-            return web.json_response({"choices": [{"index": 0, "message": message}]})
+            answer: dict[str, Any] = {"choices": [{"index": 0, "message": message}]}
+            if self.usage:
+                answer["usage"] = _usage_json(tokens)
+            return web.json_response(answer)
+        options = body.get("stream_options")
+        asked = isinstance(options, dict) and bool(options.get("include_usage"))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await asyncio.sleep(reply.first_delay)
         with suppress(ConnectionResetError):  # the client hung up (a cancelled run): normal
-            await self._stream(request, response, reply, text)
+            await self._stream(request, response, reply, text, tokens if asked else None)
         return response
 
-    @staticmethod
     async def _stream(
-        request: web.Request, response: web.StreamResponse, reply: Reply, text: str
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        reply: Reply,
+        text: str,
+        tokens: tuple[int, int] | None,
     ) -> None:
+        """Stream ``text`` word by word; then, if asked for, the usage chunk (``tokens``)."""
+        extra: dict[str, Any] = {"usage": None} if tokens is not None else {}
         for index, word in enumerate(text.split(" ")):
             if reply.drop_after is not None and index >= reply.drop_after:
                 assert request.transport is not None
@@ -308,10 +353,15 @@ class LLMSimulator:
                 await response.write(b"data: {not json\n\n")
                 return
             chunk = word if index == 0 else " " + word
-            event = {"choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}]}
+            delta = {"index": 0, "delta": {"content": chunk}, "finish_reason": None}
+            event = {"choices": [delta], **extra}
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
-        final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-        await response.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+        final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra}
+        await response.write(f"data: {json.dumps(final)}\n\n".encode())
+        if tokens is not None and self.usage:
+            usage = {"choices": [], "usage": _usage_json(tokens)}
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
         await response.write_eof()

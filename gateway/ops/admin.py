@@ -1,4 +1,5 @@
-"""The admin endpoint: ``/status`` (JSON), ``/healthz``, ``/metrics`` (Prometheus), and the
+"""The admin endpoint: ``/status`` (JSON), ``/healthz``, ``/metrics`` (Prometheus), ``/usage``
+(JSON: every user's token usage today and this month, ``gateway.ops.usage_json``), and the
 status page at ``/`` (``gateway.ops.page``) with its ``/recent`` outcomes and errors.
 
 Loopback by default; on any other address a bearer token is required (a browser logs in
@@ -22,11 +23,13 @@ from loguru import logger
 from actors import ChildStatus, SupervisorStatus
 from gateway.config import AdminConfig
 from gateway.config_check import is_loopback, split_host_port
-from gateway.exceptions import ConfigInvalidError
+from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
 from gateway.ops import discovery, metrics
 from gateway.ops.page import OPEN_PATHS, BrowserAuth, StatusPage
 from gateway.ops.recent import Recent
+from gateway.ops.usage_json import usage_json
 from gateway.services import ServiceState, ServiceStatus
+from gateway.store.usage import UsageStore
 from providers.pool import PoolStatus
 
 
@@ -129,7 +132,8 @@ class AdminServer:
     it is compared in constant time; so is the page's cookie. With ``announce`` (a data
     directory), the address it listens on is written there while it listens
     (``gateway.ops.discovery``), so that ``threadgate status`` finds it; ``demo`` marks the
-    local demo's.
+    local demo's. With ``usage``, ``/usage`` answers every user's usage and ``/status``
+    carries its totals (``usage``); without, ``/usage`` answers 404.
     """
 
     def __init__(
@@ -140,8 +144,10 @@ class AdminServer:
         *,
         announce: Path | None = None,
         demo: bool = False,
+        usage: UsageStore | None = None,
     ) -> None:
         self._observed = observed
+        self._usage = usage
         self._announce = announce
         self._demo = demo
         self._announced: discovery.AdminAddress | None = None
@@ -165,6 +171,7 @@ class AdminServer:
         app.router.add_get("/status", self._status)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/usage", self._usage_report)
         self._page.add_routes(app)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1)
         await self._runner.setup()
@@ -189,7 +196,9 @@ class AdminServer:
                     e=error.strerror or type(error).__name__,
                     addr=addr,
                 )
-        logger.info("admin endpoint on {url} (/, /status, /healthz, /metrics)", url=self.url)
+        logger.info(
+            "admin endpoint on {url} (/, /status, /healthz, /metrics, /usage)", url=self.url
+        )
 
     async def stop(self) -> None:
         if self._announced is not None and self._announce is not None:
@@ -220,7 +229,22 @@ class AdminServer:
     async def _status(self, request: web.Request) -> web.Response:
         observed = self._observed
         body = status_json(observed.thread_status(), observed.pool_status(), time.time())
+        if self._usage is not None:
+            try:
+                body["usage"] = usage_json(await self._usage.report(everyone=True), short=True)
+            except StoreUnavailableError as error:
+                logger.warning("/status without usage: {e}", e=error)
+                body["usage"] = None
         return web.json_response(body)
+
+    async def _usage_report(self, request: web.Request) -> web.Response:
+        if self._usage is None:
+            return web.json_response({"error": "usage is not recorded here"}, status=404)
+        try:
+            report = await self._usage.report(everyone=True)
+        except StoreUnavailableError as error:
+            return web.json_response({"error": f"the store is unavailable: {error}"}, status=503)
+        return web.json_response({"at": time.time(), **usage_json(report)})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         start = anyio.current_time()

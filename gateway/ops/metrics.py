@@ -6,6 +6,8 @@ Rules:
   ...) is a *counter*, whether it is bumped here or read from a snapshot (then it is yielded
   as a ``CounterMetricFamily``: exposed as ``<name>_total``); a level that goes up and down
   (live threads, mailbox depth, keys by state) is a *gauge*.
+* Token usage is counted by model as it is recorded (``count_usage``): tokens by kind
+  (prompt, completion) and whether they were estimated, and model calls ("runs").
 * Durations are histograms in seconds, observed where the thing happens: the queue wait at
   the start of a run (``gateway.ops.timings``), the time to the first token and the run's
   duration in its streamed answer (``gateway.telegram.outbox``).
@@ -31,6 +33,7 @@ from prometheus_client.registry import Collector
 from actors import SupervisorStatus
 from gateway.services import ServiceStatus
 from providers.pool import KeyState, PoolStatus
+from providers.usage import Usage
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """What ``/metrics`` answers with: the Prometheus text exposition format."""
@@ -129,6 +132,10 @@ class Metrics:
     """From the start of a run to the first text of its answer."""
     queue_wait: Histogram = attrs.field(init=False)
     """From the thread's acceptance of a message to the start of the run that answers it."""
+    tokens: Counter = attrs.field(init=False)
+    """Tokens used, by model, kind (prompt, completion) and whether estimated."""
+    model_runs: Counter = attrs.field(init=False)
+    """Model calls whose usage was recorded, by model."""
 
     def __attrs_post_init__(self) -> None:
         registry = self.registry
@@ -165,6 +172,25 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.tokens = Counter(
+            "threadgate_tokens",
+            "Tokens used by the agents' model calls (estimated: the provider reported none)",
+            ["model", "kind", "estimated"],
+            registry=registry,
+        )
+        self.model_runs = Counter(
+            "threadgate_model_runs",
+            "Model calls whose usage was recorded (a fallback counts for each model it asked)",
+            ["model"],
+            registry=registry,
+        )
+
+    def count_usage(self, usage: Usage) -> None:
+        """Count one model call's usage."""
+        tokens, estimated = usage.tokens, "true" if usage.tokens.estimated else "false"
+        self.tokens.labels(usage.model, "prompt", estimated).inc(tokens.prompt)
+        self.tokens.labels(usage.model, "completion", estimated).inc(tokens.completion)
+        self.model_runs.labels(usage.model).inc()
 
     def watch(
         self,

@@ -80,6 +80,21 @@ KEY_COLUMNS = (
 )
 """The credential pool's table, in display order."""
 
+
+def _tokens(row: dict[str, Any]) -> str:
+    return ("~" if row.get("estimated_tokens") else "") + f"{row['tokens']:,}"
+
+
+USAGE_COLUMNS = (
+    Column("usage", lambda row: str(row["period"])),
+    Column("tokens", _tokens, numeric=True),
+    Column("messages", lambda row: f"{row['messages']:,}", priority=1, numeric=True),
+    Column("prompt", lambda row: f"{row['prompt_tokens']:,}", priority=3, numeric=True),
+    Column("completion", lambda row: f"{row['completion_tokens']:,}", priority=4, numeric=True),
+    Column("runs", lambda row: f"{row['runs']:,}", priority=2, numeric=True),
+)
+"""The usage table (today, this month, and today by model), in display order."""
+
 REASON_WIDTH = 40
 """The reason column wraps beyond this (it is prose, and it is the one column that wraps)."""
 REASON_FIT = 20
@@ -133,6 +148,27 @@ def _pool_rows(status: dict[str, Any]) -> Iterable[dict[str, Any]]:
             yield {"pool": pool["name"], **key}
 
 
+def _usage_rows(usage: dict[str, Any]) -> list[dict[str, Any]]:
+    """Today, this month, then today's models and users (``~``: some of it estimated)."""
+    today = usage["today"]
+    rows = [
+        {"period": "today", **today["totals"]},
+        {"period": "this month", **usage["month"]["totals"]},
+    ]
+    rows += [{"period": f"  today: {m['model']}", **m} for m in today["models"]]
+    for user in today.get("users", ()):
+        who = "unattributed" if user["user_id"] is None else f"user {user['user_id']}"
+        rows.append({"period": f"  today: {who}", **user})
+    return rows
+
+
+def _usage_title(usage: dict[str, Any]) -> str:
+    today = usage["today"]
+    shown, total = len(today.get("users", ())), today.get("users_total", 0)
+    more = f"; today's top {shown} of {total} users" if total > shown else ""
+    return f"Usage (UTC; ~ estimated{more})"
+
+
 @attrs.frozen
 class StatusView:
     """The status table for any terminal width (a rich renderable)."""
@@ -145,6 +181,9 @@ class StatusView:
         status = self.status
         yield _table("Threads", THREAD_COLUMNS, status["threads"], width)
         yield _table("Credential pool", KEY_COLUMNS, list(_pool_rows(status)), width)
+        usage = status.get("usage")
+        if usage:
+            yield _table(_usage_title(usage), USAGE_COLUMNS, _usage_rows(usage), width)
         items = (
             Text(f"{name}: {value}", no_wrap=True) for name, value in status["statistics"].items()
         )
@@ -152,6 +191,6 @@ class StatusView:
 
 
 def render(status: dict[str, Any]) -> Group:
-    """Threads (key, state, phase, queue, run age, restarts, ...) and the key pool, fitted to
-    the terminal it is printed on."""
+    """Threads (key, state, phase, queue, run age, restarts, ...), the key pool and the
+    usage totals (when the status has them), fitted to the terminal it is printed on."""
     return Group(StatusView(status))

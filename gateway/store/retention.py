@@ -10,6 +10,8 @@ Rules (ages in wall-clock seconds, from ``[store]`` in the config):
 * **Sessions**: a session's history (its turns) goes ``sessions`` seconds after its last use
   (its last answered turn, else its start), and its row with it, unless it is still a
   thread's current session: then only the history goes, and the session goes on.
+* **Usage** (tokens per day, messages counted) goes ``USAGE_RETENTION_DAYS`` after its
+  UTC day (not configurable: it is small, and what budgets are compared with).
 * **Thread records** and the key pool's state are never pruned: they are live state.
 * Deletes run on the store's writer in transactions of at most ``CHUNK`` rows, so the
   threads' writes go on between them; the candidates are found by a reader first, and each
@@ -20,6 +22,7 @@ Rules (ages in wall-clock seconds, from ``[store]`` in the config):
 
 from __future__ import annotations
 
+import datetime
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,6 +43,14 @@ DAY = 86_400.0
 CHUNK = 500
 """Rows deleted per transaction at most (sessions: per statement, a chunk of sessions)."""
 SESSIONS_PER_CHUNK = 50
+USAGE_RETENTION_DAYS = 400
+"""Days of usage kept (a year, and this month of last year to compare with)."""
+USAGE_TABLES = ("usage_tokens", "usage_messages")
+
+
+def utc_day(wall: float) -> str:
+    """The UTC date of wall-clock time ``wall`` (``YYYY-MM-DD``): how usage days are stored."""
+    return datetime.datetime.fromtimestamp(wall, datetime.UTC).date().isoformat()
 
 
 @attrs.frozen
@@ -52,6 +63,8 @@ class Retention:
     """An outcome, from when it was recorded."""
     sessions: float | None
     """A session's history, from its last use."""
+    usage: float | None = USAGE_RETENTION_DAYS * DAY
+    """Usage rows, from their day."""
 
     @classmethod
     def from_config(cls, config: StoreConfig) -> Retention:
@@ -77,6 +90,8 @@ class Pruned:
     """Session rows (sessions no thread goes on with)."""
     turns: int = 0
     """Turns of session histories."""
+    usage: int = 0
+    """Usage rows (tokens per day, messages counted)."""
 
 
 class Reading(Protocol):
@@ -106,7 +121,7 @@ _SESSION_CANDIDATES = f"SELECT session_id FROM sessions WHERE {_SESSION_UNUSED}"
 
 async def prune(read: Reading, write: Writing, retention: Retention, now: float) -> Pruned:
     """Delete what ``retention`` no longer keeps at ``now`` (see the module's rules)."""
-    inbox = outcomes = sessions = turns = 0
+    inbox = outcomes = sessions = turns = usage = 0
     if retention.inbox is not None:
         before = now - retention.inbox
         for chunk in _chunks(await read(_select(_INBOX_CANDIDATES, before)), CHUNK):
@@ -125,7 +140,15 @@ async def prune(read: Reading, write: Writing, retention: Retention, now: float)
                 if deleted < CHUNK:
                     break
             sessions += await write(_delete_sessions(chunk, before))
-    return Pruned(inbox, outcomes, sessions, turns)
+    if retention.usage is not None:
+        day = utc_day(now - retention.usage)
+        for table in USAGE_TABLES:
+            while True:
+                deleted = await write(_delete_usage(table, day))
+                usage += deleted
+                if deleted < CHUNK:
+                    break
+    return Pruned(inbox, outcomes, sessions, turns, usage)
 
 
 def _select(query: str, before: float) -> Callable[[sqlite3.Connection], list[int | str]]:
@@ -178,6 +201,18 @@ def _delete_sessions(
     return run
 
 
+def _delete_usage(table: str, before_day: str) -> Callable[[sqlite3.Connection], int]:
+    statement = (
+        f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE day < ?"  # noqa: S608 - constants
+        f" LIMIT {CHUNK})"
+    )
+
+    def run(db: sqlite3.Connection) -> int:
+        return db.execute(statement, (before_day,)).rowcount
+
+    return run
+
+
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -202,7 +237,7 @@ async def keep_pruned(
             if pruned != Pruned():
                 logger.info(
                     "store pruned: {inbox} inbox entries, {outcomes} outcomes, {sessions}"
-                    " sessions, {turns} turns",
+                    " sessions, {turns} turns, {usage} usage rows",
                     **attrs.asdict(pruned),
                 )
         await anyio.sleep(config.prune_interval)

@@ -76,6 +76,29 @@ CREATE INDEX IF NOT EXISTS pairing_codes_user ON pairing_codes (user_id);
 CREATE TABLE IF NOT EXISTS pairing_approved (
     user_id INTEGER PRIMARY KEY, name TEXT NOT NULL, approved_at REAL NOT NULL, code TEXT NOT NULL
 );
+-- Usage and limits: tokens per UTC day, user (0: unknown), chat and model; and every user
+-- message a thread accepted (the daily message limit counts them).
+CREATE TABLE IF NOT EXISTS usage_tokens (
+    day TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    chat_id INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    prompt INTEGER NOT NULL DEFAULT 0,
+    completion INTEGER NOT NULL DEFAULT 0,
+    estimated INTEGER NOT NULL DEFAULT 0, -- of prompt + completion, the tokens estimated
+    runs INTEGER NOT NULL DEFAULT 0, -- model calls
+    PRIMARY KEY (day, user_id, chat_id, model)
+);
+CREATE INDEX IF NOT EXISTS usage_tokens_user ON usage_tokens (user_id, day);
+CREATE TABLE IF NOT EXISTS usage_messages (
+    chat_id INTEGER NOT NULL,
+    message_id INTEGER NOT NULL,
+    day TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    PRIMARY KEY (chat_id, message_id)
+);
+CREATE INDEX IF NOT EXISTS usage_messages_user ON usage_messages (user_id, day);
+CREATE INDEX IF NOT EXISTS usage_messages_day ON usage_messages (day);
 """
 
 

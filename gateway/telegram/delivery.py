@@ -12,6 +12,12 @@ Rules:
 * ``/status all`` from an admin user is answered here, outside any thread actor: it reads
   every thread and every key pool. From anyone else it is answered here too: it is for
   admins only (``telegram.admin_users``).
+* ``/usage`` and ``/usage all`` are answered here too (``gateway.telegram.limits``): the
+  sender's own usage (in a group too), or every user's for an admin; for anyone else,
+  ``/usage all`` is for admins only. Each is recorded ``ANSWERED``.
+* A message that starts a turn from a user over a daily limit (``limits.*``; admins are
+  exempt) is refused here, before its thread: its outcome is ``LIMITED`` and the reply says
+  when the limit resets. One that its thread took is counted for the message limit.
 * A message with files that its metadata already rules out (too big, a voice note too long
   or nothing to transcribe it, see ``gateway.media.checks``), and one routing refused (a
   sticker, say), is refused here: a reply that says why, and its outcome. No run starts.
@@ -41,6 +47,7 @@ from gateway.media.albums import join
 from gateway.media.checks import MediaLimits, refusal
 from gateway.store.sqlite import InboxEntry, Store
 from gateway.telegram.intake import sanitized
+from gateway.telegram.limits import UsageGate
 from gateway.telegram.refusals import INTERNAL_ERROR, Refusals
 from gateway.telegram.routing import (
     Ignored,
@@ -85,6 +92,8 @@ class Delivery:
     """Told of every user message a thread's mailbox took (the queue wait's start)."""
     _limits: MediaLimits = attrs.field(factory=MediaLimits, kw_only=True)
     """What the metadata checks of files allow."""
+    _usage: UsageGate | None = attrs.field(default=None, kw_only=True)
+    """The daily limits and ``/usage`` (``None``: neither; ``/usage`` goes to the thread)."""
 
     async def deliver(self, routed: Routed) -> None:
         """Hand a routed update to its thread; never raises (see the rules)."""
@@ -118,6 +127,26 @@ class Delivery:
                 )
                 self._refusals.reply(key, ADMIN_ONLY, message.message_id)
             return
+        gate = self._usage
+        if gate is not None and isinstance(message, Command) and message.name == "usage":
+            reply, detail = await gate.answer(message)
+            await self._store.record_outcome(key, message.message_id, Outcome.ANSWERED, detail)
+            self._refusals.reply(key, reply, message.message_id)
+            return
+        counts = gate is not None and await gate.counts(key, message)
+        if gate is not None and counts and (limited := await gate.over(key, message)):
+            logger.info(
+                "message {id} in {key} from user {user} over a limit: {detail}",
+                id=message.message_id,
+                key=key,
+                user=message.user_id,
+                detail=limited.detail,
+            )
+            await self._store.record_outcome(
+                key, message.message_id, Outcome.LIMITED, limited.detail
+            )
+            self._refusals.reply(key, limited.reply, message.message_id)
+            return
         try:
             self._threads.ref_for(key).send_nowait(message)
             if isinstance(message, UserMessage):
@@ -134,6 +163,9 @@ class Delivery:
                 id=message.message_id,
                 key=key,
             )
+        else:
+            if gate is not None and counts:
+                await gate.count(key, message)
 
     async def _status_all(self, key: ThreadKey, command: Command) -> None:
         """``/status all`` from an admin user: every thread and the key pool, as text."""

@@ -95,6 +95,8 @@ async def test_the_admin_endpoint_serves_any_observed_and_reports_its_failed_che
             assert status["threads"] == []
             assert status["statistics"]["live"] == 0
             assert (await http.get("/metrics")).text == "# nothing\n"
+            assert "usage" not in status, "no usage recorded: the status has none"
+            assert (await http.get("/usage")).status_code == 404
     finally:
         await server.stop()
 

@@ -82,6 +82,8 @@ def test_counts_that_only_grow_are_counters_and_levels_are_gauges(
         "threadgate_key_failures",
         "threadgate_messages_in",
         "threadgate_outcomes",
+        "threadgate_tokens",
+        "threadgate_model_runs",
     ):
         assert found[counter].type == "counter", counter
     for gauge in ("threadgate_threads_live", "threadgate_mailbox_depth", "threadgate_pool_keys"):
@@ -95,6 +97,9 @@ def test_counts_that_only_grow_are_counters_and_levels_are_gauges(
         for key in ("key-1", "key-2")
     )
     assert requests == 2
+    # Each run's usage, as the simulator reported it (asked with stream_options), by model.
+    assert sample(text, "threadgate_model_runs_total", model="scripted") == 2
+    assert sample(text, "threadgate_tokens_total", model="scripted", kind="completion") == 8
 
 
 @pytest.mark.slow

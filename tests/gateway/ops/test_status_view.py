@@ -129,3 +129,56 @@ def test_durations_read_as_seconds_minutes_hours() -> None:
         "2.5m",
         "2.0h",
     ]
+
+
+@pytest.mark.slow
+def test_the_status_has_a_short_usage_section(busy_status: dict[str, Any]) -> None:
+    usage = busy_status["usage"]
+    assert usage["today"]["totals"]["runs"] >= 1, "the idle thread's answer was counted"
+    assert usage["today"]["users_total"] == len(usage["today"]["users"]) == 1
+    text = drawn(busy_status, 80)
+    assert "Usage (UTC; ~ estimated)" in text
+    assert any(
+        line.split("│")[1].strip() == "today: scripted"
+        for line in text.splitlines()[1:]
+        if line.startswith("│")
+    ), text
+
+
+def totals(tokens: int, estimated: int) -> dict[str, int]:
+    return {
+        "messages": 3,
+        "prompt_tokens": tokens - 10,
+        "completion_tokens": 10,
+        "tokens": tokens,
+        "estimated_tokens": estimated,
+        "runs": 2,
+    }
+
+
+@pytest.mark.parametrize("width", [40, 100])
+def test_usage_marks_estimates_and_fits_the_terminal(width: int) -> None:
+    model = {"model": "a-model-with-a-long-name", **totals(1234, 1234)}
+    status = {
+        "threads": [],
+        "pools": [],
+        "statistics": {},
+        "usage": {
+            "today": {
+                "totals": totals(1234, 1234),
+                "models": [model],
+                "users": [{"user_id": 42, **totals(1234, 1234)}],
+                "users_total": 12,
+            },
+            "month": {"totals": totals(98765, 0), "models": [model]},
+        },
+    }
+    text = drawn(status, width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "~1,234" in text
+    assert "98,765" in text
+    assert "~98,765" not in text
+    assert "a-model-with-a-long-name" in text.replace("\n", "").replace("│", "").replace(" ", "")
+    assert ("completion" in text) is (width == 100), "the least useful column goes first"
+    assert "today: user 42" in text
+    assert "today's top 1 of 12 users" in " ".join(text.split()), "the title wraps, whole"

@@ -22,13 +22,15 @@ from actors.thread.actor import ThreadActor
 from actors.thread.messages import Command, UserMessage
 from actors.thread.records import ThreadKey
 from actors.thread.settings import ThreadSettings
-from gateway.config import TelegramConfig
+from gateway.config import LimitsConfig, TelegramConfig
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.ops.metrics import Metrics
 from gateway.store.sqlite import Store
+from gateway.store.usage import UsageStore
 from gateway.telegram.bot import make_bot
 from gateway.telegram.chat_sender import ChatSender
 from gateway.telegram.delivery import Delivery
+from gateway.telegram.limits import UsageGate
 from gateway.telegram.outbox import TelegramOutbox
 from gateway.telegram.pacing import GlobalPace
 from gateway.telegram.refusals import Refusals
@@ -84,8 +86,10 @@ async def delivering(
     *,
     thread_restarts: int = 5,
     broken_senders: frozenset[int] = frozenset(),
+    limits: LimitsConfig | None = None,
 ) -> AsyncIterator[Parts]:
-    """Delivery over thread actors whose mailboxes hold ``CAPACITY`` messages."""
+    """Delivery over thread actors whose mailboxes hold ``CAPACITY`` messages (with
+    ``limits``: and the daily limits, on the real store)."""
     telegram = BotAPISimulator(token=TOKEN)
     metrics = Metrics()
     settings = ThreadSettings(stall_timeout=20, run_timeout=60, failure_write_for=0.5)
@@ -117,7 +121,10 @@ async def delivering(
             ),
             on_dead_letter=refusals.on_dead_letter,
         )
-        delivery = Delivery(threads, store, refusals, frozenset({ADMIN}), list)
+        gate = None
+        if limits is not None:
+            gate = UsageGate(UsageStore(store), store, limits, frozenset({ADMIN}))
+        delivery = Delivery(threads, store, refusals, frozenset({ADMIN}), list, usage=gate)
         try:
             async with senders, anyio.create_task_group() as services:
                 services.start_soon(refusals.run)
@@ -246,3 +253,36 @@ async def test_replies_beyond_the_queue_or_after_the_stop_are_log_lines(tmp_path
     assert any(
         f"the reply to message 3 in {A} not sent: the gateway is stopping" in line for line in logs
     )
+
+
+def counted(data_dir: Path) -> list[int]:
+    with sqlite3.connect(data_dir / "threadgate.sqlite3") as db:
+        rows = db.execute("SELECT message_id FROM usage_messages ORDER BY message_id").fetchall()
+    return [int(row[0]) for row in rows]
+
+
+async def test_only_messages_that_start_turns_are_counted_and_limited(tmp_path: Path) -> None:
+    group = ThreadKey(-6003)
+    stores = {A: MemoryStore(), B: MemoryStore(), group: MemoryStore()}
+    async with delivering(
+        tmp_path, stores.__getitem__, limits=LimitsConfig(user_daily_messages=1)
+    ) as parts:
+        deliver = parts.delivery.deliver_message
+        first = await parts.say(A, "first")
+        await deliver(A, Command("status", "", 201, 42))
+        await deliver(A, Command("new", "", 202, 42))
+        await deliver(A, Command("usage", "", 203, 42))
+        # Not addressed in a group whose activation is "mention" (the default): no turn.
+        await deliver(group, UserMessage(204, "chatter", 42, addressed=False))
+        await deliver(A, UserMessage(205, "nobody named", None))
+        assert counted(parts.data_dir) == [first]
+        over = await parts.say(A, "second")
+        skill = 206
+        await deliver(A, Command("cc", "with input", skill, 42))
+        await wait_until(lambda: bool(parts.replies_to(over) and parts.replies_to(skill)))
+        for limited in (over, skill):
+            assert parts.outcome(limited) == ("limited", "daily messages (1)")
+            assert "You have used today's 1 messages" in parts.replies_to(limited)[0].text
+        assert parts.outcome(203) == ("answered", "/usage")
+        assert "Today: 1 message, no tokens" in parts.replies_to(203)[0].text
+        assert counted(parts.data_dir) == [first], "a refused message is not counted"
