@@ -248,9 +248,10 @@ class Answer:
         """When its draft was last shown (``-inf``: not shown)."""
         return self._draft_at if self._draft is not None else -math.inf
 
-    def draft_stale(self, now: float) -> bool:
-        """Whether its draft, still being written, has to be shown again to stay."""
-        stale = self._draft is not None and now >= self._draft_at + DRAFT_REFRESH
+    def draft_stale(self, now: float, refresh: float = DRAFT_REFRESH) -> bool:
+        """Whether its draft, still being written, has to be shown again to stay (it was
+        last shown ``refresh`` seconds ago or more)."""
+        stale = self._draft is not None and now >= self._draft_at + refresh
         return stale and self._drafting and self._ending is Ending.OPEN
 
     def forget_draft(self) -> None:

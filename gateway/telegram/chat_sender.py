@@ -89,6 +89,8 @@ class ChatSender(Actor[object]):
     """``telegram.streaming``: edit, draft or auto."""
     _reactions_on: bool = False
     """``telegram.reactions``: whether ``React`` is sent at all."""
+    _draft_refresh: float = DRAFT_REFRESH
+    """Seconds after which an unchanged draft is shown again."""
     _chat: ChatPace = attrs.field(init=False)
     _notices: deque[NoticePiece] = attrs.field(factory=deque, init=False)
     _open: dict[int, Answer] = attrs.field(factory=dict, init=False)
@@ -193,7 +195,7 @@ class ChatSender(Actor[object]):
             if not a.final
         ]
         due += [
-            (max(partial_at, a.draft_at + DRAFT_REFRESH), a)
+            (max(partial_at, a.draft_at + self._draft_refresh), a)
             for a in self._open.values()
             if a.id not in self._queued and a.drafting and not a.final and a.draft_at > -math.inf
         ]
@@ -242,7 +244,7 @@ class ChatSender(Actor[object]):
                 await self._send_reaction()
                 return
             tried.add(answer.id)
-            if answer.draft_stale(now):
+            if answer.draft_stale(now, self._draft_refresh):
                 answer.forget_draft()  # Telegram would drop it soon: shown again
             try:
                 step = answer.step()
