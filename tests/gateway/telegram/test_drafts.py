@@ -127,7 +127,7 @@ async def test_a_draft_left_unchanged_is_shown_again() -> None:
     async with sending(streaming="draft", draft_refresh=1.0) as s:
         stream = s.outbox.open_stream(PRIVATE, run_id=6)
         await stream.append("looking it up")
-        await anyio.sleep(3.6)
+        await anyio.sleep(4.5)  # shown at about 0, 1.25, 2.5 and 3.75 s
         assert s.telegram.drafts.texts(DM, 6).count("looking it up") >= 3
         await stream.finish()
         [message] = s.messages(PRIVATE)
