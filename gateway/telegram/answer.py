@@ -30,7 +30,9 @@ Rules:
   it has no Stop button of ours. A draft left unchanged for ``DRAFT_REFRESH`` is shown
   again (Telegram drops a draft after 30 s). A withdrawn drafted answer sends nothing: its
   messages stay as sent, and its draft vanishes. ``stop_drafting`` turns it into an edited
-  answer (the chat refused drafts).
+  answer (the chat refused drafts); ``hush`` keeps it drafted but shows no more drafts (a
+  draft refused where drafts worked before, as after the user stopped it): its final text
+  still goes out as messages.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class Answer:
     _buttons: list[bool] = attrs.field(factory=list, init=False)
     _drafting: bool = attrs.field(default=False, init=False)
     _draft: str | None = attrs.field(default=None, init=False)
+    _hushed: bool = attrs.field(default=False, init=False)
     _draft_at: float = attrs.field(default=-math.inf, init=False)
 
     # -- the stream's half ---------------------------------------------------------------
@@ -238,6 +241,11 @@ class Answer:
         if self.run_id is not None and not self._message_ids and self._draft is None:
             self._drafting = True
 
+    def hush(self) -> None:
+        """Show no more drafts; the final text still goes out as messages."""
+        self._hushed = True
+        self._draft = None
+
     def stop_drafting(self) -> None:
         """Stream by edits from now on (the chat refused drafts)."""
         self._drafting = False
@@ -287,7 +295,7 @@ class Answer:
                 if self._ending is Ending.WITHDRAWN:
                     break
                 if self._drafting and self._ending is Ending.OPEN and index == last:
-                    if piece.html == self._draft:
+                    if self._hushed or piece.html == self._draft:
                         return None
                     return Step(Kind.DRAFT, index, piece, False)
                 return Step(Kind.SEND, index, piece, button)

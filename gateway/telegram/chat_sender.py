@@ -18,9 +18,10 @@ Rules:
 * Drafts (``streaming`` ``draft`` or ``auto``): in a private chat, an answer written by a
   run streams as the chat's draft (``sendMessageDraft``, the draft id its run id), its
   final text as messages (``gateway.telegram.answer`` has the rules). Elsewhere, and for an
-  answer without a run id, edits. A chat that refuses a draft (400, or 404 from a Bot API
-  that lacks the method) streams by edits from then on, with a log line; its open answers
-  go on as edited ones.
+  answer without a run id, edits. A chat that refuses its first draft (400, or 404 from a
+  Bot API that lacks the method) streams by edits from then on, with a log line; its open
+  answers go on as edited ones. Where drafts worked before, a refused draft (as after the
+  user stopped it) only ends that answer's drafts: its final text still goes out.
 * Every request carries the latest text of its answer: chunks that arrive while an answer
   waits for its turn coalesce into one edit.
 * A 429 blocks the chat for its ``retry_after``; nothing else waits for it. An edit that
@@ -61,8 +62,6 @@ from gateway.telegram.pacing import ChatPace, GlobalPace
 from gateway.telegram.reactions import React, Reactions
 from gateway.telegram.sender_messages import Notice, NoticePiece, Typing, Wake
 
-__all__ = ["ChatSender", "Notice", "Typing", "Wake"]
-
 EDIT_TRIES = 3
 TYPING_TIMEOUT = 2.0
 """The longest a "typing…" request may hold the sender (it is cosmetic)."""
@@ -97,6 +96,7 @@ class ChatSender(Actor[object]):
     _queued: dict[int, Answer] = attrs.field(factory=dict, init=False)
     _reactions: Reactions = attrs.field(factory=Reactions, init=False)
     _drafts_ok: bool = attrs.field(default=True, init=False)
+    _drafts_worked: bool = attrs.field(default=False, init=False)
     _wake: anyio.CancelScope | None = attrs.field(default=None, init=False)
     _wake_at: float = attrs.field(default=0.0, init=False)
 
@@ -290,6 +290,7 @@ class ChatSender(Actor[object]):
                 answer.marked(index, step.button, now)
             elif kind is Kind.DRAFT:
                 answer.drafted(step.piece.html, now)
+                self._drafts_worked = True
             else:
                 mid = answered.message_id if kind is Kind.SEND else answer.message_ids[index]
                 assert mid is not None
@@ -314,6 +315,9 @@ class ChatSender(Actor[object]):
                 "markup rejected in {key} ({e}); going on as plain text", key=key, e=error
             )
             answer.use_plain()  # the next turn sends it as plain text
+        elif result is Result.NO_DRAFTS and self._drafts_worked:
+            logger.warning("draft in {key} refused ({e}); no more drafts for it", key=key, e=error)
+            answer.hush()
         elif result is Result.NO_DRAFTS:
             self._no_drafts(error)
         elif result is Result.REFUSED:

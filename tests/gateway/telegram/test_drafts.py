@@ -132,3 +132,27 @@ async def test_a_draft_left_unchanged_is_shown_again() -> None:
         await stream.finish()
         [message] = s.messages(PRIVATE)
         assert message.text == "looking it up"
+
+
+async def test_a_draft_refused_where_drafts_worked_ends_only_that_answers_drafts() -> None:
+    """As after the user stopped a draft: no more drafts for that answer, no message with
+    the rest of it meanwhile, its final text still sent; the chat keeps its drafts."""
+    async with sending(streaming="draft") as s:
+        first = s.outbox.open_stream(PRIVATE, run_id=1)
+        with captured_logs("WARNING") as logs:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(s.stream, first, words(40, "a"))
+                await until(lambda: bool(s.telegram.drafts.texts(DM, 1)))
+                s.telegram.drafts.reject = True
+                await until(lambda: any("no more drafts" in line for line in logs))
+                assert s.messages(PRIVATE) == []
+            s.telegram.drafts.reject = False
+            await first.finish()
+        [message] = s.messages(PRIVATE)
+        assert message.text == words(40, "a")
+        assert message.edits == 0
+        second = s.outbox.open_stream(PRIVATE, run_id=2)
+        await s.stream(second, words(30, "b"))
+        await second.finish()
+        assert s.telegram.drafts.texts(DM, 2), "the chat lost its drafts"
+        assert not any("drafts refused" in line for line in logs)
