@@ -417,8 +417,7 @@ class BotAPISimulator:
                 if sent.reply_markup == keyboard:
                     return self._error(400, "Bad Request: message is not modified")
                 sent.reply_markup, sent.markup_edits = keyboard, sent.markup_edits + 1
-                sent.keyboards.append(keyboard)
-                self._notify("edited", sent)
+                sent.keyboards.append(keyboard)  # listeners hear of texts only: not told
                 return self._ok(self._message_json(sent))
         return self._error(400, "Bad Request: message to edit not found")
 
