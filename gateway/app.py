@@ -367,6 +367,8 @@ def _senders(config: Config, bot: Bot, metrics: Metrics) -> Supervisor[int]:
             telegram.chat_send_interval,
             telegram.group_sends_per_minute,
             telegram.edit_interval,
+            streaming=telegram.streaming,
+            reactions_on=telegram.reactions,
         ),
         SupervisorConfig(stall_timeout=600, idle_ttl=300, drain_timeout=5),
     )

@@ -4,7 +4,10 @@ It speaks the real Bot API over HTTP on loopback, so the real aiogram ``Bot`` ta
 through ``TelegramAPIServer.from_base``. Users are simulated with :meth:`BotAPISimulator.say`;
 whatever the bot sends or edits is recorded (and reported to listeners). It can fail like
 Telegram does: 429 with ``retry_after`` (every N sends, the next N requests, or whenever the
-bot goes over Telegram's limits), HTTP 500 for sends or edits, and slow answers.
+bot goes over Telegram's limits), HTTP 500 for sends or edits, and slow answers. It keeps
+each message's inline keyboard as Telegram does (an edit without one removes it), records
+reactions and drafts, and can refuse them, as a chat or a Bot API without them does
+(``gateway.demo.botapi_extras``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import attrs
 from aiohttp import web
 
 from gateway.demo import botapi_updates
+from gateway.demo.botapi_extras import SimDrafts, SimReactions, keyboard_of
 from gateway.demo.botapi_files import SimFiles
 from gateway.demo.botapi_updates import CallbackAnswer, UpdateSide, json_param
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
@@ -53,6 +57,17 @@ class SentMessage:
     edits: int = 0
     at: float = attrs.Factory(time.monotonic)
     """When it was sent (``time.monotonic``)."""
+    reply_markup: dict[str, Any] | None = None
+    """Its inline keyboard now (Bot API JSON: ``{"inline_keyboard": [[button, ...], ...]}``)."""
+    markup_edits: int = 0
+    """``editMessageReplyMarkup`` requests that changed it."""
+    keyboards: list[dict[str, Any] | None] = attrs.Factory(list)
+    """Every keyboard it has shown, in order (``None``: none), from when it was sent."""
+
+    def buttons(self) -> list[dict[str, Any]]:
+        """The buttons of its inline keyboard now (none: ``[]``)."""
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [button for row in rows for button in row]
 
 
 @attrs.define(eq=False)
@@ -86,6 +101,10 @@ class BotAPISimulator(UpdateSide):
     """The next N ``getMe`` requests answer HTTP 500 (a Bot API having a bad minute at start)."""
     getme_calls: int = 0
     """``getMe`` requests answered so far, failed ones included."""
+    reactions: SimReactions = attrs.Factory(SimReactions)
+    """The bot's reactions (``setMessageReaction``), and the chats that refuse them."""
+    drafts: SimDrafts = attrs.Factory(SimDrafts)
+    """The bot's drafts (``sendMessageDraft``), and whether they are refused."""
     sent: list[SentMessage] = attrs.Factory(list)
     actions: list[tuple[int, str]] = attrs.Factory(list)
     listeners: list[Callable[[str, SentMessage], None]] = attrs.Factory(list)
@@ -395,6 +414,8 @@ class BotAPISimulator(UpdateSide):
         sent = SentMessage(
             chat_id, int(thread) if thread else None, next(self._message_ids), text, reply_to
         )
+        sent.reply_markup = keyboard_of(params)
+        sent.keyboards.append(sent.reply_markup)
         self.sent.append(sent)
         self._notify("sent", sent)
         return self._ok(self._message_json(sent))
@@ -411,16 +432,54 @@ class BotAPISimulator(UpdateSide):
         text = self._render(params)
         if text is None:
             return self._error(400, "Bad Request: can't parse entities: unsupported markup")
+        keyboard = keyboard_of(params)  # none: the edit removes the keyboard
         for sent in self.sent:
             if sent.message_id == message_id:
-                if sent.text == text:
+                if sent.text == text and sent.reply_markup == keyboard:
                     return self._error(400, "Bad Request: message is not modified")
                 if len(text) > 4096:
                     return self._error(400, "Bad Request: MESSAGE_TOO_LONG")
                 sent.text, sent.edits = text, sent.edits + 1
+                if sent.reply_markup != keyboard:
+                    sent.reply_markup = keyboard
+                    sent.keyboards.append(keyboard)
                 self._notify("edited", sent)
                 return self._ok(self._message_json(sent))
         return self._error(400, "Bad Request: message to edit not found")
+
+    async def _api_editmessagereplymarkup(self, params: dict[str, Any]) -> web.Response:
+        if self.edit_delay:
+            await asyncio.sleep(self.edit_delay)
+        if (flooded := self._over_limits(int(params["chat_id"]))) is not None:
+            return flooded
+        if self.fail_edits > 0:
+            self.fail_edits -= 1
+            return self._error(500, "Internal Server Error")
+        message_id, keyboard = int(params["message_id"]), keyboard_of(params)
+        for sent in self.sent:
+            if sent.message_id == message_id:
+                if sent.reply_markup == keyboard:
+                    return self._error(400, "Bad Request: message is not modified")
+                sent.reply_markup, sent.markup_edits = keyboard, sent.markup_edits + 1
+                sent.keyboards.append(keyboard)  # listeners hear of texts only: not told
+                return self._ok(self._message_json(sent))
+        return self._error(400, "Bad Request: message to edit not found")
+
+    async def _api_setmessagereaction(self, params: dict[str, Any]) -> web.Response:
+        if (flooded := self._over_limits(int(params["chat_id"]))) is not None:
+            return flooded
+        return self.reactions.record(params)
+
+    async def _api_sendmessagedraft(self, params: dict[str, Any]) -> web.Response:
+        chat_id = int(params["chat_id"])
+        if (flooded := self._over_limits(chat_id)) is not None:
+            return flooded
+        if (refused := self.drafts.refusal(chat_id)) is not None:
+            return refused
+        text = self._render(params)
+        if text is None:
+            return self._error(400, "Bad Request: can't parse entities: unsupported markup")
+        return self.drafts.record(params, text)
 
     async def _api_sendchataction(self, params: dict[str, Any]) -> web.Response:
         self.actions.append((int(params["chat_id"]), str(params.get("action"))))
@@ -462,4 +521,6 @@ class BotAPISimulator(UpdateSide):
         }
         if sent.thread_id is not None:
             body.update(message_thread_id=sent.thread_id, is_topic_message=True)
+        if sent.reply_markup is not None:
+            body["reply_markup"] = sent.reply_markup
         return body

@@ -18,6 +18,21 @@ Rules:
   sent). One change of mind: a finished answer whose run was cancelled while it was being
   delivered is aborted after all. The outcome is delivered, or the ``SendFailedError`` that
   stopped it.
+* While it streams, an answer written by a run (``run_id``) carries the Stop button on its
+  last message, and only there: the request that shows a new message takes it off the one
+  before (with that message's final text, or alone). An ended answer (finished, aborted or
+  withdrawn) carries none: its final edit or send goes without it, and where the final text
+  is already shown, the button is taken off alone (``editMessageReplyMarkup``).
+* A drafted answer (``use_drafts``: a private chat streaming with ``sendMessageDraft``)
+  shows the piece being written as the chat's draft, the draft id its run id; the pieces
+  before it, complete, go out as messages as soon as the next one starts, and its final
+  text as messages (drafts are ephemeral). Its draft carries Telegram's own stop button, so
+  it has no Stop button of ours. A draft left unchanged for ``DRAFT_REFRESH`` is shown
+  again (Telegram drops a draft after 30 s). A withdrawn drafted answer sends nothing: its
+  messages stay as sent, and its draft vanishes. ``stop_drafting`` turns it into an edited
+  answer (the chat refused drafts); ``hush`` keeps it drafted but shows no more drafts (a
+  draft refused where drafts worked before, as after the user stopped it): its final text
+  still goes out as messages.
 """
 
 from __future__ import annotations
@@ -34,6 +49,8 @@ from gateway.telegram.markup import Piece, pieces
 
 CUT_OFF = " …\n[answer cut off]"
 EMPTY = "(the agent gave an empty answer)"
+DRAFT_REFRESH = 20.0
+"""Seconds after which an unchanged draft is shown again (Telegram keeps one for 30 s)."""
 
 
 class Ending(enum.Enum):
@@ -47,6 +64,33 @@ class Ending(enum.Enum):
     """Incomplete: shown as written so far, marked cut off."""
     WITHDRAWN = "withdrawn"
     """Given up: nothing more is sent; what is out is marked cut off."""
+
+
+class Kind(enum.Enum):
+    """What a request of an answer does."""
+
+    SEND = "send"
+    """Send message ``index`` (the next one)."""
+    EDIT = "edit"
+    """Edit message ``index``'s text (and its Stop button)."""
+    MARKUP = "markup"
+    """Put the Stop button on message ``index``, or take it off; its text is up to date."""
+    DRAFT = "draft"
+    """Show piece ``index`` as the chat's draft."""
+
+
+@attrs.frozen
+class Step:
+    """The next request of an answer."""
+
+    kind: Kind
+    """What it does."""
+    index: int
+    """Which message (or, for a draft, which piece)."""
+    piece: Piece
+    """The text it carries (for ``MARKUP``: the message's text as shown)."""
+    button: bool
+    """Whether the message carries the Stop button after it."""
 
 
 @attrs.frozen
@@ -72,6 +116,8 @@ class Answer:
     id: int
     key: ThreadKey
     reply_to: int | None
+    run_id: int | None = None
+    """The run writing it: its Stop button's callback data and its draft's id carry it."""
     _text: str = attrs.field(default="", init=False)
     _ending: Ending = attrs.field(default=Ending.OPEN, init=False)
     _queued: bool = attrs.field(default=False, init=False)
@@ -85,6 +131,11 @@ class Answer:
     _told: bool = attrs.field(default=False, init=False)
     _covered: int = attrs.field(default=0, init=False)
     _plain: bool = attrs.field(default=False, init=False)
+    _buttons: list[bool] = attrs.field(factory=list, init=False)
+    _drafting: bool = attrs.field(default=False, init=False)
+    _draft: str | None = attrs.field(default=None, init=False)
+    _hushed: bool = attrs.field(default=False, init=False)
+    _draft_at: float = attrs.field(default=-math.inf, init=False)
 
     # -- the stream's half ---------------------------------------------------------------
 
@@ -98,8 +149,8 @@ class Answer:
 
     @property
     def visible(self) -> bool:
-        """Whether any of it has gone out."""
-        return bool(self._message_ids)
+        """Whether any of it has gone out (as a message or a draft)."""
+        return bool(self._message_ids) or self._draft is not None
 
     def publish(self, more: str) -> bool:
         """Add ``more`` to the text; ``True`` if the sender must be told (not queued yet)."""
@@ -180,6 +231,46 @@ class Answer:
     def use_plain(self) -> None:
         self._plain = True
 
+    @property
+    def drafting(self) -> bool:
+        """Whether the piece being written is shown as a draft (see the module's rules)."""
+        return self._drafting
+
+    def use_drafts(self) -> None:
+        """Stream as a draft (only before anything of it is shown, and with a run id)."""
+        if self.run_id is not None and not self._message_ids and self._draft is None:
+            self._drafting = True
+
+    def hush(self) -> None:
+        """Show no more drafts; the final text still goes out as messages."""
+        self._hushed = True
+        self._draft = None
+
+    def stop_drafting(self) -> None:
+        """Stream by edits from now on (the chat refused drafts)."""
+        self._drafting = False
+        self._draft = None
+
+    @property
+    def draft_at(self) -> float:
+        """When its draft was last shown (``-inf``: not shown)."""
+        return self._draft_at if self._draft is not None else -math.inf
+
+    def draft_stale(self, now: float, refresh: float = DRAFT_REFRESH) -> bool:
+        """Whether its draft, still being written, has to be shown again to stay (it was
+        last shown ``refresh`` seconds ago or more)."""
+        stale = self._draft is not None and now >= self._draft_at + refresh
+        return stale and self._drafting and self._ending is Ending.OPEN
+
+    def forget_draft(self) -> None:
+        """Its draft has to be shown again (stale)."""
+        self._draft = None
+
+    @property
+    def button(self) -> bool:
+        """Whether it carries a Stop button while it streams."""
+        return self.run_id is not None and not self._drafting
+
     def pieces(self) -> list[Piece]:
         """The messages the answer is now (its final form once it has ended)."""
         if self._ending is Ending.OPEN or self._ending is Ending.FINISHED:
@@ -190,31 +281,69 @@ class Answer:
 
     def next_request(self) -> tuple[int, Piece] | None:
         """Which message to send (index past the last) or edit next, and with what; ``None``
-        when everything shown is up to date."""
-        shown = self._shown
-        for index, piece in enumerate(self.pieces()):
+        when everything shown is up to date (``step`` says how)."""
+        step = self.step()
+        return None if step is None else (step.index, step.piece)
+
+    def step(self) -> Step | None:
+        """The next request, or ``None`` when everything shown is up to date."""
+        shown, parts = self._shown, self.pieces()
+        last = len(parts) - 1
+        for index, piece in enumerate(parts):
+            button = self.button and self._ending is Ending.OPEN and index == last
             if index >= len(shown):
                 if self._ending is Ending.WITHDRAWN:
-                    return None
-                return index, piece
+                    break
+                if self._drafting and self._ending is Ending.OPEN and index == last:
+                    if self._hushed or piece.html == self._draft:
+                        return None
+                    return Step(Kind.DRAFT, index, piece, False)
+                return Step(Kind.SEND, index, piece, button)
             if piece.html != shown[index]:
-                return index, piece
+                return Step(Kind.EDIT, index, piece, button)
+            if button != self._buttons[index]:
+                return Step(Kind.MARKUP, index, piece, button)
+        for index in range(len(parts), len(shown)):  # fewer pieces than messages now
+            if self._buttons[index]:
+                return Step(Kind.MARKUP, index, Piece(shown[index], ""), False)
         return None
 
     def dequeue(self) -> None:
         """The sender has nothing to do for the answer until it is told again."""
         self._queued = False
 
-    def sent(self, index: int, message_id: int, html: str, now: float, covered: int) -> None:
+    def sent(
+        self,
+        index: int,
+        message_id: int,
+        html: str,
+        now: float,
+        covered: int,
+        *,
+        button: bool = False,
+    ) -> None:
         """Message ``index`` went out (or was edited) with ``html``, rendered from the first
-        ``covered`` characters of the text."""
+        ``covered`` characters of the text, with the Stop button if ``button``."""
         if self._ending is not Ending.WITHDRAWN:  # a withdrawn one shows no more than it did
             self._covered = max(self._covered, covered)
         if index >= len(self._message_ids):
             self._message_ids.append(message_id)
             self._shown.append(html)
+            self._buttons.append(button)
+            self._draft = None  # a message sent to the chat ends its draft
         else:
             self._shown[index] = html
+            self._buttons[index] = button
+        self._last_request, self._failures = now, 0
+
+    def marked(self, index: int, button: bool, now: float) -> None:
+        """Message ``index`` got the Stop button (``button``) or lost it."""
+        self._buttons[index] = button
+        self._last_request, self._failures = now, 0
+
+    def drafted(self, html: str, now: float) -> None:
+        """The draft now shows ``html`` (it covers nothing: a draft does not stay)."""
+        self._draft, self._draft_at = html, now
         self._last_request, self._failures = now, 0
 
     def retry_later(self, at: float) -> int:

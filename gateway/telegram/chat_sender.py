@@ -9,17 +9,27 @@ Rules:
 * Its handlers never raise: the answers queued with an incarnation are known to it alone.
   "typing…" is skipped while a request is due and bounded to ``TYPING_TIMEOUT``.
 * Order of service: notices first (acknowledgements of /stop and /new, queue notices,
-  refusals), then the final texts of ended answers, then partial updates of open answers,
-  oldest served first. A partial update goes only while the group's per-minute budget keeps
-  one request back for every open answer's final text, at most once per ``edit_interval``
-  per answer, and a quarter interval after the chat's turn (a final text arriving meanwhile
-  goes first).
+  refusals), then the final texts of ended answers, then reactions
+  (``gateway.telegram.reactions``), then partial updates of open answers (drafts
+  included), oldest served first. A reaction or a partial update goes only while the
+  group's per-minute budget keeps one request back for every open answer's final text, and
+  a quarter interval after the chat's turn (a final text arriving meanwhile goes first); a
+  partial update at most once per ``edit_interval`` per answer.
+* Drafts (``streaming`` ``draft`` or ``auto``): in a private chat, an answer written by a
+  run streams as the chat's draft (``sendMessageDraft``, the draft id its run id), its
+  final text as messages (``gateway.telegram.answer`` has the rules). Elsewhere, and for an
+  answer without a run id, edits. A chat that refuses its first draft (400, or 404 from a
+  Bot API that lacks the method) streams by edits from then on, with a log line; its open
+  answers go on as edited ones. Where drafts worked before, a refused draft (as after the
+  user stopped it) only ends that answer's drafts: its final text still goes out.
 * Every request carries the latest text of its answer: chunks that arrive while an answer
   waits for its turn coalesce into one edit.
 * A 429 blocks the chat for its ``retry_after``; nothing else waits for it. An edit that
   fails for the network or a Telegram 5xx is retried (three tries); a send whose outcome is
   unknown is never sent again, so nothing arrives twice: its answer fails, and its stream
-  reports that the answer could not be delivered. Refused requests (400, 403) fail too.
+  reports that the answer could not be delivered. Refused requests (400, 403) fail too. A
+  draft, like an edit, is retried; an edit that only removes the Stop button and is "not
+  modified" counts as done.
 * Text goes out as HTML (``gateway.telegram.markup``); if Telegram rejects the markup, the
   next turn sends the same visible text without formatting (``Piece.plain``): one request
   per turn, always paced. Every failure is logged; a
@@ -29,6 +39,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -36,24 +47,20 @@ from typing import Any
 import anyio
 import attrs
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from aiogram.types import Message, ReplyParameters
+from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from loguru import logger
 
 from actors import Actor, ActorContext
 from actors.thread.records import ThreadKey
 from gateway.exceptions import SendFailedError
 from gateway.ops.metrics import Metrics
-from gateway.telegram.answer import Answer, AnswerReady
-from gateway.telegram.markup import Piece, pieces
+from gateway.telegram import calls, reactions
+from gateway.telegram.answer import DRAFT_REFRESH, Answer, AnswerReady, Kind, Step
+from gateway.telegram.calls import Result
+from gateway.telegram.markup import pieces
 from gateway.telegram.pacing import ChatPace, GlobalPace
-from gateway.telegram.routing import GENERAL_TOPIC
+from gateway.telegram.reactions import React, Reactions
+from gateway.telegram.sender_messages import Notice, NoticePiece, Typing, Wake
 
 EDIT_TRIES = 3
 TYPING_TIMEOUT = 2.0
@@ -62,50 +69,8 @@ PARTIAL_GRACE = 0.25
 """A partial update waits this much of the chat's interval beyond its turn, so that a final
 text arriving meanwhile goes first (a request taken by a partial holds the chat for a whole
 interval)."""
-
-
-@attrs.frozen
-class Notice:
-    """Send ``text`` to a thread: told, queued ahead of every answer's update."""
-
-    key: ThreadKey
-    """Where."""
-    text: str
-    """What (split into several messages if long)."""
-    reply_to: int | None = None
-    """The message it answers."""
-
-
-@attrs.frozen
-class Typing:
-    """Show "typing…" in the thread (cosmetic: not paced per chat, failures logged)."""
-
-    key: ThreadKey
-    """Where."""
-
-
-@attrs.frozen
-class Wake:
-    """Told by the sender to itself when the next request may go."""
-
-
-@attrs.frozen
-class _NoticePiece:
-    key: ThreadKey
-    piece: Piece
-    reply_to: int | None
-    plain: bool = False
-
-
-def _markup_rejected(error: TelegramBadRequest) -> bool:
-    text = str(error).lower()
-    return "can't parse entities" in text or "can't find end" in text
-
-
-def thread_kwargs(key: ThreadKey) -> dict[str, Any]:
-    if key.thread_id is None or key.thread_id == GENERAL_TOPIC:
-        return {}  # the General topic takes no message_thread_id
-    return {"message_thread_id": key.thread_id}
+DRAFTING = ("draft", "auto")
+"""The ``telegram.streaming`` values that stream private chats' answers as drafts."""
 
 
 @attrs.define(eq=False)
@@ -119,10 +84,19 @@ class ChatSender(Actor[object]):
     _send_interval: float = 1.0
     _group_per_minute: int = 20
     _edit_interval: float = 1.0
+    _streaming: str = "edit"
+    """``telegram.streaming``: edit, draft or auto."""
+    _reactions_on: bool = False
+    """``telegram.reactions``: whether ``React`` is sent at all."""
+    _draft_refresh: float = DRAFT_REFRESH
+    """Seconds after which an unchanged draft is shown again."""
     _chat: ChatPace = attrs.field(init=False)
-    _notices: deque[_NoticePiece] = attrs.field(factory=deque, init=False)
+    _notices: deque[NoticePiece] = attrs.field(factory=deque, init=False)
     _open: dict[int, Answer] = attrs.field(factory=dict, init=False)
     _queued: dict[int, Answer] = attrs.field(factory=dict, init=False)
+    _reactions: Reactions = attrs.field(factory=Reactions, init=False)
+    _drafts_ok: bool = attrs.field(default=True, init=False)
+    _drafts_worked: bool = attrs.field(default=False, init=False)
     _wake: anyio.CancelScope | None = attrs.field(default=None, init=False)
     _wake_at: float = attrs.field(default=0.0, init=False)
 
@@ -150,15 +124,19 @@ class ChatSender(Actor[object]):
                 return
             for index, piece in enumerate(parts):
                 reply_to = message.reply_to if index == 0 else None
-                self._notices.append(_NoticePiece(message.key, piece, reply_to))
+                self._notices.append(NoticePiece(message.key, piece, reply_to))
         elif isinstance(message, AnswerReady):
             answer = message.answer
             if answer.settled:  # settled without a request (nothing to show): let go of it
                 self._open.pop(answer.id, None)
                 self._queued.pop(answer.id, None)
             else:
+                if answer.id not in self._open and self._drafts_for(answer):
+                    answer.use_drafts()
                 self._open[answer.id] = answer
                 self._queued.setdefault(answer.id, answer)
+        elif isinstance(message, React):
+            self._take_reaction(message)
         elif isinstance(message, Wake):
             self._wake = None
         elif isinstance(message, Typing):
@@ -166,15 +144,30 @@ class ChatSender(Actor[object]):
         else:
             logger.error("chat sender {chat}: unknown message {m!r}", chat=self._chat_id, m=message)
 
+    def _drafts_for(self, answer: Answer) -> bool:
+        drafting = self._streaming in DRAFTING and self._drafts_ok
+        return drafting and self._chat_id > 0 and answer.run_id is not None
+
+    def _take_reaction(self, react: React) -> None:
+        if not self._reactions_on:
+            logger.debug("reaction in {key} not sent: reactions are off", key=react.key)
+        elif self._reactions.refused:
+            logger.debug("reaction in {key} not sent: the chat refuses them", key=react.key)
+        elif not self._reactions.take(react):
+            logger.debug(
+                "reaction on {id} in {key}: nothing to clear", id=react.message_id, key=react.key
+            )
+
     def can_passivate(self) -> bool:
         blocked = self._chat.blocked_until > anyio.current_time()
-        return not (self._notices or self._open or blocked)
+        return not (self._notices or self._open or self._reactions.pending or blocked)
 
     def describe(self) -> Mapping[str, object]:
         return {
             "notices_queued": len(self._notices),
             "answers_open": len(self._open),
             "answers_queued": len(self._queued),
+            "reactions_queued": self._reactions.pending,
         }
 
     # -- scheduling ----------------------------------------------------------------------
@@ -185,18 +178,28 @@ class ChatSender(Actor[object]):
             return self._chat.ready_at(now)
         return min((at for at, _ in self._due(now)), default=float("inf"))
 
-    def _due(self, now: float) -> list[tuple[float, Answer]]:
-        """When each queued answer's next request may go: final texts first, then partial
-        updates, each in queue order (the longest waiting first)."""
+    def _due(self, now: float) -> list[tuple[float, Answer | Reactions]]:
+        """When each queued answer's next request may go: final texts first, then the
+        reactions, then partial updates (and drafts to show again), each in queue order (the
+        longest waiting first)."""
         final_at = self._chat.ready_at(now)
         partial_at = self._partial_at(now)
-        finals = [(max(final_at, a.retry_at), a) for a in self._queued.values() if a.final]
-        partials = [
+        due: list[tuple[float, Answer | Reactions]] = [
+            (max(final_at, a.retry_at), a) for a in self._queued.values() if a.final
+        ]
+        if self._reactions.pending:
+            due.append((partial_at, self._reactions))
+        due += [
             (max(partial_at, a.retry_at, a.last_request + self._edit_interval), a)
             for a in self._queued.values()
             if not a.final
         ]
-        return finals + partials
+        due += [
+            (max(partial_at, a.draft_at + self._draft_refresh), a)
+            for a in self._open.values()
+            if a.id not in self._queued and a.drafting and not a.final and a.draft_at > -math.inf
+        ]
+        return due
 
     def _schedule(self, ctx: ActorContext[Any]) -> None:
         now = anyio.current_time()
@@ -224,8 +227,9 @@ class ChatSender(Actor[object]):
         opens = self._chat.opens_at(now, reserve=len(self._open))
         return max(now, opens + PARTIAL_GRACE * self._send_interval)
 
-    def _pick(self, now: float) -> Answer | None:
-        return next((answer for at, answer in self._due(now) if at <= now), None)
+    def _pick(self, now: float, tried: set[int]) -> Answer | Reactions | None:
+        due = (item for at, item in self._due(now) if at <= now)
+        return next((i for i in due if isinstance(i, Reactions) or i.id not in tried), None)
 
     async def _serve_one(self) -> None:
         """Make the one request that is due, if any."""
@@ -234,17 +238,24 @@ class ChatSender(Actor[object]):
             if self._chat.ready_at(now) <= now:
                 await self._send_notice(self._notices.popleft())
             return
-        while (answer := self._pick(now)) is not None:
+        tried: set[int] = set()
+        while (answer := self._pick(now, tried)) is not None:
+            if isinstance(answer, Reactions):
+                await self._send_reaction()
+                return
+            tried.add(answer.id)
+            if answer.draft_stale(now, self._draft_refresh):
+                answer.forget_draft()  # Telegram would drop it soon: shown again
             try:
-                request = answer.next_request()
+                step = answer.step()
             except Exception as error:  # noqa: BLE001 - a bug in rendering: fails this answer
                 logger.opt(exception=error).error("answer in {key} not rendered", key=answer.key)
                 self._fail(answer, f"not rendered: {type(error).__name__}", outcome_unknown=False)
                 continue
-            if request is None:
+            if step is None:
                 self._dequeue(answer)
                 continue  # nothing new after all: no request spent
-            await self._serve(answer, *request)
+            await self._serve(answer, step)
             if answer.settled or self._up_to_date(answer):
                 self._dequeue(answer)
             else:  # still more to show: to the back of the queue
@@ -266,49 +277,76 @@ class ChatSender(Actor[object]):
 
     # -- requests --------------------------------------------------------------------------
 
-    async def _serve(self, answer: Answer, index: int, piece: Piece) -> None:
-        key = answer.key
-        sending = index >= len(answer.message_ids)
+    async def _serve(self, answer: Answer, step: Step) -> None:
+        key, kind, index = answer.key, step.kind, step.index
         covered = len(answer.text)
         await self._pace.wait()
         now = anyio.current_time()
         self._chat.spend(now)
-        try:
-            if sending:
-                reply_to = answer.reply_to if index == 0 else None
-                message = await self._send(key, piece, reply_to, plain=answer.plain)
-                answer.sent(index, message.message_id, piece.html, now, covered)
-                self._metrics.messages_out.inc()
+        answered = await calls.perform(self._bot, self._chat_id, answer, step)
+        result, error, what = answered.result, answered.error, kind.value
+        if result is Result.DONE:
+            if kind is Kind.MARKUP:
+                answer.marked(index, step.button, now)
+            elif kind is Kind.DRAFT:
+                answer.drafted(step.piece.html, now)
+                self._drafts_worked = True
             else:
-                await self._edit(answer.message_ids[index], piece, plain=answer.plain)
-                answer.sent(index, answer.message_ids[index], piece.html, now, covered)
-        except TelegramRetryAfter as error:
+                mid = answered.message_id if kind is Kind.SEND else answer.message_ids[index]
+                assert mid is not None
+                answer.sent(index, mid, step.piece.html, now, covered, button=step.button)
+                if kind is Kind.SEND:
+                    self._metrics.messages_out.inc()
+        elif result is Result.FLOODED:
+            assert isinstance(error, TelegramRetryAfter)
             self._flooded(error)
-        except (TelegramBadRequest, TelegramForbiddenError) as error:
-            if not sending and "not modified" in str(error):
-                answer.sent(index, answer.message_ids[index], piece.html, now, covered)
-                return
-            if isinstance(error, TelegramBadRequest) and _markup_rejected(error):
-                logger.warning(
-                    "markup rejected in {key} ({e}); going on as plain text", key=key, e=error
-                )
-                answer.use_plain()  # the next turn sends it as plain text
-                return
-            logger.error("{what} in {key} refused: {e}", what=_what(sending), key=key, e=error)
-            self._fail(answer, str(error), outcome_unknown=False)
-        except (TelegramNetworkError, TelegramServerError) as error:
-            if sending:
-                logger.error("send to {key} failed, outcome unknown: {e}", key=key, e=error)
-                self._fail(answer, str(error), outcome_unknown=True)
-                return
+        elif result is Result.TRANSIENT:
             tries = answer.retry_later(now + 0.5 * (answer.failures + 1))
-            logger.warning("edit in {key} failed (try {n}): {e}", key=key, n=tries, e=error)
+            logger.warning(
+                "{what} in {key} failed (try {n}): {e}", what=what, key=key, n=tries, e=error
+            )
             if tries >= EDIT_TRIES:
-                self._fail(answer, f"edit gave up after {tries} tries", outcome_unknown=False)
-        except Exception as error:  # noqa: BLE001 - a bug: logged, never fatal
-            what = _what(sending)
+                self._fail(answer, f"{what} gave up after {tries} tries", outcome_unknown=False)
+        elif result is Result.UNKNOWN:
+            logger.error("send to {key} failed, outcome unknown: {e}", key=key, e=error)
+            self._fail(answer, str(error), outcome_unknown=True)
+        elif result is Result.PLAIN:
+            logger.warning(
+                "markup rejected in {key} ({e}); going on as plain text", key=key, e=error
+            )
+            answer.use_plain()  # the next turn sends it as plain text
+        elif result is Result.NO_DRAFTS and self._drafts_worked:
+            logger.warning("draft in {key} refused ({e}); no more drafts for it", key=key, e=error)
+            answer.hush()
+        elif result is Result.NO_DRAFTS:
+            self._no_drafts(error)
+        elif result is Result.REFUSED:
+            logger.error("{what} in {key} refused: {e}", what=what, key=key, e=error)
+            self._fail(answer, str(error), outcome_unknown=False)
+        else:
             logger.opt(exception=error).error("{what} in {key} failed", what=what, key=key)
-            self._fail(answer, f"{type(error).__name__}: {error}", outcome_unknown=sending)
+            reason = f"{type(error).__name__}: {error}"
+            self._fail(answer, reason, outcome_unknown=kind is Kind.SEND)
+
+    def _no_drafts(self, error: Exception | None) -> None:
+        """The chat refused a draft: it streams by edits from now on."""
+        self._drafts_ok = False
+        logger.warning(
+            "drafts refused in chat {chat} ({e}); streaming by edits there",
+            chat=self._chat_id,
+            e=error,
+        )
+        for answer in self._open.values():
+            if answer.drafting:
+                answer.stop_drafting()
+                self._queued.setdefault(answer.id, answer)
+
+    async def _send_reaction(self) -> None:
+        await self._pace.wait()
+        self._chat.spend(anyio.current_time())
+        flooded = await reactions.send_next(self._bot, self._chat_id, self._reactions)
+        if flooded is not None:
+            self._flooded(flooded)
 
     def _fail(self, answer: Answer, reason: str, *, outcome_unknown: bool) -> None:
         answer.fail(
@@ -319,17 +357,20 @@ class ChatSender(Actor[object]):
         self._queued.pop(answer.id, None)
         self._open.pop(answer.id, None)
 
-    async def _send_notice(self, notice: _NoticePiece) -> None:
+    async def _send_notice(self, notice: NoticePiece) -> None:
         await self._pace.wait()
         self._chat.spend(anyio.current_time())
         try:
-            await self._send(notice.key, notice.piece, notice.reply_to, plain=notice.plain)
+            await calls.send(
+                self._bot, self._chat_id, notice.key, notice.piece, notice.reply_to,
+                plain=notice.plain,
+            )  # fmt: skip
         except TelegramRetryAfter as error:
             self._flooded(error)
             self._notices.appendleft(notice)
             return
         except TelegramBadRequest as error:
-            if notice.plain or not _markup_rejected(error):
+            if notice.plain or not calls.markup_rejected(error):
                 logger.error("notice to {key} not delivered: {e}", key=notice.key, e=error)
                 return
             logger.warning(
@@ -356,35 +397,8 @@ class ChatSender(Actor[object]):
         with anyio.move_on_after(TYPING_TIMEOUT):
             try:
                 await self._pace.wait()
-                await self._bot.send_chat_action(self._chat_id, "typing", **thread_kwargs(key))
+                await self._bot.send_chat_action(
+                    self._chat_id, "typing", **calls.thread_kwargs(key)
+                )
             except Exception as error:  # noqa: BLE001 - cosmetic; logged
                 logger.debug("typing in {key} failed: {e!r}", key=key, e=error)
-
-    async def _send(
-        self, key: ThreadKey, piece: Piece, reply_to: int | None, *, plain: bool
-    ) -> Message:
-        """One request: the piece as HTML, or as plain text once its markup was rejected."""
-        parameters = (
-            ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
-            if reply_to is not None
-            else None
-        )
-        return await self._bot.send_message(
-            self._chat_id,
-            piece.plain if plain else piece.html,
-            parse_mode=None if plain else "HTML",
-            reply_parameters=parameters,
-            **thread_kwargs(key),
-        )
-
-    async def _edit(self, message_id: int, piece: Piece, *, plain: bool) -> None:
-        await self._bot.edit_message_text(
-            text=piece.plain if plain else piece.html,
-            chat_id=self._chat_id,
-            message_id=message_id,
-            parse_mode=None if plain else "HTML",
-        )
-
-
-def _what(sending: bool) -> str:
-    return "send" if sending else "edit"

@@ -1,4 +1,4 @@
-"""The thread actor's ``Outbox`` port for Telegram: notices and streamed answers.
+"""The thread actor's ``Outbox`` port for Telegram: notices, streamed answers, reactions.
 
 Notices are queued to the chat's sender actor (ahead of every answer's update) and return at
 once. A streamed answer is an ``Answer`` its chat's sender shows (``gateway.telegram.answer``
@@ -6,6 +6,9 @@ has the rules): ``append`` never waits for Telegram, so the run's stall watchdog
 agent alone; ``finish`` and ``abort`` wait until the final text is shown, or raise the
 ``SendFailedError`` that stopped it, so an answer that did not arrive is never counted as
 answered. A stream that stops waiting (the run's finalize timeout) withdraws its answer.
+An answer opened with a run id carries the Stop button while it streams (or, in a private
+chat streaming drafts, is the chat's draft). ``react`` queues a reaction with the chat's
+sender and returns at once (``gateway.telegram.reactions`` has the rules).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from actors.thread.records import ThreadKey
 from gateway.exceptions import SendFailedError
 from gateway.ops.metrics import Metrics
 from gateway.telegram.answer import Answer, AnswerReady, Ending
-from gateway.telegram.chat_sender import Notice, Typing
+from gateway.telegram.reactions import React
+from gateway.telegram.sender_messages import Notice, Typing
 
 STOP_GRACE = 2.0
 """At shutdown, how long a stream still waits for its answer to be shown."""
@@ -136,10 +140,15 @@ class TelegramOutbox:
     def open_stream(
         self, key: ThreadKey, *, reply_to: int | None = None, run_id: int | None = None
     ) -> TelegramReplyStream:
-        answer = Answer(next(self._ids), key, reply_to)
+        answer = Answer(next(self._ids), key, reply_to, run_id)
         sender = self._senders.ref_for(key.chat_id)
         return TelegramReplyStream(answer, sender, self._metrics, self._stopping)
 
     def react(self, key: ThreadKey, message_id: int, emoji: str | None) -> None:
-        # Placeholder of the spine: the reactions work package sends setMessageReaction.
-        logger.debug("reaction {e} on {id} in {key} not sent", e=emoji, id=message_id, key=key)
+        try:
+            self._senders.ref_for(key.chat_id).send_nowait(React(key, message_id, emoji))
+        except ActorError as error:  # a full mailbox, a failed or stopped sender: cosmetic
+            logger.warning(
+                "reaction {e} on {id} in {key} not sent: {err!r}",
+                e=emoji, id=message_id, key=key, err=error,
+            )  # fmt: skip

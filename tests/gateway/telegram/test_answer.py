@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actors.thread.records import ThreadKey
-from gateway.telegram.answer import CUT_OFF, Answer, Ending
+from gateway.telegram.answer import CUT_OFF, DRAFT_REFRESH, Answer, Ending, Kind, Step
 
 KEY = ThreadKey(-100, 2)
 
@@ -78,3 +78,96 @@ def test_a_finished_answer_cancelled_while_delivered_is_aborted_after_all() -> N
     request = answer.next_request()
     assert request is not None
     assert request[1].plain.endswith(CUT_OFF.strip())
+
+
+def _show(answer: Answer, now: float = 0.0) -> Step:
+    """Make the next step as if Telegram took it (message ids 500, 501, ...)."""
+    step = answer.step()
+    assert step is not None
+    if step.kind is Kind.DRAFT:
+        answer.drafted(step.piece.html, now)
+    elif step.kind is Kind.MARKUP:
+        answer.marked(step.index, step.button, now)
+    else:
+        mid = 500 + step.index
+        answer.sent(step.index, mid, step.piece.html, now, len(answer.text), button=step.button)
+    return step
+
+
+def test_an_answer_with_a_run_carries_the_button_while_it_streams_only() -> None:
+    answer = Answer(1, KEY, None, run_id=7)
+    answer.publish("first words")
+    assert _show(answer) == Step(Kind.SEND, 0, answer.pieces()[0], True)
+    answer.publish(" and more")
+    assert _show(answer).kind is Kind.EDIT
+    answer.end(Ending.FINISHED)
+    step = answer.step()
+    assert step is not None
+    assert (step.kind, step.button) == (Kind.MARKUP, False), "the final text is shown already"
+    _show(answer)
+    assert answer.step() is None
+    assert answer.settle_if_done()
+
+
+def test_a_new_message_takes_the_button_from_the_one_before() -> None:
+    answer = Answer(1, KEY, None, run_id=7)
+    answer.publish("x " * 1500)
+    _show(answer)
+    answer.publish("y " * 2000)  # a second piece starts
+    edit = _show(answer)
+    assert (edit.kind, edit.index, edit.button) == (Kind.EDIT, 0, False)
+    send = _show(answer)
+    assert (send.kind, send.index, send.button) == (Kind.SEND, 1, True)
+    answer.end(Ending.ABORTED)
+    final = _show(answer)
+    assert (final.kind, final.index, final.button) == (Kind.EDIT, 1, False)
+    assert answer.step() is None
+
+
+def test_an_answer_without_a_run_never_carries_the_button() -> None:
+    answer = Answer(1, KEY, None)
+    answer.publish("words")
+    assert _show(answer).button is False
+
+
+def test_a_drafted_answer_drafts_its_last_piece_and_sends_the_rest() -> None:
+    answer = Answer(1, ThreadKey(5), 9, run_id=3)
+    answer.use_drafts()
+    answer.publish("x " * 1500)
+    assert _show(answer).kind is Kind.DRAFT
+    assert answer.visible
+    assert answer.message_ids == ()
+    answer.publish("y " * 2000)
+    first = _show(answer)
+    assert (first.kind, first.index, first.button) == (Kind.SEND, 0, False)
+    assert _show(answer).kind is Kind.DRAFT, "the sent message ends the draft: drafted again"
+    assert answer.step() is None
+    answer.end(Ending.FINISHED)
+    assert (_show(answer).kind, answer.step()) == (Kind.SEND, None)
+    assert len(answer.message_ids) == 2
+
+
+def test_a_stale_draft_is_shown_again_and_a_refused_one_turns_into_edits() -> None:
+    answer = Answer(1, ThreadKey(5), None, run_id=3)
+    answer.use_drafts()
+    answer.publish("thinking")
+    _show(answer, now=10.0)
+    assert not answer.draft_stale(10.0 + DRAFT_REFRESH - 1)
+    assert answer.draft_stale(10.0 + DRAFT_REFRESH)
+    answer.forget_draft()
+    assert _show(answer).kind is Kind.DRAFT
+    answer.stop_drafting()
+    step = answer.step()
+    assert step is not None
+    assert (step.kind, step.button) == (Kind.SEND, True)
+
+
+def test_drafts_only_for_an_answer_with_a_run_not_yet_shown() -> None:
+    without_run = Answer(1, ThreadKey(5), None)
+    without_run.use_drafts()
+    assert not without_run.drafting
+    shown = Answer(2, ThreadKey(5), None, run_id=4)
+    shown.publish("out already")
+    _show(shown)
+    shown.use_drafts()
+    assert not shown.drafting

@@ -1,0 +1,113 @@
+"""The Stop button, drafts and reactions through the whole gateway: the Bot API simulator
+and the LLM simulator over HTTP, Telegram's limits enforced, ``telegram.streaming`` and
+``telegram.reactions`` as an operator sets them.
+
+The tests marked ``needs_run_ids`` need the thread actor to open its answers with their run
+id (``Outbox.open_stream(run_id=...)``), the thread side of issue 19; they are skipped until
+it is merged (then the mark goes).
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from actors.thread.records import ThreadKey
+from actors.thread.run import Run
+from gateway.demo.botapi_sim import BotAPISimulator
+from gateway.demo.model_sim import LLMSimulator
+from tests.gateway.harness import running_gateway, wait_until
+from tests.gateway.telegram.test_streaming import FORUM, answer_messages, scripted, words
+
+pytestmark = pytest.mark.anyio
+DM = 5400
+needs_run_ids = pytest.mark.skipif(
+    "run_id=" not in inspect.getsource(Run.execute),
+    reason="the thread opens its answers without a run id (thread side of issue 19)",
+)
+
+
+async def test_groups_are_edited_while_private_chats_may_draft(tmp_path: Path) -> None:
+    telegram = BotAPISimulator(enforce_limits=True)
+    llm = LLMSimulator(default=scripted)
+    async with running_gateway(tmp_path, telegram, llm, bot={"streaming": "auto"}) as run:
+        asked = run.telegram.say("words 40 delay 0.05", chat_id=FORUM, topic=3)
+        await wait_until(lambda: run.outcome(asked) == "answered", timeout=20)
+        [message] = answer_messages(run, FORUM, 3)
+        assert message.text == words(40)
+        assert message.edits >= 1
+        assert telegram.drafts.requests == 0
+        assert telegram.violations == 0
+
+
+async def test_reactions_as_configured_reach_the_chat(tmp_path: Path) -> None:
+    """``telegram.reactions = true`` reaches the chat senders (the thread decides when to
+    react; here the outbox is driven directly)."""
+    telegram = BotAPISimulator(enforce_limits=True)
+    async with running_gateway(tmp_path, telegram, bot={"reactions": True}) as run:
+        key = ThreadKey(DM)
+        run.gateway.outbox.react(key, 4242, "👀")
+        await wait_until(lambda: telegram.reactions.shown(DM, 4242) == ["👀"])
+        run.gateway.outbox.react(key, 4242, None)
+        await wait_until(lambda: telegram.reactions.shown(DM, 4242) == [])
+
+
+async def test_reactions_are_off_by_default(tmp_path: Path) -> None:
+    telegram = BotAPISimulator(enforce_limits=True)
+    async with running_gateway(tmp_path, telegram) as run:
+        run.gateway.outbox.react(ThreadKey(DM), 4243, "👀")
+        asked = run.telegram.say("hello", chat_id=DM, forum=False)
+        await wait_until(lambda: run.outcome(asked) == "answered")
+        assert telegram.reactions.requests == 0
+
+
+@needs_run_ids
+async def test_a_streaming_answer_shows_the_stop_button_until_it_is_complete(
+    tmp_path: Path,
+) -> None:
+    telegram = BotAPISimulator(enforce_limits=True)
+    llm = LLMSimulator(default=scripted)
+    async with running_gateway(tmp_path, telegram, llm) as run:
+        asked = run.telegram.say("words 60 delay 0.05", chat_id=FORUM, topic=4)
+        await wait_until(lambda: bool(answer_messages(run, FORUM, 4)))
+        [message] = answer_messages(run, FORUM, 4)
+        [button] = message.buttons()
+        assert str(button["callback_data"]).startswith("stop:")
+        await wait_until(lambda: run.outcome(asked) == "answered", timeout=20)
+        [message] = answer_messages(run, FORUM, 4)
+        assert message.text == words(60)
+        assert message.reply_markup is None
+        assert telegram.violations == 0
+
+
+@needs_run_ids
+async def test_a_private_chat_with_drafts_gets_drafts_then_one_message(tmp_path: Path) -> None:
+    telegram = BotAPISimulator(enforce_limits=True)
+    llm = LLMSimulator(default=scripted)
+    async with running_gateway(tmp_path, telegram, llm, bot={"streaming": "draft"}) as run:
+        asked = run.telegram.say("words 50 delay 0.05", chat_id=DM, forum=False)
+        await wait_until(lambda: run.outcome(asked) == "answered", timeout=20)
+        [message] = answer_messages(run, DM, None)
+        assert message.text == words(50)
+        assert message.edits == 0
+        assert message.keyboards == [None]
+        drafts = telegram.drafts.texts(DM)
+        assert len(drafts) >= 2
+        assert all(words(50).startswith(d) for d in drafts)
+        assert telegram.violations == 0
+
+
+@needs_run_ids
+async def test_a_refused_draft_falls_back_to_edits(tmp_path: Path) -> None:
+    telegram = BotAPISimulator(enforce_limits=True)
+    telegram.drafts.reject = True
+    llm = LLMSimulator(default=scripted)
+    async with running_gateway(tmp_path, telegram, llm, bot={"streaming": "draft"}) as run:
+        asked = run.telegram.say("words 40 delay 0.05", chat_id=DM, forum=False)
+        await wait_until(lambda: run.outcome(asked) == "answered", timeout=20)
+        [message] = answer_messages(run, DM, None)
+        assert message.text == words(40)
+        assert message.edits >= 1
+        assert telegram.drafts.requests == 1
