@@ -20,7 +20,7 @@ from aiohttp import web
 from gateway.demo.telegram_html import utf16_length
 
 if TYPE_CHECKING:
-    from gateway.demo.botapi_sim import SentMessage
+    from gateway.demo.botapi_sends import SentMessage
 
 _MENTION = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{4,31}\b")
 
