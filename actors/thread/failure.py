@@ -11,6 +11,7 @@ Rules:
   ``ThreadSettings.failure_write_for`` seconds. If it never succeeds, that is logged, and the
   queued messages are handed back as dead letters (the gateway answers each); the record's
   inputs stay for the next start.
+* The 👀 of every input the record held marked ``reacted`` is cleared after the write.
 * Other queued messages (reports, ticks, broadcasts) mean nothing any more: they are handed
   back, and dead-lettered with a log line.
 """
@@ -60,6 +61,7 @@ async def conclude_failed(
                 [Concluded(i, Outcome.ANSWERED, "") for i in answered]
                 + [Concluded(i, Outcome.ERROR_REPLIED, DETAIL) for i in ids],
             )
+            reacted = [p.message_id for p in (*record.in_flight, *record.queued) if p.reacted]
             break
         except Exception as error:  # noqa: BLE001 - retried, then handed back (the rules)
             if anyio.current_time() >= deadline:
@@ -69,6 +71,8 @@ async def conclude_failed(
                 return list(undelivered)
             logger.warning("a failed thread's conclusion not written ({e!r}); retrying", e=error)
             await anyio.sleep(min(2.0, 0.1 * 2**attempt))
+    for message_id in reacted:
+        io.react(message_id, None)
     logger.error("failed thread: {n} message(s) concluded as not answered", n=len(ids))
     if ids:
         await io.notice(texts.thread_failed(len(ids)), reply_to=ids[-1])

@@ -62,6 +62,8 @@ class MemoryStore:
 
     activations: dict[ThreadKey, Activation] = attrs.Factory(dict)
     """Activations chosen with /activation, by conversation."""
+    activation_log: list[tuple[ThreadKey, Activation]] = attrs.Factory(list)
+    """Every activation written, in order."""
 
     async def load_activation(self, conversation: ThreadKey) -> Activation | None:
         if anyio.current_time() < self.down_until:
@@ -69,9 +71,9 @@ class MemoryStore:
         return self.activations.get(conversation.conversation)
 
     async def save_activation(self, conversation: ThreadKey, activation: Activation) -> None:
-        if anyio.current_time() < self.down_until or self.fail_saves:
-            raise self._fail("activation not written")
+        self._write()
         self.activations[conversation.conversation] = activation
+        self.activation_log.append((conversation.conversation, activation))
 
     def _fail(self, why: str) -> StoreFailedError:
         self.failures += 1
