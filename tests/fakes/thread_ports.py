@@ -187,6 +187,8 @@ class RecordingOutbox:
     """Seconds a stream's finish takes."""
     reactions: list[tuple[ThreadKey, int, str | None]] = attrs.Factory(list)
     """Every reaction set (an emoji) or cleared (``None``), in order."""
+    fail_reacts: bool = False
+    """Reactions raise (the port says they never do: a thread must survive it anyway)."""
 
     async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
         if self.fail_notices:
@@ -207,6 +209,8 @@ class RecordingOutbox:
         return stream
 
     def react(self, key: ThreadKey, message_id: int, emoji: str | None) -> None:
+        if self.fail_reacts:
+            raise OutboxFailedError("injected: a reaction failed")
         self.reactions.append((key, message_id, emoji))
 
     def texts(self, key: ThreadKey) -> list[str]:
