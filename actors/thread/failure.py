@@ -41,9 +41,14 @@ async def conclude_failed(
     mail = [m for m in undelivered if isinstance(m, UserMessage | Command)]
     others = [m for m in undelivered if not isinstance(m, UserMessage | Command)]
     deadline = anyio.current_time() + settings.failure_write_for
+    reacted: dict[int, None] = {}
     for attempt in itertools.count():
         try:
             record = await io.load() or ThreadRecord(session_id=texts.new_session_id())
+            # Across attempts: a write that raised may have landed, and the next load no
+            # longer shows what it concluded.
+            held = (*record.in_flight, *record.queued)
+            reacted.update(dict.fromkeys(p.message_id for p in held if p.reacted))
             finished = any(
                 isinstance(m, RunFinished) and m.run_id == record.run_seq for m in others
             )
@@ -61,7 +66,6 @@ async def conclude_failed(
                 [Concluded(i, Outcome.ANSWERED, "") for i in answered]
                 + [Concluded(i, Outcome.ERROR_REPLIED, DETAIL) for i in ids],
             )
-            reacted = [p.message_id for p in (*record.in_flight, *record.queued) if p.reacted]
             break
         except Exception as error:  # noqa: BLE001 - retried, then handed back (the rules)
             if anyio.current_time() >= deadline:
@@ -71,7 +75,7 @@ async def conclude_failed(
                 return list(undelivered)
             logger.warning("a failed thread's conclusion not written ({e!r}); retrying", e=error)
             await anyio.sleep(min(2.0, 0.1 * 2**attempt))
-    for message_id in reacted:
+    for message_id in reacted:  # after the write (actors.thread.reactions)
         io.react(message_id, None)
     logger.error("failed thread: {n} message(s) concluded as not answered", n=len(ids))
     if ids:

@@ -5,9 +5,13 @@ Rules:
 * A user message queued behind an active run gets 👀 (``Outbox.react``), after the write
   that queued it, marked ``PendingInput.reacted`` in the record.
 * When such a message is concluded (any final outcome), its reaction is cleared
-  (``react(..., None)``), once, after the write that concluded it. The mark is in the
-  record, so a restart clears it too (``actors.thread.failure`` clears it for a thread
-  marked failed). Messages that got no 👀 get no clearing.
+  (``react(..., None)``), once, after the write that concluded it, whether that write
+  succeeded or raised: one that raised may have landed (its answer lost), and then nobody
+  would clear it. One that did not land crashes the thread, whose next incarnation holds
+  the message still, marked, and clears it again when it concludes it: a second clearing
+  is harmless, a 👀 left forever is not. The mark is in the record, so a restart clears it
+  too (``actors.thread.failure`` clears it for a thread marked failed). A message whose
+  write to queue it raised may be cleared without having shown 👀 (harmless too).
 * A reaction never fails the thread: ``Outbox.react`` does not raise, and if it did, that
   is logged (``ThreadIO.react``).
 """

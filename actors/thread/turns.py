@@ -202,5 +202,7 @@ class ThreadTurns(Actor[object]):
     ) -> None:
         """Save the record, with the outcomes ``concluded`` and ``exchange``, in one write;
         then clear the 👀 of the messages it concluded."""
-        await self._io.save(self._state.record(), concluded, exchange)
-        self._reactions.concluded(concluded)
+        try:
+            await self._io.save(self._state.record(), concluded, exchange)
+        finally:  # a write that raised may have landed (see actors.thread.reactions)
+            self._reactions.concluded(concluded)
