@@ -52,6 +52,7 @@ from gateway.telegram.pacing import GlobalPace
 from gateway.telegram.poller import Poller
 from gateway.telegram.refusals import Refusals
 from gateway.telegram.resequencer import Resequencer
+from gateway.telegram.siblings import ThreadSiblings
 from gateway.telegram.webhook import WebhookServer
 from providers.agents import AgentContext, load_agent
 from providers.chain import FallbackChain, ProviderEntry
@@ -68,6 +69,9 @@ def thread_settings(config: Config) -> ThreadSettings:
         stall_timeout=config.threads.stall_timeout,
         run_timeout=config.threads.run_timeout,
         allowed_models=config.threads.allowed_models,
+        activation=Activation(config.threads.group_activation),
+        debounce=config.threads.debounce,
+        reactions=config.telegram.reactions,
     )
 
 
@@ -272,13 +276,17 @@ async def _open_gateway(
         services.start_soon("replies", refusals.run)
         stack.push_async_callback(partial(_send_owed, services, refusals))
         settings = thread_settings(config)
+        per_user = config.threads.group_sessions == "per_user"
+        siblings = ThreadSiblings() if per_user else None
         threads: Supervisor[ThreadKey] = await stack.enter_async_context(
             Supervisor(
-                lambda key: ThreadActor(key, agent, outbox, store, settings),
+                lambda key: ThreadActor(key, agent, outbox, store, settings, siblings=siblings),
                 _thread_supervision(config.threads.idle_ttl),
                 on_dead_letter=refusals.on_dead_letter,
             )
         )
+        if siblings is not None:
+            siblings.bind(threads)
         stack.callback(outbox.stop_waiting)  # first thing when the threads drain
 
         delivery = Delivery(

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from actors.thread.records import ThreadKey
+from actors.thread.settings import Activation
 from tests.actors.scripted import Kind
 
 #: A handful of keys, so that children collide, crash and recover while others work.
@@ -21,10 +22,32 @@ work_kinds = st.sampled_from(
 #: Time steps, in seconds: below, around and far above every timeout in the configs used.
 time_steps = st.sampled_from([0.05, 0.2, 0.5, 1.0, 2.0, 6.0])
 
-#: Threads of one forum (topics 1-3) and a DM.
+#: Threads of one forum (topics 1-3), a DM, and two members' own threads of a group with
+#: per-user sessions (siblings of one conversation).
 thread_keys = st.sampled_from(
-    [ThreadKey(-100, 1), ThreadKey(-100, 2), ThreadKey(-100, 3), ThreadKey(7)]
+    [
+        ThreadKey(-100, 1),
+        ThreadKey(-100, 2),
+        ThreadKey(-100, 3),
+        ThreadKey(7),
+        ThreadKey(-200, None, 1),
+        ThreadKey(-200, None, 2),
+    ]
 )
+
+#: Senders of user messages and commands (2 is not an admin).
+thread_users = st.sampled_from([1, 1, 2])
+
+#: How a machine's threads answer groups, and how long they debounce (mostly off).
+thread_activations = st.sampled_from(Activation)
+thread_debounces = st.sampled_from([0.0, 0.0, 1.5])
+
+#: What an admin or another user asks ``/activation`` for.
+activation_args = st.sampled_from(["", "always", "mention", "bogus"])
+
+#: Which run a Stop button press names: the newest of its thread's answers, an older one,
+#: or one that never was.
+stop_targets = st.sampled_from(["newest", "newest", "older", "never"])
 
 #: What the scripted agent does with a message (see ``ScriptedAgent``): answers fast and
 #: slow, hangs, output then a hang, failures before and after output, crashes.

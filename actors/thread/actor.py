@@ -20,28 +20,39 @@ Rules:
 * Its timers (a run's keepalive and queue notice, the parked thread's retry) are messages it
   sends itself (``ActorContext.tell_later``); a tick of a run that has ended is stale.
 * Every user message ends in exactly one final outcome, recorded in the store, and the user
-  is told (answer, error reply, reset notice, stop notice). ``PARKED`` comes first while no
-  key is usable; the user is told once per message. Notices never crash the thread
-  (``actors.thread.io``); a thread marked failed concludes what it held
-  (``actors.thread.failure``).
+  is told (answer, error reply, reset notice, stop notice), but for a message not addressed
+  to the bot in a group that answers mentions only (``actors.thread.controls``: recorded
+  ``NOT_ADDRESSED``, a debug line). ``PARKED`` comes first while no key is usable; the user
+  is told once per message. Notices never crash the thread (``actors.thread.io``); a
+  thread marked failed concludes what it held (``actors.thread.failure``).
+* The Stop button (``StopRun``) stops the current run only, and only while it can still be
+  stopped (it has not reported yet): its answer is shown cut off, and its inputs are
+  concluded ``STOPPED`` when it reports (``actors.thread.turns``); the queue goes on. An
+  orphan run is concluded ``STOPPED`` by ``Recover`` (or its report) instead of retried.
+* Quick successive messages of one user may wait to form one turn
+  (``actors.thread.debounce``); a message queued behind a run gets 👀 until it is concluded
+  (``actors.thread.reactions``).
+
+The class is split in two files: this one takes messages and commands in; its base,
+``actors.thread.turns.ThreadTurns``, starts, ends, stops, parks and recovers its runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 from loguru import logger
 
-from actors import Actor, ActorContext
+from actors import ActorContext
 from actors.thread import texts
 from actors.thread.failure import conclude_failed
-from actors.thread.io import ThreadIO
 from actors.thread.messages import (
+    ActivationChanged,
     Command,
     CredentialsAvailable,
-    FailureKind,
+    DebounceTick,
     KeepaliveTick,
     QueueNoticeTick,
     Recover,
@@ -50,49 +61,26 @@ from actors.thread.messages import (
     RunFailed,
     RunFinished,
     StatusQuery,
+    StopRun,
     UserMessage,
 )
-from actors.thread.ports import AgentRunner, Outbox, RunRequest, ThreadStore
-from actors.thread.records import (
-    Concluded,
-    Exchange,
-    Outcome,
-    PendingInput,
-    ThreadKey,
-    ThreadStatus,
-    interrupted,
-)
-from actors.thread.run import Run
-from actors.thread.settings import BusyPolicy, ThreadSettings
+from actors.thread.records import Concluded, Outcome, PendingInput, ThreadStatus
+from actors.thread.settings import BusyPolicy
 from actors.thread.state import ThreadState
-
-
-def concluding(inputs: Iterable[PendingInput], outcome: Outcome, detail: str) -> list[Concluded]:
-    """How each of ``inputs`` ended."""
-    return [Concluded(p.message_id, outcome, detail) for p in inputs]
+from actors.thread.turns import ThreadTurns, concluding
 
 
 @attrs.define(eq=False)
-class ThreadActor(Actor[object]):
+class ThreadActor(ThreadTurns):
     """One chat thread. Build one per key (the supervisor's factory)."""
-
-    _key: ThreadKey
-    _agent: AgentRunner
-    _outbox: Outbox
-    _store: ThreadStore
-    _settings: ThreadSettings = attrs.field(factory=ThreadSettings)
-    _io: ThreadIO = attrs.field(init=False)
-    _state: ThreadState = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self._io = ThreadIO(self._key, self._store, self._outbox, self._settings)
-        self._state = ThreadState(self._key)
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def on_start(self, ctx: ActorContext[Any]) -> None:
         record = await self._io.load()
+        await self._activation.load()
         self._state = ThreadState.restore(self._key, record)
+        self._reactions.restore(record.in_flight + record.queued if record else ())
         if record is not None and (record.in_flight or record.queued):
             # After anything the last incarnation left in the mailbox (its run's report):
             # a thread parked when the gateway stopped tries again now, too (its keys may be
@@ -107,7 +95,10 @@ class ThreadActor(Actor[object]):
 
     def wants(self, message: object) -> bool:
         # "Credentials available" concerns a parked thread only: the others would wake for
-        # nothing (a task each, with thousands of threads live).
+        # nothing (a task each, with thousands of threads live); an activation, its own
+        # conversation's threads only.
+        if isinstance(message, ActivationChanged):
+            return self._activation.concerns(message)
         return not isinstance(message, CredentialsAvailable) or self._state.parking.active
 
     def describe(self) -> Mapping[str, object]:
@@ -115,7 +106,7 @@ class ThreadActor(Actor[object]):
 
     def status(self) -> ThreadStatus:
         """Return a snapshot of this thread."""
-        return self._state.status()
+        return attrs.evolve(self._state.status(), activation=self._activation.mode)
 
     # -- messages --------------------------------------------------------------------------
 
@@ -147,6 +138,15 @@ class ThreadActor(Actor[object]):
                 await self._on_failed(message, ctx)
             case Recover():
                 await self._recover(ctx)
+            case StopRun():
+                return self._stop_run(message)
+            case ActivationChanged():
+                self._activation.changed(message)  # other conversations' are ignored
+            case DebounceTick() if self._state.debounce.current(message):
+                self._state.debounce.end()
+                await self._advance(ctx)
+            case DebounceTick():
+                pass  # a window that a later message extended, or that closed early
             case RetryTick() if not self._state.parking.current(message):
                 pass  # a tick of an earlier parking
             case CredentialsAvailable() | RetryTick() if self._state.parking.active:
@@ -172,8 +172,17 @@ class ThreadActor(Actor[object]):
         return None
 
     async def _on_user(
-        self, message: UserMessage, ctx: ActorContext[Any], *, regenerate: bool = False
+        self,
+        message: UserMessage,
+        ctx: ActorContext[Any],
+        *,
+        regenerate: bool = False,
+        command: bool = False,
     ) -> None:
+        if not self._activation.answers(message):
+            concluded = Concluded(message.message_id, Outcome.NOT_ADDRESSED, "not addressed")
+            await self._save([concluded])
+            return
         pending = PendingInput(
             message.message_id,
             message.text,
@@ -181,8 +190,9 @@ class ThreadActor(Actor[object]):
             media=message.media,
             user_id=message.user_id,
         )
-        running = self._state.slot.current
-        if running is not None and self._settings.busy_policy is BusyPolicy.INTERRUPT:
+        running, debounce = self._state.slot.current, self._state.debounce
+        interrupt = self._settings.busy_policy is BusyPolicy.INTERRUPT
+        if running is not None and interrupt and not running.stopping:
             self._state.queued[:0] = self._state.cancel_run("interrupted by a new message")
             self._state.queued.append(pending)
             await self._advance(ctx)
@@ -191,15 +201,21 @@ class ThreadActor(Actor[object]):
             text = texts.queue_full(len(self._state.queued))
             await self._io.notice(text, reply_to=message.message_id)
         elif running is not None:
+            pending = self._reactions.mark(pending)
             self._state.queued.append(pending)
             await self._save()
+            self._reactions.show(pending)
             # Said only if the run still goes on by then; at most once per run.
             self._state.slot.notice_in(self._settings.queue_notice_delay, pending.message_id, ctx)
         elif self._state.parking.active:
             self._state.queued.append(pending)
             await self._save(concluding([pending], Outcome.PARKED, "waiting for credentials"))
             await self._io.notice(texts.NO_KEY_NOW, reply_to=message.message_id)
-        else:
+        elif self._settings.debounce > 0 and not command and debounce.extends(message.user_id):
+            self._state.queued.append(pending)
+            await self._save()
+            debounce.hold(message.user_id, self._settings.debounce, ctx)
+        else:  # (another user's message, or a command's input, ends a debounce window)
             self._state.queued.append(pending)
             await self._advance(ctx)
 
@@ -215,7 +231,10 @@ class ThreadActor(Actor[object]):
         elif name == "status":
             await self._answer(command, texts.status_text(self.status()))
         elif name in ("help", "start"):
-            await self._answer(command, texts.help_text(self._settings.reset_commands))
+            group = self._activation.group
+            await self._answer(command, texts.help_text(self._settings.reset_commands, group=group))
+        elif name == "activation":
+            await self._answer(command, await self._activation.command(command))
         elif name == "model":
             allowed = self._settings.allowed_models
             chosen, reply = texts.model_reply(allowed, self._state.model, command.args.strip())
@@ -230,17 +249,20 @@ class ThreadActor(Actor[object]):
             message = UserMessage(
                 command.message_id, text, command.user_id, media=self._state.last_media
             )
-            await self._on_user(message, ctx, regenerate=self._state.last_answered)
+            await self._on_user(message, ctx, regenerate=self._state.last_answered, command=True)
         else:  # not ours: the agent may know it (skills)
-            skill = f"/{name} {command.args}".strip()
-            await self._on_user(UserMessage(command.message_id, skill, command.user_id), ctx)
+            skill = UserMessage(
+                command.message_id, f"/{name} {command.args}".strip(), command.user_id
+            )
+            await self._on_user(skill, ctx, command=True)
 
     async def _reset(self, command: Command, ctx: ActorContext[Any]) -> None:
         dropped = self._state.drop_all("reset")
         self._state.reset()
         concluded = concluding(dropped, Outcome.DISCARDED_BY_RESET, f"/{command.name}")
         if command.args:  # a reset skill with input: it is the new session's first message
-            self._state.queued.append(PendingInput(command.message_id, command.args))
+            first = PendingInput(command.message_id, command.args, user_id=command.user_id)
+            self._state.queued.append(first)
         else:
             concluded.append(Concluded(command.message_id, Outcome.ANSWERED, f"/{command.name}"))
         run = self._state.next_run()
@@ -254,133 +276,6 @@ class ThreadActor(Actor[object]):
         )
         await self._io.notice(texts.new_session(len(dropped)), reply_to=command.message_id)
         self._launch(run, ctx)
-
-    async def _on_finished(self, ctx: ActorContext[Any]) -> None:
-        run = self._state.slot.end()
-        logger.info("thread {key}: run {id} answered", key=self._key, id=run.id)
-        self._state.last_answered = True
-        exchange = run.exchange(self._state.session_id)
-        await self._advance(ctx, concluding(run.inputs, Outcome.ANSWERED, ""), exchange)
-
-    async def _on_failed(self, report: RunFailed, ctx: ActorContext[Any]) -> None:
-        current = self._state.slot.current
-        if current is not None and current.orphan and report.kind is FailureKind.CANCELLED:
-            await self._recover(ctx)  # cancelled by the crash of the incarnation that ran it
-            return
-        run = self._state.slot.end()
-        logger.warning(
-            "thread {key}: run {id} failed: {kind} ({detail})",
-            key=self._key,
-            id=run.id,
-            kind=report.kind.value,
-            detail=report.detail,
-        )
-        if report.kind is FailureKind.EXHAUSTED:
-            await self._park(run.inputs, report, ctx)
-            return
-        following = self._state.next_run()
-        await self._save(concluding(run.inputs, Outcome.ERROR_REPLIED, report.kind.value))
-        text = texts.FAILURE_TEXT[report.kind].format(detail=report.detail)
-        await self._io.notice(text, reply_to=run.inputs[-1].message_id)
-        self._launch(following, ctx)
-
-    async def _recover(self, ctx: ActorContext[Any]) -> None:
-        """Retry the inputs of the run a restart interrupted (if no report concluded it), then
-        go on with the queue."""
-        orphan = self._state.slot.current
-        if orphan is None or not orphan.orphan:
-            await self._advance(ctx)  # nothing was interrupted, or its report came first
-            return
-        self._state.slot.end()
-        retried, given_up = interrupted(orphan.inputs, self._settings.max_attempts)
-        self._state.queued[:0] = retried
-        run = self._state.next_run()
-        await self._save(concluding(given_up, Outcome.ERROR_REPLIED, "interrupted by restarts"))
-        logger.warning(
-            "thread {key}: run interrupted by a restart; retrying {n}, giving up on {m}",
-            key=self._key,
-            n=len(retried),
-            m=len(given_up),
-        )
-        if given_up:
-            await self._io.notice(texts.GAVE_UP, reply_to=given_up[-1].message_id)
-        if retried:
-            await self._io.notice(texts.RETRYING, reply_to=retried[-1].message_id)
-        self._launch(run, ctx)
-
-    # -- parking ---------------------------------------------------------------------------
-
-    async def _park(
-        self, inputs: Iterable[PendingInput], report: RunFailed, ctx: ActorContext[Any]
-    ) -> None:
-        self._state.queued[:0] = inputs
-        told = [p for p in self._state.queued if p.parked]
-        untold = [p for p in self._state.queued if not p.parked]
-        self._state.queued = [attrs.evolve(p, parked=True) for p in self._state.queued]
-        delay = report.retry_after or self._settings.default_retry_after
-        self._state.parking.start(delay, ctx)
-        await self._save(concluding(untold, Outcome.PARKED, report.detail))
-        logger.warning(
-            "thread {key}: parked {n} input(s), credentials exhausted; retry in {d:.0f}s",
-            key=self._key,
-            n=len(self._state.queued),
-            d=delay,
-        )
-        if untold:
-            await self._io.notice(texts.keys_used_up(delay), reply_to=untold[-1].message_id)
-        elif told:
-            logger.info("thread {key}: still parked; users were already told", key=self._key)
-
-    async def _unpark(self, ctx: ActorContext[Any]) -> None:
-        self._state.parking.end()
-        logger.info("thread {key}: credentials may be back; retrying", key=self._key)
-        await self._advance(ctx)
-
-    # -- runs ------------------------------------------------------------------------------
-
-    async def _advance(
-        self,
-        ctx: ActorContext[Any],
-        concluded: Sequence[Concluded] = (),
-        exchange: Exchange | None = None,
-    ) -> None:
-        """Start the next run if the thread is free to: saved (with ``concluded`` and
-        ``exchange``) in one write, then launched."""
-        run = self._state.next_run()
-        await self._save(concluded, exchange)
-        self._launch(run, ctx)
-
-    def _launch(self, run: Run | None, ctx: ActorContext[Any]) -> None:
-        """Start ``run`` (after it was saved as the current run)."""
-        if run is None:
-            return
-        request = RunRequest(
-            self._key,
-            self._state.session_id,
-            self._state.generation,
-            self._state.last_inputs,
-            self._state.model,
-            message_ids=tuple(p.message_id for p in run.inputs),
-            regenerate=run.regenerate,
-            media=tuple(p.media for p in run.inputs) if any(p.media for p in run.inputs) else (),
-            user_ids=tuple(p.user_id for p in run.inputs),
-        )
-        logger.info(
-            "thread {key}: run {id} started with {n} input(s), generation {gen}",
-            key=self._key,
-            id=run.id,
-            n=len(run.inputs),
-            gen=self._state.generation,
-        )
-        self._state.slot.launch(run, request, self._agent, self._outbox, self._settings, ctx)
-
-    # -- ports -----------------------------------------------------------------------------
-
-    async def _save(
-        self, concluded: Sequence[Concluded] = (), exchange: Exchange | None = None
-    ) -> None:
-        """Save the record, with the outcomes ``concluded`` and ``exchange``, in one write."""
-        await self._io.save(self._state.record(), concluded, exchange)
 
     async def _answer(
         self, command: Command, text: str, concluded: Sequence[Concluded] = ()

@@ -11,6 +11,7 @@ Rules:
   ``ThreadSettings.failure_write_for`` seconds. If it never succeeds, that is logged, and the
   queued messages are handed back as dead letters (the gateway answers each); the record's
   inputs stay for the next start.
+* The 👀 of every input the record held marked ``reacted`` is cleared after the write.
 * Other queued messages (reports, ticks, broadcasts) mean nothing any more: they are handed
   back, and dead-lettered with a log line.
 """
@@ -40,9 +41,14 @@ async def conclude_failed(
     mail = [m for m in undelivered if isinstance(m, UserMessage | Command)]
     others = [m for m in undelivered if not isinstance(m, UserMessage | Command)]
     deadline = anyio.current_time() + settings.failure_write_for
+    reacted: dict[int, None] = {}
     for attempt in itertools.count():
         try:
             record = await io.load() or ThreadRecord(session_id=texts.new_session_id())
+            # Across attempts: a write that raised may have landed, and the next load no
+            # longer shows what it concluded.
+            held = (*record.in_flight, *record.queued)
+            reacted.update(dict.fromkeys(p.message_id for p in held if p.reacted))
             finished = any(
                 isinstance(m, RunFinished) and m.run_id == record.run_seq for m in others
             )
@@ -69,6 +75,8 @@ async def conclude_failed(
                 return list(undelivered)
             logger.warning("a failed thread's conclusion not written ({e!r}); retrying", e=error)
             await anyio.sleep(min(2.0, 0.1 * 2**attempt))
+    for message_id in reacted:  # after the write (actors.thread.reactions)
+        io.react(message_id, None)
     logger.error("failed thread: {n} message(s) concluded as not answered", n=len(ids))
     if ids:
         await io.notice(texts.thread_failed(len(ids)), reply_to=ids[-1])

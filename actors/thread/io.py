@@ -9,6 +9,7 @@ Rules:
   ``notice_timeout``, is logged as not delivered and the thread goes on (its outcome was
   recorded before; a retry would not say it again). It is shielded from cancellation, so a
   shutdown does not cut off a reply the thread owes for what it just concluded.
+* A reaction never crashes the thread either: one that raises is logged.
 """
 
 from __future__ import annotations
@@ -65,4 +66,18 @@ class ThreadIO:
                 key=self._key,
                 to=reply_to,
                 s=timeout,
+            )
+
+    def react(self, message_id: int, emoji: str | None) -> None:
+        """Set (``emoji``) or clear (``None``) the bot's reaction to ``message_id``; never
+        raises (see the rules)."""
+        try:
+            self._outbox.react(self._key, message_id, emoji)
+        except Exception as error:  # noqa: BLE001 - the rule: logged, the thread goes on
+            logger.error(
+                "thread {key}: reaction {emoji!r} to {id} failed: {e!r}",
+                key=self._key,
+                emoji=emoji,
+                id=message_id,
+                e=error,
             )

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from actors.thread.settings import Activation
+
 
 @attrs.frozen(order=True)
 class ThreadKey:
@@ -96,6 +98,9 @@ class PendingInput:
     the caption."""
     user_id: int | None = None
     """Who sent it (usage is counted per user)."""
+    reacted: bool = False
+    """Whether the thread reacted 👀 to it (queued behind a run): the reaction is cleared
+    when it is concluded, after a restart too."""
 
 
 class Outcome(enum.Enum):
@@ -241,3 +246,6 @@ class ThreadStatus:
     """Inputs waiting for the next turn."""
     run_age: float | None
     """Seconds the current run has been going; ``None`` when none is."""
+    activation: Activation | None = None
+    """When it answers, for a group or topic thread (``None``: a private chat, which always
+    answers)."""

@@ -100,6 +100,7 @@ class Run:
     _done: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _stream: ReplyStream | None = attrs.field(default=None, init=False)
     _remembered: list[Turn] = attrs.field(factory=list, init=False)
+    _stopping: bool = attrs.field(default=False, init=False)
 
     @property
     def id(self) -> int:
@@ -143,6 +144,24 @@ class Run:
         """Cancel the run; it still reports (``CANCELLED``), and that report will be stale."""
         self._scope.cancel()
 
+    @property
+    def reported(self) -> bool:
+        """Whether its task has ended: its report is in the thread's mailbox, and it is too
+        late to stop it (its answer is delivered, or its failure shown)."""
+        return self._done.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether its Stop button was pressed: it is cancelled, and stays current until its
+        report, which concludes its inputs ``STOPPED``."""
+        return self._stopping
+
+    def stop(self) -> None:
+        """The Stop button: cancel it (an orphan has no task), and conclude it as stopped
+        when it reports (or ``Recover`` concludes the orphan)."""
+        self._stopping = True
+        self._scope.cancel()
+
     async def execute(
         self,
         request: RunRequest,
@@ -159,7 +178,8 @@ class Run:
             with self._scope:
                 if previous is not None:
                     await previous._done.wait()
-                stream = outbox.open_stream(request.key, reply_to=self._inputs[-1].message_id)
+                reply_to = self._inputs[-1].message_id
+                stream = outbox.open_stream(request.key, reply_to=reply_to, run_id=self._id)
                 self._stream = stream
                 report = await self._drive(request, agent, stream, settings, ctx)
         except Exception as error:  # noqa: BLE001 - every way a run ends is reported

@@ -66,7 +66,8 @@ class ThreadSettings:
     (``threads.group_activation``)."""
     debounce: float = 0.0
     """Messages one user sends within this many seconds of each other, while no run is
-    active, become one turn (0: off)."""
+    active, become one turn (0: off; see ``actors.thread.debounce``). The cost is latency:
+    every turn then starts this long after its last message, even a lone one."""
     reactions: bool = False
     """React 👀 to a message accepted while the thread is busy (``Outbox.react``), and clear
     the reaction when it is concluded."""

@@ -11,7 +11,9 @@ import attrs
 from loguru import logger
 
 from actors.thread import texts
+from actors.thread.debounce import Debounce
 from actors.thread.parking import Parking
+from actors.thread.ports import RunRequest
 from actors.thread.records import (
     RECENT_IDS,
     MediaRef,
@@ -52,6 +54,8 @@ class ThreadState:
     """The last accepted message ids."""
     last_media: tuple[MediaRef, ...] = ()
     """The files of the last turn begun (``/retry`` sends them again)."""
+    debounce: Debounce = attrs.field(factory=Debounce)
+    """The debounce window holding the queued inputs, if open."""
 
     @classmethod
     def restore(cls, key: ThreadKey, record: ThreadRecord | None) -> ThreadState:
@@ -130,10 +134,26 @@ class ThreadState:
         if self.slot.current is not None or self.parking.active or not self.queued:
             return None
         inputs, self.queued = tuple(self.queued), []
+        self.debounce.end()  # the run takes what the window held
         self.last_inputs = tuple(p.text for p in inputs)
         self.last_media = tuple(m for p in inputs for m in p.media)
         self.last_answered = False
         return self.slot.begin(self.generation, inputs)
+
+    def request(self, run: Run) -> RunRequest:
+        """What the agent is given for ``run`` (begun by ``next_run``)."""
+        inputs = run.inputs
+        return RunRequest(
+            self.key,
+            self.session_id,
+            self.generation,
+            self.last_inputs,
+            self.model,
+            message_ids=tuple(p.message_id for p in inputs),
+            regenerate=run.regenerate,
+            media=tuple(p.media for p in inputs) if any(p.media for p in inputs) else (),
+            user_ids=tuple(p.user_id for p in inputs),
+        )
 
     def cancel_run(self, why: str) -> tuple[PendingInput, ...]:
         """Cancel the current run, if any; return its inputs."""
@@ -148,6 +168,7 @@ class ThreadState:
         """Cancel the run, unpark, and return every input the thread held."""
         dropped = [*self.cancel_run(why), *self.queued]
         self.queued = []
+        self.debounce.end()
         if self.parking.active:
             self.parking.end()
         return dropped

@@ -6,6 +6,7 @@ import uuid
 
 from actors.thread.messages import FailureKind
 from actors.thread.records import ThreadStatus
+from actors.thread.settings import Activation
 
 HELP = (
     "Send a message and the agent answers here.\n"
@@ -14,24 +15,63 @@ HELP = (
     "/retry: run the last input again\n"
     "/model NAME: switch this session's model (if allowed)\n"
     "/status: what this thread is doing\n"
-    "/status all: every thread and API key (gateway admins only)"
+    "/status all: every thread and API key (gateway admins only)\n"
+    "/usage: your token usage today and this month (/usage all: everyone's, admins only)"
 )
 """``/help`` with no reset skills configured (``help`` adds them)."""
+
+HELP_GROUP = (
+    "/activation always|mention: answer every message here, or only when addressed "
+    "(an @mention or a reply to me; gateway admins only)"
+)
+"""``/help``'s line for a group or topic."""
 
 BUILT_IN_RESETS = frozenset({"new", "reset"})
 """The reset commands every thread knows; the others in ``reset_commands`` are skills."""
 
 
-def help_text(reset_commands: frozenset[str]) -> str:
-    """``/help``: the commands, with the configured reset skills (such as ``/cc``)."""
+def help_text(reset_commands: frozenset[str], *, group: bool = False) -> str:
+    """``/help``: the commands, with ``/activation`` in a group and the configured reset
+    skills (such as ``/cc``)."""
+    text = f"{HELP}\n{HELP_GROUP}" if group else HELP
     skills = sorted(reset_commands - BUILT_IN_RESETS)
     if not skills:
-        return HELP
+        return text
     named = ", ".join(f"/{skill}" for skill in skills)
     return (
-        f"{HELP}\n{named}: start a new session with this skill "
+        f"{text}\n{named}: start a new session with this skill "
         "(text after it is the new session's first message)"
     )
+
+
+ACTIVATION_PRIVATE = "Private chats always answer every message; /activation is for groups."
+
+_ANSWERS = {
+    Activation.ALWAYS: "answers every message",
+    Activation.MENTION: "answers only when addressed (an @mention of me, or a reply to me)",
+}
+
+
+def activation_shown(mode: Activation, *, topic: bool) -> str:
+    """``/activation`` without an argument."""
+    where = "This topic" if topic else "This chat"
+    return f"{where} {_ANSWERS[mode]}. /activation always|mention switches it (admins only)."
+
+
+def activation_usage(mode: Activation) -> str:
+    """``/activation`` with an argument it does not know."""
+    return f"Usage: /activation always|mention. Now it {_ANSWERS[mode]}."
+
+
+def activation_admins_only(mode: Activation) -> str:
+    """``/activation MODE`` from a user who is not an admin."""
+    return f"Only the gateway's admins can switch /activation. Now it {_ANSWERS[mode]}."
+
+
+def activation_switched(mode: Activation, *, topic: bool) -> str:
+    """``/activation MODE`` done."""
+    where = "This topic" if topic else "This chat"
+    return f"✅ {where} now {_ANSWERS[mode]}."
 
 
 GAVE_UP = "⚠️ Your message could not be answered: the agent kept failing."
@@ -82,6 +122,8 @@ def status_text(status: ThreadStatus) -> str:
         parts.append(f"answering for {status.run_age:.0f}s")
     parts.append(f"{plural(status.queued, 'message')} queued")
     parts.append(f"session {status.session_id[:8]} (generation {status.generation})")
+    if status.activation is not None:
+        parts.append(f"activation {status.activation.value}")
     return ", ".join(parts) + "."
 
 

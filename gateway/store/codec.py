@@ -22,8 +22,10 @@ def _input(pending: PendingInput) -> dict[str, Any]:
     }
     if pending.media:  # most inputs are text: their JSON stays as it was
         data["media"] = [_media(m) for m in pending.media]
-    if pending.user_id is not None:  # who sent it: usage is counted for them after a restart
+    if pending.user_id is not None:  # since issue 19; older records lack both
         data["user_id"] = pending.user_id
+    if pending.reacted:
+        data["reacted"] = True
     return data
 
 

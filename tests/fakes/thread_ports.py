@@ -62,6 +62,8 @@ class MemoryStore:
 
     activations: dict[ThreadKey, Activation] = attrs.Factory(dict)
     """Activations chosen with /activation, by conversation."""
+    activation_log: list[tuple[ThreadKey, Activation]] = attrs.Factory(list)
+    """Every activation written, in order."""
 
     async def load_activation(self, conversation: ThreadKey) -> Activation | None:
         if anyio.current_time() < self.down_until:
@@ -69,9 +71,9 @@ class MemoryStore:
         return self.activations.get(conversation.conversation)
 
     async def save_activation(self, conversation: ThreadKey, activation: Activation) -> None:
-        if anyio.current_time() < self.down_until or self.fail_saves:
-            raise self._fail("activation not written")
+        self._write()
         self.activations[conversation.conversation] = activation
+        self.activation_log.append((conversation.conversation, activation))
 
     def _fail(self, why: str) -> StoreFailedError:
         self.failures += 1
@@ -185,6 +187,8 @@ class RecordingOutbox:
     """Seconds a stream's finish takes."""
     reactions: list[tuple[ThreadKey, int, str | None]] = attrs.Factory(list)
     """Every reaction set (an emoji) or cleared (``None``), in order."""
+    fail_reacts: bool = False
+    """Reactions raise (the port says they never do: a thread must survive it anyway)."""
 
     async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
         if self.fail_notices:
@@ -205,6 +209,8 @@ class RecordingOutbox:
         return stream
 
     def react(self, key: ThreadKey, message_id: int, emoji: str | None) -> None:
+        if self.fail_reacts:
+            raise OutboxFailedError("injected: a reaction failed")
         self.reactions.append((key, message_id, emoji))
 
     def texts(self, key: ThreadKey) -> list[str]:

@@ -1,8 +1,11 @@
-"""Property test of thread actors with faulty ports: every ordering of messages, commands,
-run endings, exhaustion and recovery, with store writes that fail, notices that fail or
-block, keepalives that raise, answers slow to deliver, agents that crash, hang or fail
-after output, restart limits low enough that threads are marked failed, and process
-restarts between any two steps. The promise holds after every step and at quiescence.
+"""Property test of thread actors with faulty ports: every ordering of messages (addressed to
+the bot or not), commands (``/activation`` from admins and others too), Stop button presses
+for current and old runs, run endings, exhaustion and recovery, in groups with either
+activation, with per-user threads, with debounce and reactions on or off, with store writes
+that fail, notices that fail or block, keepalives that raise, answers slow to deliver,
+agents that crash, hang or fail after output, restart limits low enough that threads are
+marked failed, and process restarts between any two steps. The promise holds after every
+step and at quiescence.
 
 The machine plays the gateway's part as ``gateway.telegram.delivery`` does: a message a
 thread cannot take (failed, mailbox full) and a dead letter get a reply recorded as their
@@ -12,8 +15,9 @@ threads whose record holds some are resumed.
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from functools import partial
 
 import anyio
@@ -32,19 +36,28 @@ from actors import (
     SupervisorConfig,
 )
 from actors.thread.actor import ThreadActor
-from actors.thread.messages import Command, CredentialsAvailable, Resume, UserMessage
+from actors.thread.messages import Command, CredentialsAvailable, Resume, StopRun, UserMessage
 from actors.thread.records import Outcome, ThreadKey
-from actors.thread.settings import BusyPolicy, ThreadSettings
+from actors.thread.settings import Activation, BusyPolicy, ThreadSettings
+from gateway.telegram.siblings import ThreadSiblings
 from tests.actors.clocked_loop import ClockedLoop
 from tests.fakes.thread_ports import MemoryStore, RecordingOutbox, ScriptedAgent
 from tests.strategies import (
+    activation_args,
     agent_behaviours,
     machine_settings,
     machine_timeout,
+    stop_targets,
+    thread_activations,
     thread_commands,
+    thread_debounces,
     thread_keys,
+    thread_users,
     time_steps,
 )
+
+EYES = "👀"
+ADMIN = 1
 
 SUPERVISION = SupervisorConfig(
     stall_timeout=5.0,
@@ -76,12 +89,24 @@ class ThreadMachine(RuleBasedStateMachine):
         self.unconcluded_at_restart: set[int] = set()
         self.supervisor: Supervisor[ThreadKey] | None = None
         self.thread_settings = ThreadSettings()
+        self.unaddressed: set[int] = set()  # user messages not addressed to the bot
+        self.pressed: set[tuple[ThreadKey, int]] = set()  # Stop buttons pressed: key, run
 
     # -- the gateway's part ----------------------------------------------------------------
 
-    @initialize(policy=st.sampled_from(BusyPolicy))
-    def start(self, policy: BusyPolicy) -> None:
+    @initialize(
+        policy=st.sampled_from(BusyPolicy),
+        activation=thread_activations,
+        debounce=thread_debounces,
+        reactions=st.booleans(),
+    )
+    def start(
+        self, policy: BusyPolicy, activation: Activation, debounce: float, reactions: bool
+    ) -> None:
         self.thread_settings = ThreadSettings(
+            activation=activation,
+            debounce=debounce,
+            reactions=reactions,
             busy_policy=policy,
             reset_commands=frozenset({"new", "reset", "cc"}),
             stall_timeout=5.0,
@@ -96,12 +121,21 @@ class ThreadMachine(RuleBasedStateMachine):
 
     def _open(self) -> None:
         settings = self.thread_settings
+        siblings = ThreadSiblings()  # for the per-user threads (user_id set in the key)
         self.supervisor = Supervisor(
-            lambda key: ThreadActor(key, self.agent, self.outbox, self.store, settings),
+            lambda key: ThreadActor(
+                key,
+                self.agent,
+                self.outbox,
+                self.store,
+                settings,
+                siblings=siblings if key.user_id is not None else None,
+            ),
             SUPERVISION,
             on_dead_letter=self._dead_letter,
             rng=random.Random(0),  # the restart jitter: examples replay exactly
         )
+        siblings.bind(self.supervisor)
         self._context = self.loop.portal.wrap_async_context_manager(self.supervisor)
         self._context.__enter__()
 
@@ -135,15 +169,50 @@ class ThreadMachine(RuleBasedStateMachine):
         self.sent[message.message_id] = (key, message)
         self._deliver(key, message)
 
-    @rule(key=thread_keys, behaviour=agent_behaviours)
-    def user_message(self, key: ThreadKey, behaviour: str) -> None:
+    @rule(
+        key=thread_keys,
+        behaviour=agent_behaviours,
+        user=thread_users,
+        addressed=st.sampled_from([True, True, False]),
+    )
+    def user_message(self, key: ThreadKey, behaviour: str, user: int, addressed: bool) -> None:
         message_id = len(self.sent) + 1
-        self._send(key, UserMessage(message_id, f"m{message_id} {behaviour}".strip()))
+        text = f"m{message_id} {behaviour}".strip()
+        if not addressed:
+            self.unaddressed.add(message_id)
+        self._send(key, UserMessage(message_id, text, user, addressed=addressed))
 
-    @rule(key=thread_keys, name=thread_commands, with_input=st.booleans())
-    def command(self, key: ThreadKey, name: str, with_input: bool) -> None:
+    @rule(key=thread_keys, name=thread_commands, with_input=st.booleans(), user=thread_users)
+    def command(self, key: ThreadKey, name: str, with_input: bool, user: int) -> None:
         message_id = len(self.sent) + 1
-        self._send(key, Command(name, f"m{message_id}" if with_input else "", message_id))
+        args = f"m{message_id}" if with_input else ""
+        self._send(key, Command(name, args, message_id, user, admin=user == ADMIN))
+
+    @rule(key=thread_keys, args=activation_args, user=thread_users)
+    def activation(self, key: ThreadKey, args: str, user: int) -> None:
+        message_id = len(self.sent) + 1
+        self._send(key, Command("activation", args, message_id, user, admin=user == ADMIN))
+
+    @rule(key=thread_keys, user=thread_users)
+    def a_long_answer_and_its_stop_button(self, key: ThreadKey, user: int) -> None:
+        """Most answers end before anyone presses Stop: this one is pressed while it runs
+        (or, if the thread is busy, the answer it waits behind is)."""
+        self.user_message(key, "#slow:12", user, True)
+        self.stop_button(key, "newest", user)
+
+    @rule(key=thread_keys, which=stop_targets, user=thread_users)
+    def stop_button(self, key: ThreadKey, which: str, user: int) -> None:
+        """A press of the Stop button under one of the thread's answers (the callback
+        handler asks; its answer only says which reply the press gets)."""
+        assert self.supervisor is not None
+        runs = [s.run_id for s in self.outbox.streams if s.key == key and s.run_id is not None]
+        run_id = 10**6  # a run that never was
+        if runs and which != "never":
+            run_id = max(runs) if which == "newest" else min(runs)
+        self.pressed.add((key, run_id))
+        ref = self.supervisor.ref_for(key)
+        with contextlib.suppress(ActorFailedError, MailboxFullError):  # answered by the handler
+            self.loop.call(partial(ref.send_nowait, StopRun(run_id, user), control=True))
 
     @rule()
     def the_process_restarts(self) -> None:
@@ -305,6 +374,58 @@ class ThreadMachine(RuleBasedStateMachine):
         restarts = self.restarts_before + self.loop.call(self.supervisor.statistics).restarts
         assert restarts <= self.store.failures, (restarts, self.store.failures)
 
+    def _reactions(self) -> dict[int, list[str | None]]:
+        """The reactions of each message, in order: 👀 set, ``None`` cleared."""
+        events: dict[int, list[str | None]] = defaultdict(list)
+        for _, message_id, emoji in self.outbox.reactions:
+            events[message_id].append(emoji)
+        return events
+
+    @invariant()
+    def every_eyes_reaction_is_cleared_once_after_its_final_outcome(self) -> None:
+        """A clearing may come twice, or without a 👀, only where a write failed: see
+        ``actors.thread.reactions`` (a write that raised may have landed)."""
+        finals, faults = self._finals(), self.store.failures
+        for message_id, events in self._reactions().items():
+            assert self.thread_settings.reactions, "reactions are off"
+            cleared = events.index(None) if None in events else len(events)
+            assert all(e is None for e in events[cleared:]), ("👀 after clearing", events)
+            assert events.count(None) <= 1 or faults, (message_id, events)
+            assert EYES in events or faults, ("cleared, never set", message_id, events)
+            if events[-1] == EYES:
+                assert not finals[message_id], ("👀 left on a concluded message", message_id)
+            elif not faults:
+                assert finals[message_id], ("cleared before its final outcome", message_id)
+
+    def _could_answer_every_message(self, conversation: ThreadKey) -> bool:
+        return self.thread_settings.activation is Activation.ALWAYS or any(
+            c == conversation and a is Activation.ALWAYS for c, a in self.store.activation_log
+        )
+
+    @invariant()
+    def only_a_group_answering_every_message_answers_the_unaddressed(self) -> None:
+        for key, message_id, outcome, _ in self.store.outcomes:
+            if outcome is Outcome.NOT_ADDRESSED:
+                assert message_id in self.unaddressed, message_id
+                assert key.chat_id < 0, "private chats always answer"
+        for request in self.agent.requests:
+            if self.unaddressed.intersection(request.message_ids) and request.key.chat_id < 0:
+                assert self._could_answer_every_message(request.key.conversation), request
+
+    @invariant()
+    def the_stop_button_stops_only_the_run_it_was_under(self) -> None:
+        requests = self.agent.requests
+        under = {
+            message_id
+            for index, stream in enumerate(self.outbox.streams)
+            if (stream.key, stream.run_id) in self.pressed and index < len(requests)
+            for message_id in requests[index].message_ids
+        }
+        for _, message_id, outcome, detail in self.store.outcomes:
+            if detail == "stop button":
+                assert outcome is Outcome.STOPPED
+                assert message_id in under, ("stopped, but not under a pressed button", message_id)
+
     @invariant()
     def at_most_one_run_per_thread(self) -> None:
         assert all(n <= 1 for n in self.agent.max_active.values())
@@ -342,6 +463,8 @@ class ThreadMachine(RuleBasedStateMachine):
         finals = self._finals()
         missing = sorted(m for m in self.sent if not finals[m])
         assert not missing, f"messages without a final outcome: {missing}"
+        for message_id, events in self._reactions().items():
+            assert events[-1] is None, ("👀 never cleared", message_id, events)
         assert not self.agent.active or not any(self.agent.active.values())
         for message_id in self._answers():
             if message_id not in self._unknown():

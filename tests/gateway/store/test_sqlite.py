@@ -186,6 +186,8 @@ inputs = st.builds(
     parked=st.booleans(),
     regenerate=st.booleans(),
     media=st.lists(media, max_size=3).map(tuple),
+    user_id=st.none() | st.integers(),
+    reacted=st.booleans(),
 )
 
 
@@ -207,6 +209,25 @@ def test_a_thread_record_round_trips_through_json(record: ThreadRecord) -> None:
     text = record_to_json(record)
     assert set(json.loads(text)) == {f.name for f in attrs.fields(ThreadRecord)}, "every field"
     assert record_from_json(text) == record
+
+
+def test_a_record_written_before_inputs_had_a_sender_reads_without_one() -> None:
+    old = (
+        '{"session_id": "s", "generation": 0, "run_seq": 1, "in_flight": [{"message_id": 5,'
+        ' "text": "hi", "attempts": 0, "parked": false, "regenerate": false}], "queued": [],'
+        ' "parked": false, "last_inputs": ["hi"], "model": null}'
+    )
+    [pending] = record_from_json(old).in_flight
+    assert (pending.user_id, pending.reacted) == (None, False)
+    sent = PendingInput(6, "yo", user_id=77, reacted=True)
+    written = json.loads(record_to_json(ThreadRecord("s", queued=(sent,))))
+    assert written["queued"][0] | {"user_id": 77, "reacted": True} == written["queued"][0]
+    assert (
+        "user_id"
+        not in json.loads(record_to_json(ThreadRecord("s", queued=(PendingInput(7, "x"),))))[
+            "queued"
+        ][0]
+    )
 
 
 async def test_a_file_from_before_the_session_and_chat_columns_is_migrated(tmp_path: Path) -> None:

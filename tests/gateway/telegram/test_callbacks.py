@@ -27,9 +27,6 @@ from tests.gateway.logs import captured_logs
 pytestmark = pytest.mark.anyio
 GROUP = -100700
 DM = 42
-NEEDS_STOP_RUN = pytest.mark.xfail(
-    reason="the thread actor's StopRun (issue 19, thread helper) is not merged yet", strict=True
-)
 
 
 def slow_when_long(messages: list[dict[str, str]]) -> Reply:
@@ -165,7 +162,6 @@ async def test_a_stopped_draft_reaches_its_thread(tmp_path: Path) -> None:
         await run.quiet()
 
 
-@NEEDS_STOP_RUN
 async def test_a_stale_stop_button_says_the_answer_already_finished(tmp_path: Path) -> None:
     async with running_gateway(tmp_path) as run:
         answer = await answered(run, "hi")
@@ -173,7 +169,6 @@ async def test_a_stale_stop_button_says_the_answer_already_finished(tmp_path: Pa
         assert await answer_to(run, query) == CallbackAnswer(query, callbacks.FINISHED, False)
 
 
-@NEEDS_STOP_RUN
 async def test_a_press_stops_the_current_run_and_an_admin_may_stop_a_members_own(
     tmp_path: Path,
 ) -> None:
@@ -189,7 +184,6 @@ async def test_a_press_stops_the_current_run_and_an_admin_may_stop_a_members_own
         await wait_until(lambda: run.outcome(said) == "stopped")
 
 
-@NEEDS_STOP_RUN
 async def test_a_stopped_draft_stops_its_run(tmp_path: Path) -> None:
     llm = LLMSimulator(default=slow_when_long)
     async with running_gateway(tmp_path, llm=llm) as run:

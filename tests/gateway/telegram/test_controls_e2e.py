@@ -1,21 +1,15 @@
 """The Stop button, drafts and reactions through the whole gateway: the Bot API simulator
 and the LLM simulator over HTTP, Telegram's limits enforced, ``telegram.streaming`` and
 ``telegram.reactions`` as an operator sets them.
-
-The tests marked ``needs_run_ids`` need the thread actor to open its answers with their run
-id (``Outbox.open_stream(run_id=...)``), the thread side of issue 19; they are skipped until
-it is merged (then the mark goes).
 """
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 import pytest
 
 from actors.thread.records import ThreadKey
-from actors.thread.run import Run
 from gateway.demo.botapi_sim import BotAPISimulator
 from gateway.demo.model_sim import LLMSimulator
 from tests.gateway.harness import running_gateway, wait_until
@@ -23,10 +17,6 @@ from tests.gateway.telegram.test_streaming import FORUM, answer_messages, script
 
 pytestmark = pytest.mark.anyio
 DM = 5400
-needs_run_ids = pytest.mark.skipif(
-    "run_id=" not in inspect.getsource(Run.execute),
-    reason="the thread opens its answers without a run id (thread side of issue 19)",
-)
 
 
 async def test_groups_are_edited_while_private_chats_may_draft(tmp_path: Path) -> None:
@@ -63,7 +53,6 @@ async def test_reactions_are_off_by_default(tmp_path: Path) -> None:
         assert telegram.reactions.requests == 0
 
 
-@needs_run_ids
 async def test_a_streaming_answer_shows_the_stop_button_until_it_is_complete(
     tmp_path: Path,
 ) -> None:
@@ -82,7 +71,6 @@ async def test_a_streaming_answer_shows_the_stop_button_until_it_is_complete(
         assert telegram.violations == 0
 
 
-@needs_run_ids
 async def test_a_private_chat_with_drafts_gets_drafts_then_one_message(tmp_path: Path) -> None:
     telegram = BotAPISimulator(enforce_limits=True)
     llm = LLMSimulator(default=scripted)
@@ -99,7 +87,6 @@ async def test_a_private_chat_with_drafts_gets_drafts_then_one_message(tmp_path:
         assert telegram.violations == 0
 
 
-@needs_run_ids
 async def test_a_refused_draft_falls_back_to_edits(tmp_path: Path) -> None:
     telegram = BotAPISimulator(enforce_limits=True)
     telegram.drafts.reject = True

@@ -15,10 +15,6 @@ from tests.gateway.harness import Running, running_gateway, wait_until
 pytestmark = pytest.mark.anyio
 GROUP = -100500
 MENTION = f"@{BOT_USERNAME}"
-NEEDS_GATING = pytest.mark.xfail(
-    reason="the thread actor's activation gate (issue 19, thread helper) is not merged yet",
-    strict=True,
-)
 
 
 def user_texts(run: Running) -> list[str]:
@@ -30,7 +26,6 @@ def user_texts(run: Running) -> list[str]:
     return texts
 
 
-@NEEDS_GATING
 async def test_an_unaddressed_group_message_gets_no_run_and_no_reply(tmp_path: Path) -> None:
     async with running_gateway(tmp_path, group_activation="mention") as run:
         tg = run.telegram
