@@ -10,7 +10,7 @@ import pytest
 from actors.thread.records import ThreadKey
 from gateway.demo.botapi_sim import BOT_USERNAME, BotAPISimulator
 from gateway.demo.model_sim import content_text
-from tests.gateway.harness import Running, running_gateway, wait_until
+from tests.gateway.harness import ADMIN, Running, running_gateway, wait_until
 
 pytestmark = pytest.mark.anyio
 GROUP = -100500
@@ -117,3 +117,41 @@ async def test_per_user_sessions_keep_separate_histories_and_the_chats_pace(
         private = tg.say("and a DM", chat_id=1, forum=False, user_id=1)
         await wait_until(lambda: run.outcome(private) == "answered")
         assert "(turn 1 of this session)" in run.replies_to(private)[0].text
+
+
+async def test_an_admin_switches_activation_which_survives_a_restart_and_others_cannot(
+    tmp_path: Path,
+) -> None:
+    """``/activation``: from a member it is refused and changes nothing; from an admin it
+    switches the group, for the members' own threads too (per-user sessions: the member's
+    thread was live when the admin switched it), and the choice outlives the gateway."""
+    telegram = BotAPISimulator()
+    where = {"chat_id": GROUP, "forum": False}
+    async with running_gateway(
+        tmp_path, telegram, group_activation="mention", group_sessions="per_user"
+    ) as run:
+        hello = telegram.say(f"{MENTION} hello", user_id=1, **where)
+        await wait_until(lambda: run.outcome(hello) == "answered")
+        refused = telegram.say("/activation always", user_id=1, **where)
+        await wait_until(lambda: bool(run.replies_to(refused)))
+        assert "admin" in run.replies_to(refused)[0].text
+        chatter = telegram.say("anyone here?", user_id=1, **where)
+        await run.quiet()
+        assert run.outcome(chatter) == "not-addressed"
+        switched = telegram.say("/activation always", user_id=ADMIN, **where)
+        await wait_until(lambda: bool(run.replies_to(switched)))
+        await run.quiet()
+        again = telegram.say("anyone now?", user_id=1, **where)
+        await wait_until(lambda: run.outcome(again) == "answered")
+    async with running_gateway(
+        tmp_path, telegram, group_activation="mention", group_sessions="per_user"
+    ) as run:
+        later = telegram.say("and after a restart?", user_id=2, **where)
+        await wait_until(lambda: run.outcome(later) == "answered")
+        back = telegram.say("/activation mention", user_id=ADMIN, **where)
+        await wait_until(lambda: bool(run.replies_to(back)))
+        await run.quiet()
+        ignored = telegram.say("still there?", user_id=2, **where)
+        await run.quiet()
+        assert run.outcome(ignored) == "not-addressed"
+        assert run.replies_to(ignored) == []
