@@ -126,32 +126,35 @@ async def test_an_admin_switches_activation_which_survives_a_restart_and_others_
     switches the group, for the members' own threads too (per-user sessions: the member's
     thread was live when the admin switched it), and the choice outlives the gateway."""
     telegram = BotAPISimulator()
-    where = {"chat_id": GROUP, "forum": False}
+
+    def say(text: str, user_id: int) -> int:
+        return telegram.say(text, chat_id=GROUP, forum=False, user_id=user_id)
+
     async with running_gateway(
         tmp_path, telegram, group_activation="mention", group_sessions="per_user"
     ) as run:
-        hello = telegram.say(f"{MENTION} hello", user_id=1, **where)
+        hello = say(f"{MENTION} hello", 1)
         await wait_until(lambda: run.outcome(hello) == "answered")
-        refused = telegram.say("/activation always", user_id=1, **where)
+        refused = say("/activation always", 1)
         await wait_until(lambda: bool(run.replies_to(refused)))
         assert "admin" in run.replies_to(refused)[0].text
-        chatter = telegram.say("anyone here?", user_id=1, **where)
+        chatter = say("anyone here?", 1)
         await run.quiet()
         assert run.outcome(chatter) == "not-addressed"
-        switched = telegram.say("/activation always", user_id=ADMIN, **where)
+        switched = say("/activation always", ADMIN)
         await wait_until(lambda: bool(run.replies_to(switched)))
         await run.quiet()
-        again = telegram.say("anyone now?", user_id=1, **where)
+        again = say("anyone now?", 1)
         await wait_until(lambda: run.outcome(again) == "answered")
     async with running_gateway(
         tmp_path, telegram, group_activation="mention", group_sessions="per_user"
     ) as run:
-        later = telegram.say("and after a restart?", user_id=2, **where)
+        later = say("and after a restart?", 2)
         await wait_until(lambda: run.outcome(later) == "answered")
-        back = telegram.say("/activation mention", user_id=ADMIN, **where)
+        back = say("/activation mention", ADMIN)
         await wait_until(lambda: bool(run.replies_to(back)))
         await run.quiet()
-        ignored = telegram.say("still there?", user_id=2, **where)
+        ignored = say("still there?", 2)
         await run.quiet()
         assert run.outcome(ignored) == "not-addressed"
         assert run.replies_to(ignored) == []
