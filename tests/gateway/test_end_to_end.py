@@ -244,3 +244,21 @@ async def test_a_fallback_provider_answers_while_every_primary_key_is_exhausted(
             assert set(pools) == {"llm", "backup"}
             assert pools["llm"].usable == 0
             assert pools["backup"].usable == 1
+
+
+async def test_messages_sent_in_quick_succession_are_one_turn_with_debounce(
+    tmp_path: Path,
+) -> None:
+    """``threads.debounce``: three messages a user sends within the window are answered by
+    one run (one model request holding all three); a message after a pause is its own."""
+    async with running_gateway(tmp_path, debounce=0.6) as run:
+        tg = run.telegram
+        said = [tg.say(text, chat_id=5100, forum=False) for text in ("one", "two", "three")]
+        await wait_until(lambda: all(run.outcome(m) == "answered" for m in said))
+        assert len(run.llm.requests) == 1
+        [(_, body)] = run.llm.requests
+        asked = json.dumps(body["messages"])
+        assert all(text in asked for text in ("one", "two", "three"))
+        later = tg.say("four", chat_id=5100, forum=False)
+        await wait_until(lambda: run.outcome(later) == "answered")
+        assert len(run.llm.requests) == 2
