@@ -101,7 +101,11 @@ class ThreadMachine(RuleBasedStateMachine):
         reactions=st.booleans(),
     )
     def start(
-        self, policy: BusyPolicy, activation: Activation, debounce: float, reactions: bool
+        self,
+        policy: BusyPolicy,
+        activation: Activation = Activation.MENTION,
+        debounce: float = 0.0,
+        reactions: bool = False,
     ) -> None:
         self.thread_settings = ThreadSettings(
             activation=activation,
