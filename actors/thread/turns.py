@@ -97,16 +97,14 @@ class ThreadTurns(Actor[object]):
             return
         self._state.slot.end()
         retried, given_up = interrupted(orphan.inputs, self._settings.max_attempts)
-        if orphan.stopping:  # its Stop button was pressed before Recover
+        concluded: list[Concluded] = []
+        if orphan.stopping:  # its Stop button was pressed before Recover: not retried
+            concluded = concluding(orphan.inputs, Outcome.STOPPED, "stop button")
             retried, given_up = [], []
         self._state.queued[:0] = retried
         run = self._state.next_run()
-        stopped = (
-            concluding(orphan.inputs, Outcome.STOPPED, "stop button") if orphan.stopping else []
-        )
-        await self._save(
-            [*stopped, *concluding(given_up, Outcome.ERROR_REPLIED, "interrupted by restarts")]
-        )
+        concluded += concluding(given_up, Outcome.ERROR_REPLIED, "interrupted by restarts")
+        await self._save(concluded)
         logger.warning(
             "thread {key}: run interrupted by a restart; retrying {n}, giving up on {m}",
             key=self._key,

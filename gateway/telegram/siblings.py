@@ -23,7 +23,8 @@ from actors.thread import ThreadKey
 class ThreadSiblings:
     """Tells the live threads of a conversation (``actors.thread.ports.Siblings``)."""
 
-    _supervisor: Supervisor[ThreadKey] | None = None
+    _supervisor: Supervisor[ThreadKey] | None = attrs.field(default=None, repr=False)
+    """Not in the repr: every thread's repr would hold all threads (a traceback's locals)."""
 
     def bind(self, supervisor: Supervisor[ThreadKey]) -> None:
         """The thread supervisor, once it is built."""

@@ -101,7 +101,11 @@ class ThreadMachine(RuleBasedStateMachine):
         reactions=st.booleans(),
     )
     def start(
-        self, policy: BusyPolicy, activation: Activation, debounce: float, reactions: bool
+        self,
+        policy: BusyPolicy,
+        activation: Activation = Activation.MENTION,
+        debounce: float = 0.0,
+        reactions: bool = False,
     ) -> None:
         self.thread_settings = ThreadSettings(
             activation=activation,
@@ -175,7 +179,9 @@ class ThreadMachine(RuleBasedStateMachine):
         user=thread_users,
         addressed=st.sampled_from([True, True, False]),
     )
-    def user_message(self, key: ThreadKey, behaviour: str, user: int, addressed: bool) -> None:
+    def user_message(
+        self, key: ThreadKey, behaviour: str, user: int = ADMIN, addressed: bool = True
+    ) -> None:
         message_id = len(self.sent) + 1
         text = f"m{message_id} {behaviour}".strip()
         if not addressed:
@@ -183,7 +189,7 @@ class ThreadMachine(RuleBasedStateMachine):
         self._send(key, UserMessage(message_id, text, user, addressed=addressed))
 
     @rule(key=thread_keys, name=thread_commands, with_input=st.booleans(), user=thread_users)
-    def command(self, key: ThreadKey, name: str, with_input: bool, user: int) -> None:
+    def command(self, key: ThreadKey, name: str, with_input: bool, user: int = ADMIN) -> None:
         message_id = len(self.sent) + 1
         args = f"m{message_id}" if with_input else ""
         self._send(key, Command(name, args, message_id, user, admin=user == ADMIN))
