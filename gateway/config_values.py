@@ -24,6 +24,10 @@ SECRET_KEYS = frozenset(
         "stt.api_keys",
     }
 )
+_ZERO_IS_OFF = frozenset(
+    {"threads.debounce", "limits.user_daily_messages", "limits.user_daily_tokens"}
+)
+"""Numbers whose 0 means off: never negative."""
 _STRATEGIES = ("fill_first", "round_robin", "least_used", "random")
 _CHOICES = {
     "telegram.mode": ("polling", "webhook"),
@@ -58,11 +62,16 @@ def coerce(key: str, value: Any, default: Any) -> Any:
         if isinstance(default, bool):
             return _boolean(key, value)
         if isinstance(default, int):
-            return _number(key, value, int)
+            number = _number(key, value, int)
+            if key in _ZERO_IS_OFF and number < 0:
+                raise ConfigInvalidError(key, f"must be >= 0 (0: no limit), got {value!r}")
+            return number
         if isinstance(default, float):
             result = _number(key, value, float)
-            if key.endswith("_retention_days") and result == 0:
-                return result  # keep forever
+            if (key.endswith("_retention_days") or key in _ZERO_IS_OFF) and result == 0:
+                return result  # keep forever; off
+            if result < 0 and key in _ZERO_IS_OFF:
+                raise ConfigInvalidError(key, f"must be >= 0 (0: off), got {value!r}")
             if result <= 0:
                 raise ConfigInvalidError(key, f"must be > 0, got {value!r}")
             return result

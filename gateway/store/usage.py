@@ -201,6 +201,22 @@ class UsageStore:
 
         await self._store.write(write)
 
+    async def counted(self, key: ThreadKey, message_id: int) -> bool:
+        """Whether the message ``message_id`` of ``key``'s chat was counted already.
+
+        Raises:
+            StoreUnavailableError: it could not be read.
+        """
+
+        def read(db: sqlite3.Connection) -> bool:
+            row = db.execute(
+                "SELECT 1 FROM usage_messages WHERE chat_id = ? AND message_id = ?",
+                (key.chat_id, message_id),
+            ).fetchone()
+            return row is not None
+
+        return await self._store.read(read)
+
     async def user_today(self, user_id: int) -> Totals:
         """``user_id``'s messages and tokens today (what the daily limits count).
 

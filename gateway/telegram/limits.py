@@ -86,13 +86,16 @@ class UsageGate:
 
     async def over(self, key: ThreadKey, message: UserMessage | Command) -> Limited | None:
         """Why ``message`` (one that :meth:`counts`) is refused, if its sender is over a
-        daily limit; else ``None``."""
+        daily limit; else ``None``. A message counted already (its thread took it before a
+        restart, and it is delivered again) is never refused: it was let through once."""
         limits, user = self._limits, message.user_id
         if not (limits.user_daily_messages or limits.user_daily_tokens):
             return None
         if user is None or user in self._admin_users:
             return None
         try:
+            if await self._usage.counted(key, message.message_id):
+                return None
             today = await self._usage.user_today(user)
         except StoreUnavailableError as error:
             logger.warning(

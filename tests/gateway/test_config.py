@@ -12,7 +12,7 @@ import yaml
 
 from gateway.app import REPLIES_DRAIN_TIMEOUT
 from gateway.cli import main
-from gateway.config import ENVIRONMENT, AdminConfig, load, redacted
+from gateway.config import ENVIRONMENT, AdminConfig, LimitsConfig, load, redacted
 from gateway.demo.model_sim import serve_in_thread
 from gateway.exceptions import ConfigInvalidError
 from gateway.ops.admin import AdminServer
@@ -87,6 +87,9 @@ def test_per_chat_and_topic_prompts(tmp_path: Path) -> None:
             "must be one of queue, interrupt",
         ),
         ("[threads]\nstall_timeout = -1\n", "threads.stall_timeout", "must be > 0"),
+        ("[threads]\ndebounce = -1\n", "threads.debounce", "must be >= 0 (0: off)"),
+        ("[limits]\nuser_daily_messages = -5\n", "limits.user_daily_messages", "must be >= 0"),
+        ('[threads]\ngroup_activation = "never"\n', "threads.group_activation", "must be one"),
         ('[admin]\naddr = "nowhere"\n', "admin.addr", "must be host:port"),
         ('[admin]\naddr = "127.0.0.1:99999"\n', "admin.addr", "must be host:port"),
         (
@@ -429,3 +432,16 @@ def test_speech_to_text_errors_name_the_key(
         load(file, {})
     assert key in str(info.value)
     assert problem in str(info.value)
+
+
+def test_zero_turns_debounce_and_the_daily_limits_off() -> None:
+    """0 is their default and documented as off: writing it out must not stop the start."""
+    config = load(
+        None,
+        {
+            "THREADGATE_DEBOUNCE": "0",
+            "THREADGATE_USER_DAILY_MESSAGES": "0",
+            "THREADGATE_USER_DAILY_TOKENS": "0",
+        },
+    )
+    assert (config.threads.debounce, config.limits) == (0.0, LimitsConfig())

@@ -19,11 +19,16 @@ import httpx
 import pytest
 from rich.console import Console
 
+from actors.thread.messages import UserMessage
+from actors.thread.records import ThreadKey
 from gateway.app import open_gateway
 from gateway.config import LimitsConfig
 from gateway.demo.botapi_sim import BotAPISimulator
 from gateway.demo.model_sim import LLMSimulator, Reply
 from gateway.ops.status_view import render
+from gateway.store.sqlite import InboxEntry, Store
+from gateway.store.usage import UsageStore
+from gateway.telegram.routing import to_payload
 from gateway.telegram.usage_texts import USAGE_ADMIN_ONLY
 from tests.gateway.harness import ADMIN, KEYS, Running, wait_until
 from tests.gateway.harness import test_config as harness_config
@@ -218,3 +223,20 @@ async def test_usage_is_exported_by_model_and_served_by_the_admin_endpoint(
     assert "Usage (UTC; ~ estimated)" in drawn
     assert re.search(r"today\s+│\s+52\s+│\s+1", drawn), drawn
     assert re.search(r"today: user 42\s+│\s+52", drawn), drawn
+
+
+async def test_a_message_counted_before_a_crash_is_not_limited_at_its_replay(
+    tmp_path: Path,
+) -> None:
+    """The state a crash leaves between delivery's count (the thread's mailbox took the
+    message) and the thread's first save: the inbox entry unanswered, the message counted.
+    Its replay must answer it, not refuse it as over the limit it was let through under."""
+    store = Store(tmp_path / "threadgate.sqlite3")
+    key, mid = ThreadKey(DM), 5
+    await store.accept(InboxEntry(1, key, mid, to_payload(UserMessage(mid, "hello", USER))))
+    await UsageStore(store).count_message(key, mid, USER)
+    store.close()
+    async with gateway_with(tmp_path, LimitsConfig(user_daily_messages=1)) as run:
+        await wait_until(lambda: run.outcome(mid) is not None)
+        await run.quiet()
+        assert run.outcome(mid) == "answered"
