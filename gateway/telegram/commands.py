@@ -75,17 +75,20 @@ def menus(config: Config) -> tuple[Menu, ...]:
 async def publish(bot: Bot, config: Config) -> None:
     """Set the command menus (a one-shot service at start); never raises but for
     cancellation: a menu Telegram did not take is a warning line."""
-    for menu in menus(config):
+    set_all = True
+    for menu in menus(config):  # each on its own: one refused does not keep the other back
         call = partial(bot.set_my_commands, list(menu.commands), scope=menu.scope)
+        scope = str(getattr(menu.scope.type, "value", menu.scope.type))  # all_group_chats
         try:
-            await at_start(f"setMyCommands ({menu.scope.type})", call, config.telegram)
+            await at_start(f"setMyCommands ({scope})", call, config.telegram)
         except Exception as error:  # noqa: BLE001 - the menu is a convenience, never fatal
+            set_all = False
             logger.warning(
                 "the command menu for {scope} was not set ({kind}: {error}); "
                 "the commands work without it",
-                scope=menu.scope.type,
+                scope=scope,
                 kind=type(error).__name__,
                 error=error,
             )
-            return
-    logger.info("command menus set for private chats and groups")
+    if set_all:
+        logger.info("command menus set for private chats and groups")
