@@ -83,7 +83,8 @@ async def test_a_menu_telegram_keeps_failing_is_a_warning_per_menu_and_the_gatew
     menu_lines = [line for line in logs if "command menu" in line]
     # One each: the private chats' menu that failed did not keep the groups' from being tried.
     assert len(menu_lines) == 2, menu_lines
-    assert "all_private_chats" in menu_lines[0] and "all_group_chats" in menu_lines[1]
+    assert "all_private_chats" in menu_lines[0]
+    assert "all_group_chats" in menu_lines[1]
     assert all("the commands work without it" in line for line in menu_lines)
 
 
