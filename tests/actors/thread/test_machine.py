@@ -90,6 +90,9 @@ class ThreadMachine(RuleBasedStateMachine):
         self.supervisor: Supervisor[ThreadKey] | None = None
         self.thread_settings = ThreadSettings()
         self.unaddressed: set[int] = set()  # user messages not addressed to the bot
+        # An unaddressed message's conversation's activation when it was sent (None: unsure).
+        self.activation_when_sent: dict[int, Activation | None] = {}
+        self.activation_commands: list[tuple[ThreadKey, int]] = []  # conversation, message
         self.pressed: set[tuple[ThreadKey, int]] = set()  # Stop buttons pressed: key, run
 
     # -- the gateway's part ----------------------------------------------------------------
@@ -186,7 +189,17 @@ class ThreadMachine(RuleBasedStateMachine):
         text = f"m{message_id} {behaviour}".strip()
         if not addressed:
             self.unaddressed.add(message_id)
+            self.activation_when_sent[message_id] = self._activation_now(key.conversation)
         self._send(key, UserMessage(message_id, text, user, addressed=addressed))
+
+    def _activation_now(self, conversation: ThreadKey) -> Activation | None:
+        """The conversation's activation as saved, or ``None`` while an ``/activation`` sent
+        to it has no final outcome yet (it may be switching as we speak)."""
+        finals = self._finals()
+        if any(c == conversation and not finals[m] for c, m in self.activation_commands):
+            return None
+        saved = [a for c, a in self.store.activation_log if c == conversation]
+        return saved[-1] if saved else self.thread_settings.activation
 
     @rule(key=thread_keys, name=thread_commands, with_input=st.booleans(), user=thread_users)
     def command(self, key: ThreadKey, name: str, with_input: bool, user: int = ADMIN) -> None:
@@ -197,6 +210,7 @@ class ThreadMachine(RuleBasedStateMachine):
     @rule(key=thread_keys, args=activation_args, user=thread_users)
     def activation(self, key: ThreadKey, args: str, user: int) -> None:
         message_id = len(self.sent) + 1
+        self.activation_commands.append((key.conversation, message_id))
         self._send(key, Command("activation", args, message_id, user, admin=user == ADMIN))
 
     @rule(key=thread_keys, user=thread_users)
@@ -205,6 +219,24 @@ class ThreadMachine(RuleBasedStateMachine):
         (or, if the thread is busy, the answer it waits behind is)."""
         self.user_message(key, "#slow:12", user, True)
         self.stop_button(key, "newest", user)
+
+    @rule()
+    def a_switch_in_one_members_thread_reaches_the_others(self) -> None:
+        """Per-user threads of one group: the admin switches it to answer everything, then
+        back, in their own thread; the other member's thread (live meanwhile) must follow."""
+        admins, members = ThreadKey(-200, None, ADMIN), ThreadKey(-200, None, 2)
+        self.activation(admins, "always", ADMIN)
+        self.user_message(members, "", 2, True)
+        self.activation(admins, "mention", ADMIN)
+        self.user_message(members, "", 2, False)
+
+    @rule(key=thread_keys, user=thread_users)
+    def an_old_stop_button_while_a_later_answer_runs(self, key: ThreadKey, user: int) -> None:
+        """The press a thread must not mistake for a stop of what runs now: the button under
+        an answer that ended, pressed while a later one streams."""
+        self.user_message(key, "", user, True)
+        self.user_message(key, "#slow:12", user, True)
+        self.stop_button(key, "older", user)
 
     @rule(key=thread_keys, which=stop_targets, user=thread_users)
     def stop_button(self, key: ThreadKey, which: str, user: int) -> None:
@@ -417,6 +449,11 @@ class ThreadMachine(RuleBasedStateMachine):
         for request in self.agent.requests:
             if self.unaddressed.intersection(request.message_ids) and request.key.chat_id < 0:
                 assert self._could_answer_every_message(request.key.conversation), request
+                for message_id in self.unaddressed.intersection(request.message_ids):
+                    # Sent while the conversation answered only when addressed, switched back
+                    # or never switched: a thread that missed a switch answers it.
+                    when = self.activation_when_sent[message_id]
+                    assert when is not Activation.MENTION, ("answered unaddressed", message_id)
 
     @invariant()
     def the_stop_button_stops_only_the_run_it_was_under(self) -> None:
