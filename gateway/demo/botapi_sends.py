@@ -157,7 +157,9 @@ class SendSide:
         self._notify("sent", sent)
         return self._ok(self._message_json(sent))
 
-    async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+    async def _edit_refused(self, params: dict[str, Any]) -> web.Response | None:
+        """What an edit (of text or keyboard) gets before it is looked at: its delay, then a
+        429 over the limits or an injected 500; ``None``: it goes on."""
         if self.edit_delay:
             await asyncio.sleep(self.edit_delay)
         if (flooded := self._over_limits(int(params["chat_id"]))) is not None:
@@ -165,6 +167,11 @@ class SendSide:
         if self.fail_edits > 0:
             self.fail_edits -= 1
             return self._error(500, "Internal Server Error")
+        return None
+
+    async def _api_editmessagetext(self, params: dict[str, Any]) -> web.Response:
+        if (refused := await self._edit_refused(params)) is not None:
+            return refused
         message_id = int(params["message_id"])
         text = self._render(params)
         if text is None:
@@ -185,13 +192,8 @@ class SendSide:
         return self._error(400, "Bad Request: message to edit not found")
 
     async def _api_editmessagereplymarkup(self, params: dict[str, Any]) -> web.Response:
-        if self.edit_delay:
-            await asyncio.sleep(self.edit_delay)
-        if (flooded := self._over_limits(int(params["chat_id"]))) is not None:
-            return flooded
-        if self.fail_edits > 0:
-            self.fail_edits -= 1
-            return self._error(500, "Internal Server Error")
+        if (refused := await self._edit_refused(params)) is not None:
+            return refused
         message_id, keyboard = int(params["message_id"]), keyboard_of(params)
         for sent in self.sent:
             if sent.message_id == message_id:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
@@ -19,16 +17,6 @@ DM, GROUP = 4343, -100500
 STOP = InlineKeyboardMarkup(
     inline_keyboard=[[InlineKeyboardButton(text="Stop", callback_data="stop:1")]]
 )
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[tuple[BotAPISimulator, Bot]]:
-    with BotAPISimulator().serving_in_thread() as telegram:
-        bot = make_bot(TelegramConfig(token="123456:TEST-token", api_base=telegram.base_url))
-        try:
-            yield telegram, bot
-        finally:
-            await bot.session.close()
 
 
 async def test_a_keyboard_is_kept_and_an_edit_without_one_removes_it(

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 
-from gateway.config import TelegramConfig
 from gateway.demo.botapi_sim import BotAPISimulator
-from gateway.telegram.bot import make_bot
 from gateway.telegram.markup import pieces
 
 pytestmark = pytest.mark.anyio
 
 CHAT = 4242
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[tuple[BotAPISimulator, Bot]]:
-    with BotAPISimulator().serving_in_thread() as telegram:
-        bot = make_bot(TelegramConfig(token="123456:TEST-token", api_base=telegram.base_url))
-        try:
-            yield telegram, bot
-        finally:
-            await bot.session.close()
 
 
 async def test_every_piece_of_a_long_answer_is_accepted_and_shows_its_plain_text(
