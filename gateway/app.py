@@ -7,7 +7,6 @@ import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -22,12 +21,10 @@ from actors import (
     SupervisorStatus,
 )
 from actors.thread.actor import ThreadActor
-from actors.thread.ports import AgentRunner
 from actors.thread.records import Concluded, ThreadKey
-from actors.thread.settings import Activation, BusyPolicy, ThreadSettings
+from actors.thread.settings import Activation
 from gateway import jobs
-from gateway.config import Config, FallbackConfig
-from gateway.exceptions import ConfigInvalidError
+from gateway.config import Config
 from gateway.media.albums import Albums
 from gateway.media.fetch import Fetcher
 from gateway.media.runner import MediaRunner
@@ -36,6 +33,7 @@ from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
 from gateway.ops.recent import Recent, config_secrets
 from gateway.ops.timings import QueueWait
+from gateway.parts import HTTP_LIMITS, configured_agent, providers, started_line, thread_settings
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store.retention import keep_pruned
 from gateway.store.sqlite import Store
@@ -54,25 +52,7 @@ from gateway.telegram.refusals import Refusals
 from gateway.telegram.resequencer import Resequencer
 from gateway.telegram.siblings import ThreadSiblings
 from gateway.telegram.webhook import WebhookServer
-from providers.agents import AgentContext, load_agent
-from providers.chain import FallbackChain, ProviderEntry
-from providers.exceptions import AgentUnknownError
-from providers.openai_client import ChatClient
-from providers.pool import CredentialPool, PoolStatus, Strategy
-from providers.secrets import ApiKey
-
-
-def thread_settings(config: Config) -> ThreadSettings:
-    return ThreadSettings(
-        busy_policy=BusyPolicy(config.threads.busy_policy),
-        reset_commands=frozenset({"new", "reset", *config.threads.reset_skills}),
-        stall_timeout=config.threads.stall_timeout,
-        run_timeout=config.threads.run_timeout,
-        allowed_models=config.threads.allowed_models,
-        activation=Activation(config.threads.group_activation),
-        debounce=config.threads.debounce,
-        reactions=config.telegram.reactions,
-    )
+from providers.pool import CredentialPool, PoolStatus
 
 
 @attrs.define(eq=False)
@@ -114,94 +94,6 @@ class Gateway:
                 updates is not None and updates.alive(anyio.current_time())
             ),
         }
-
-
-HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-"""As many idle connections kept as may be open: answers stream for seconds, so more than
-httpx's default of 20 are in flight at once, and httpcore then closed every idle connection
-on each request (and opened new ones): measured with bench/bench_gateway.py at 20 chats."""
-
-
-async def _providers(
-    config: Config, store: Store, http: httpx.AsyncClient
-) -> tuple[ProviderEntry, ...]:
-    """The primary provider, then the fallbacks, each with its own credential pool."""
-    llm = config.llm
-    primary = FallbackConfig(
-        "llm", llm.base_url, llm.model, llm.api_keys, "", llm.strategy, llm.quota_cooldown
-    )
-    entries = []
-    for provider in (primary, *llm.fallbacks):
-        keys = [ApiKey(f"key-{i}", secret) for i, secret in enumerate(provider.api_keys, 1)]
-        if not keys:
-            keys = [ApiKey("no-key", "")]  # local models (Ollama, llama.cpp) need none
-        pool = CredentialPool(
-            provider.name,
-            keys,
-            Strategy(provider.strategy),
-            provider.quota_cooldown,
-            store=store,
-        )
-        await pool.restore()
-        client = ChatClient(
-            provider.base_url, http, read_timeout=llm.read_timeout, stream_usage=llm.stream_usage
-        )
-        entries.append(
-            ProviderEntry(f"{provider.name}/{provider.model}", pool, client, provider.model)
-        )
-    return tuple(entries)
-
-
-def _agent(
-    config: Config,
-    entries: tuple[ProviderEntry, ...],
-    store: Store,
-    http: httpx.AsyncClient,
-    usage: UsageStore | None = None,
-) -> AgentRunner:
-    """The configured agent, over the providers' fallback chain; it records usage in
-    ``usage``."""
-    context = AgentContext(
-        FallbackChain(entries),
-        store,
-        http,
-        config.llm.system_prompt,
-        config.llm.context_budget,
-        {"url": config.agent.url, "token": config.agent.token},
-        config.llm.prompts,
-        vision=config.llm.vision,
-        usage=usage,
-    )
-    try:
-        return load_agent(config.agent.name, context)
-    except AgentUnknownError as error:
-        raise ConfigInvalidError("agent.name", str(error)) from None
-
-
-def started_line(config: Config, admin_url: str) -> str:
-    """The one start-up log line: mode, model, endpoint host, keys, allowlist, admin URL.
-
-    It names no secret: keys are counted, the endpoint shows its host only (a URL may carry
-    credentials or a query string), and the admin URL is an address (its token is a header).
-    """
-    llm, telegram = config.llm, config.telegram
-    host = urlsplit(llm.base_url).netloc.rpartition("@")[2] or llm.base_url
-    keys = len(llm.api_keys)
-    fallbacks = f", {len(llm.fallbacks)} fallback(s)" if llm.fallbacks else ""
-    allowed = [
-        f"{len(ids)} {what}"
-        for ids, what in ((telegram.allowed_users, "user(s)"), (telegram.allowed_chats, "chat(s)"))
-        if ids
-    ]
-    if telegram.dm_policy == "pairing":
-        allowed.append("approved users")
-    dms = "" if telegram.dm_policy == "allowlist" else f" (private chats: {telegram.dm_policy})"
-    return (
-        f"threadgate started: {telegram.mode}, model {llm.model} at {host} "
-        f"({keys} API key{'' if keys == 1 else 's'}{fallbacks}), agent {config.agent.name}, "
-        f"allowlist {' and '.join(allowed) if allowed else 'everyone'}{dms}, "
-        f"admin {admin_url or 'off'}, data {config.data_dir}"
-    )
 
 
 @contextlib.asynccontextmanager
@@ -255,7 +147,7 @@ async def _open_gateway(
         stack.push_async_callback(bot.session.close)
         http = await stack.enter_async_context(httpx.AsyncClient(limits=HTTP_LIMITS))
 
-        entries = await _providers(config, store, http)
+        entries = await providers(config, store, http)
         pools = [entry.pool for entry in entries]
         usage = UsageStore(store, metrics.count_usage)
         queue_wait = QueueWait(metrics.queue_wait)
@@ -263,7 +155,7 @@ async def _open_gateway(
         fetcher = Fetcher(bot, http, limits)
         agent = queue_wait.timed(
             MediaRunner(
-                _agent(config, entries, store, http, usage),
+                configured_agent(config, entries, store, http, usage),
                 fetcher.fetch,
                 media_reader(config, http),
                 config.stt.echo,

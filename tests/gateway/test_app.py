@@ -5,8 +5,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from gateway.app import started_line
 from gateway.config import Config, LLMConfig, TelegramConfig
+from gateway.parts import started_line
 from tests.gateway.harness import KEYS, TOKEN, running_gateway
 from tests.gateway.logs import captured_logs
 

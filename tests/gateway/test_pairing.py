@@ -13,12 +13,12 @@ from pathlib import Path
 import anyio.to_thread
 import pytest
 
-from gateway.app import started_line
 from gateway.cli import main
 from gateway.config import Config, TelegramConfig
 from gateway.config_check import warnings as config_warnings
 from gateway.demo.botapi_sim import BotAPISimulator
 from gateway.pairing_cli import WELCOME, approve_pairing, list_pairing, revoke_pairing
+from gateway.parts import started_line
 from gateway.store.pairing import ALPHABET, VALIDITY
 from gateway.store.sqlite import Store
 from tests.gateway.harness import TOKEN, Running, running_gateway, wait_until
