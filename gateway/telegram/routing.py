@@ -124,6 +124,8 @@ def route(update: Update, rules: RoutingRules) -> Routed | Ignored:
     if text is not None:
         addressing = without_mentions(text, entities, rules.bot)
         text, mentioned = _truncated(addressing.text), addressing.mentioned
+        if mentioned and message.text is not None and text.startswith("/"):
+            return _command(update.update_id, key, message, text, rules)  # "@bot /new"
     addressed = not group or mentioned or replies_to_bot(message, rules.bot)
     media = media_refs(message)
     context = reply_context(message, rules.bot)

@@ -290,3 +290,11 @@ def test_removing_the_mention_keeps_every_other_word_in_order(left: str, right: 
         assert name not in got
     else:
         assert got == name  # nothing but the mention: kept
+
+
+def test_a_command_after_the_bots_mention_is_a_command() -> None:
+    """``@bot /new`` in a group is the command, as ``/new@bot`` is."""
+    text = "@Threadgate_Bot /new now"
+    routed = in_group(text, entities=[mention(text, "@Threadgate_Bot")])
+    assert isinstance(routed.message, Command)
+    assert (routed.message.name, routed.message.args) == ("new", "now")
