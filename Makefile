@@ -56,10 +56,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy .ci/lock_inputs.py
 
-# Two worker processes (pytest-xdist): most tests wait on real sockets and clocks, so two
-# halve the time even on two cores (docs/testing.md).
+# Four worker processes (pytest-xdist): most tests wait on real sockets and clocks, so four
+# cut the time even on two cores (docs/testing.md).
 pytest: $(STAMP)
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4
 
 test: lint typecheck pytest
 
