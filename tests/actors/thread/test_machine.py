@@ -91,7 +91,9 @@ class ThreadMachine(RuleBasedStateMachine):
         self.thread_settings = ThreadSettings()
         self.unaddressed: set[int] = set()  # user messages not addressed to the bot
         # An unaddressed message's conversation's activation when it was sent (None: unsure).
-        self.activation_when_sent: dict[int, Activation | None] = {}
+        # With how many saved switches there were then: a thread may take a message later
+        # (a crash's retry, a replay), under a switch saved since.
+        self.activation_when_sent: dict[int, tuple[Activation | None, int]] = {}
         self.activation_commands: list[tuple[ThreadKey, int]] = []  # conversation, message
         self.pressed: set[tuple[ThreadKey, int]] = set()  # Stop buttons pressed: key, run
 
@@ -189,7 +191,10 @@ class ThreadMachine(RuleBasedStateMachine):
         text = f"m{message_id} {behaviour}".strip()
         if not addressed:
             self.unaddressed.add(message_id)
-            self.activation_when_sent[message_id] = self._activation_now(key.conversation)
+            self.activation_when_sent[message_id] = (
+                self._activation_now(key.conversation),
+                len(self.store.activation_log),
+            )
         self._send(key, UserMessage(message_id, text, user, addressed=addressed))
 
     def _activation_now(self, conversation: ThreadKey) -> Activation | None:
@@ -452,8 +457,15 @@ class ThreadMachine(RuleBasedStateMachine):
                 for message_id in self.unaddressed.intersection(request.message_ids):
                     # Sent while the conversation answered only when addressed, switched back
                     # or never switched: a thread that missed a switch answers it.
-                    when = self.activation_when_sent[message_id]
-                    assert when is not Activation.MENTION, ("answered unaddressed", message_id)
+                    when, saved = self.activation_when_sent[message_id]
+                    later = self.store.activation_log[saved:]
+                    switched = any(
+                        c == request.key.conversation and a is Activation.ALWAYS for c, a in later
+                    )
+                    assert when is not Activation.MENTION or switched, (
+                        "answered unaddressed",
+                        message_id,
+                    )
 
     @invariant()
     def the_stop_button_stops_only_the_run_it_was_under(self) -> None:
