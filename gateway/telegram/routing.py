@@ -2,8 +2,9 @@
 
 Rules: a forum topic is its own thread (the General topic is thread 1); DMs and plain groups
 are one thread each. Commands are parsed (``/name@bot args``); a command addressed to another
-bot is ignored. Text is taken from ``text`` or a media ``caption``. Unauthorized senders get
-no agent run, only a log line.
+bot is ignored. Text is taken from ``text`` or a media ``caption``. Who may talk to the bot is
+decided before routing (``gateway.telegram.pairing.Admission``, called by the intake):
+routing sees admitted senders only.
 
 Files become references (``MediaRef``; the bytes are fetched by the run that needs them): a
 photo (its largest size), a document (an ``image/*`` one is an image), a voice message, an
@@ -89,10 +90,6 @@ class RoutingRules:
 
     bot: BotIdentity = attrs.field(factory=BotIdentity)
     """Who the bot is (``getMe``): its mentions, replies to it, commands for it."""
-    allowed_users: frozenset[int] = frozenset()
-    """Users who may talk to the bot (empty: everyone)."""
-    allowed_chats: frozenset[int] = frozenset()
-    """Chats the bot talks in (empty: every chat)."""
     admin_users: frozenset[int] = frozenset()
     """The gateway's admins (``Command.admin``)."""
     per_user: bool = False
@@ -107,10 +104,6 @@ def route(update: Update, rules: RoutingRules) -> Routed | Ignored:
         return Ignored(update.update_id, f"unsupported update type {kinds or ['empty']}")
     key = thread_key(message)
     user_id = message.from_user.id if message.from_user else None
-    if rules.allowed_chats and key.chat_id not in rules.allowed_chats:
-        return Ignored(update.update_id, f"chat {key.chat_id} is not allowed")
-    if rules.allowed_users and user_id not in rules.allowed_users:
-        return Ignored(update.update_id, f"user {user_id} is not allowed in {key}")
     if message.from_user is not None and message.from_user.is_bot:
         return Ignored(update.update_id, "message from a bot")
     group = message.chat.type != "private"
