@@ -178,7 +178,14 @@ class AdminConfig:
 
 @attrs.frozen
 class StoreConfig:
-    """The SQLite file under ``data_dir``: how long it keeps what is done (0 keeps it forever)."""
+    """Where state lives (the SQLite file under ``data_dir``, or a PostgreSQL database that
+    several replicas share), and how long it keeps what is done (0 keeps it forever)."""
+
+    url: str = attrs.field(default="", repr=False)
+    """Empty: the SQLite file ``threadgate.sqlite3`` in ``data_dir`` (one gateway process).
+    ``postgresql://user:password@host:5432/db``: a PostgreSQL database, which several
+    replicas of the gateway can share (docs/operations.md, Several replicas). Its password
+    is a secret: never logged or shown."""
 
     inbox_retention_days: float = 30.0
     """Days an answered update stays in the inbox (unanswered ones stay); 0 keeps them."""
@@ -188,6 +195,19 @@ class StoreConfig:
     """Days a session's history is kept after its last answer (the thread stays); 0 keeps it."""
     prune_interval: float = 3600.0
     """Seconds between two prunes (the first runs at start); each truncates the SQLite log."""
+
+
+@attrs.frozen
+class ClusterConfig:
+    """Replicas sharing one PostgreSQL database (``store.url``); unused on SQLite."""
+
+    replica_id: str = ""
+    """This replica's name, unique among the replicas (empty: the host name and a random
+    suffix, new at every start)."""
+    lease_ttl: float = 10.0
+    """Seconds a replica's lease on a shard of the chats lasts unless renewed (it renews
+    them every third of it). A replica that dies has its chats taken over after about this
+    long."""
 
 
 @attrs.frozen
@@ -250,6 +270,7 @@ class Config:
     threads: ThreadsConfig = ThreadsConfig()
     admin: AdminConfig = AdminConfig()
     store: StoreConfig = StoreConfig()
+    cluster: ClusterConfig = ClusterConfig()
     stt: SttConfig = SttConfig()
     media: MediaConfig = MediaConfig()
     limits: LimitsConfig = LimitsConfig()
@@ -295,6 +316,9 @@ ENVIRONMENT = {
     "THREADGATE_ADMIN_ADDR": "admin.addr",
     "THREADGATE_ADMIN_TOKEN": "admin.token",
     "THREADGATE_DATA_DIR": "data_dir",
+    "THREADGATE_DATABASE_URL": "store.url",
+    "THREADGATE_REPLICA_ID": "cluster.replica_id",
+    "THREADGATE_LEASE_TTL": "cluster.lease_ttl",
 }
 
 

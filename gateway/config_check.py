@@ -92,9 +92,29 @@ def check(config: Config) -> None:
                 "webhook mode needs a secret of 1-256 characters A-Z, a-z, 0-9, _ and -",
             )
     _agent(config)
+    _store(config)
     host, _ = split_host_port(config.admin.addr)
     if not is_loopback(host) and not config.admin.token:
         raise ConfigInvalidError("admin.token", "required when admin.addr is not loopback")
+
+
+_REPLICA_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _store(config: Config) -> None:
+    url = config.store.url
+    if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise ConfigInvalidError(
+            "store.url",
+            "must be empty (the SQLite file in data_dir) or a postgresql:// URL",
+        )
+    cluster = config.cluster
+    if cluster.replica_id and not _REPLICA_ID.fullmatch(cluster.replica_id):
+        raise ConfigInvalidError("cluster.replica_id", "1-64 characters A-Z, a-z, 0-9, _, . and -")
+    if not cluster.lease_ttl >= 1.0:
+        raise ConfigInvalidError(
+            "cluster.lease_ttl", f"must be >= 1 second, got {cluster.lease_ttl}"
+        )
 
 
 def _agent(config: Config) -> None:

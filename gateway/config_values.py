@@ -22,6 +22,7 @@ SECRET_KEYS = frozenset(
         "admin.token",
         "agent.token",
         "stt.api_keys",
+        "store.url",
     }
 )
 _ZERO_IS_OFF = frozenset(

@@ -24,7 +24,24 @@ class ConfigInvalidError(FatalError):
 
 
 class StoreUnavailableError(GatewayError):
-    """Raised when the SQLite store cannot be opened or written."""
+    """Raised when the store (the SQLite file, or the PostgreSQL database) cannot be opened,
+    read or written."""
+
+
+class ShardMovedError(GatewayError):
+    """Raised by a write of a thread whose shard this replica no longer holds at the epoch
+    it took it with: another replica took the shard over (this one was paused, cut off, or
+    too slow to renew). The write was refused in its own transaction; the replica steps
+    down from the shard (``gateway.cluster``)."""
+
+    def __init__(self, shard: int, epoch: int, owner: str) -> None:
+        super().__init__(
+            f"shard {shard} moved: held at epoch {epoch}, now "
+            + (f"owned by {owner!r}" if owner else "released")
+        )
+        self.shard = shard
+        self.epoch = epoch
+        self.owner = owner
 
 
 class AdminUnreachableError(GatewayError):

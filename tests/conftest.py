@@ -14,6 +14,8 @@ import pytest
 from hypothesis import settings
 from trio.testing import MockClock
 
+from tests.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures for every test
+
 settings.register_profile("ci", max_examples=100, print_blob=True)
 settings.register_profile("fuzz", max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
