@@ -38,15 +38,16 @@ def is_url(location: str) -> bool:
     return urlsplit(location).scheme in SCHEMES if "://" in location else False
 
 
-def password_of(url: str) -> str:
-    """The password in ``url`` (``""`` if none): a secret, redacted from the logs."""
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The password in ``url`` as written (percent-encoded) and as meant: the forms a log
+    line could quote it in."""
     if not is_url(url):
-        return ""
+        return ()
     try:
-        secret = urlsplit(url).password
+        written = urlsplit(url).password or ""
     except ValueError:
-        return ""
-    return unquote(secret) if secret else ""
+        return ()
+    return tuple(sorted({written, unquote(written)} - {""}))
 
 
 def redacted(url: str) -> str:
@@ -64,7 +65,7 @@ def redacted(url: str) -> str:
 
 def unavailable(url: str, error: BaseException) -> StoreUnavailableError:
     text = str(error).strip() or type(error).__name__
-    for secret in {password_of(url), urlsplit(url).password or ""} - {""}:
+    for secret in url_secrets(url):
         text = text.replace(secret, "***")
     return StoreUnavailableError(f"{redacted(url)}: {text}")
 
