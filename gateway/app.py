@@ -35,8 +35,8 @@ from gateway.ops.recent import Recent, config_secrets
 from gateway.ops.timings import QueueWait
 from gateway.parts import HTTP_LIMITS, configured_agent, providers, started_line, thread_settings
 from gateway.services import ServiceStatus, ServiceSupervisor
+from gateway.store import Store, open_store
 from gateway.store.retention import keep_pruned
-from gateway.store.sqlite import Store
 from gateway.store.usage import UsageStore
 from gateway.telegram import commands
 from gateway.telegram.bot import make_bot
@@ -141,7 +141,7 @@ async def _open_gateway(
 
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(recent.watching_logs())
-        store = Store(Path(config.data_dir) / "threadgate.sqlite3", on_outcome=on_outcome)
+        store = open_store(config.store.url, Path(config.data_dir), on_outcome)
         stack.callback(store.close)
         bot = bot or make_bot(telegram)
         stack.push_async_callback(bot.session.close)
