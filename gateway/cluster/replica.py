@@ -38,9 +38,18 @@ from actors import (
 )
 from actors.thread.messages import StopRun
 from actors.thread.records import ThreadKey
-from gateway.cluster.shard_intake import Drain, Gained, Lost, Scan, ShardIntake, ShardMessage, Take
+from gateway.cluster.shard_intake import (
+    Drain,
+    Gained,
+    Lost,
+    Scan,
+    ShardIntake,
+    ShardMessage,
+    Take,
+)
 from gateway.cluster.shards import shard_of
-from gateway.store.sqlite import Store
+from gateway.store import Store
+from gateway.store.fence import Connection
 from gateway.telegram.delivery import Delivery
 from gateway.telegram.routing import Routed
 
@@ -52,29 +61,29 @@ STOP_ASK_TIMEOUT = 5.0
 """Seconds a forwarded stop waits for the thread's answer (for the log)."""
 
 
-def intake_supervisor(
-    delivery: Delivery, owns: Callable[[int], bool], step_down: Callable[[int], int]
-) -> Supervisor[int]:
-    """The shards' intake actors, one per shard that is or was held here."""
-    return Supervisor(
-        lambda shard: ShardIntake(shard, delivery, owns, step_down),
-        SupervisorConfig(mailbox_capacity=SHARD_MAILBOX, idle_ttl=None, stall_timeout=600),
-    )
-
-
 @attrs.define(eq=False)
 class Replica:
-    """Routes messages by shard, and applies what the lease manager and the bus report."""
+    """Routes messages by shard, and applies what the lease manager and the bus report.
+
+    Its shards' intake actors (:attr:`shards`, one per shard that is or was held here) are
+    entered by the gateway, after its threads (so they stop before the threads drain)."""
 
     _store: Store
-    _shards: Supervisor[int]
     _threads: Supervisor[ThreadKey]
     _senders: Supervisor[int]
+    _delivery: Delivery
     _owns: Callable[[int], bool]
-    _notify: Callable[[str, str], Awaitable[None]]
+    _notify: Callable[[str, str], Awaitable[object]]
     """Sends a notification on the bus (channel, payload)."""
     _pools: Sequence[Callable[[], Awaitable[None]]] = ()
     """Each credential pool's ``refresh``."""
+    shards: Supervisor[int] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.shards = Supervisor(
+            lambda shard: ShardIntake(shard, self._delivery, self._owns, self.step_down),
+            SupervisorConfig(mailbox_capacity=SHARD_MAILBOX, idle_ttl=None, stall_timeout=600),
+        )
 
     # -- messages in ----------------------------------------------------------------------
 
@@ -103,9 +112,11 @@ class Replica:
     # -- what the lease manager reports ---------------------------------------------------
 
     def gained(self, shard: int, epoch: int) -> None:
+        """The shard is held here now: its intake replays its unanswered entries."""
         self._tell(shard, Gained(epoch), control=True)
 
     def lost(self, shard: int, reason: str) -> None:
+        """The shard is held here no more: its intake steps down."""
         self._tell(shard, Lost(reason), control=True)
 
     async def drain(self, shard: int, timeout: float) -> None:
@@ -152,7 +163,7 @@ class Replica:
 
     async def sweep(self, reason: str = "sweep") -> None:
         """Scan every held shard that has unanswered entries."""
-        for shard in await self._store.unanswered_shards():
+        for shard in await self._store.read(_unanswered_shards):
             if self._owns(shard):
                 self._tell(shard, Scan(reason))
 
@@ -201,7 +212,7 @@ class Replica:
 
     def _tell(self, shard: int, message: ShardMessage, *, control: bool = False) -> None:
         try:
-            self._shards.ref_for(shard).send_nowait(message, control=control)
+            self.shards.ref_for(shard).send_nowait(message, control=control)
         except ActorError as error:
             logger.warning(
                 "shard {shard} intake not told {what}: {kind}; its inbox is swept again"
@@ -210,6 +221,13 @@ class Replica:
                 what=type(message).__name__,
                 kind=type(error).__name__,
             )
+
+
+def _unanswered_shards(db: Connection) -> set[int]:
+    rows = db.execute(
+        "SELECT DISTINCT shard FROM inbox WHERE outcome IS NULL AND album_of IS NULL"
+    ).fetchall()
+    return {int(shard) for (shard,) in rows}
 
 
 async def while_leading(
