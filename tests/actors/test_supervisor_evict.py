@@ -51,7 +51,8 @@ async def test_a_child_evicted_mid_handle_is_forgotten_and_its_key_spawned_again
                 tg.start_soon(ask)
                 await anyio.sleep(0.05)
                 assert sup.evict(lambda key: key == ("chat", 1), "shard 7 moved") == 1
-            assert len(asked) == 1 and "shard 7 moved" in str(asked[0])
+            assert len(asked) == 1
+            assert "shard 7 moved" in str(asked[0])
 
             assert ("chat", 1) not in sup
             assert ("chat", 2) in sup
@@ -68,7 +69,8 @@ async def test_a_child_evicted_mid_handle_is_forgotten_and_its_key_spawned_again
     assert journal.stopped == [("chat", 2), ("chat", 1)]  # only the shutdown ran on_stop
     evicted = [line for line in lines if "evicted" in line and "shard 7 moved" in line]
     assert len(evicted) == 1, lines
-    assert "1 actor(s)" in evicted[0] and "3 message(s)" in evicted[0]
+    assert "1 actor(s)" in evicted[0]
+    assert "3 message(s)" in evicted[0]
 
 
 async def test_eviction_takes_every_match_at_once_with_background_work_and_timers() -> None:
