@@ -273,6 +273,8 @@ class Cluster:
     """Shared by every replica; empty: each on its own SQLite file."""
     lease_ttl: float
     extra_env: dict[str, str] = attrs.Factory(dict)
+    config_toml: str = ""
+    """Every replica's settings file (``THREADGATE_CONFIG``); empty: none."""
     replicas: dict[str, Replica] = attrs.Factory(dict)
 
     def env(self, name: str, admin_port: int, data_dir: Path) -> dict[str, str]:
@@ -284,7 +286,7 @@ class Cluster:
             "THREADGATE_LLM_API_KEYS": ",".join(KEYS),
             "THREADGATE_DATA_DIR": str(data_dir),
             "THREADGATE_ADMIN_ADDR": f"127.0.0.1:{admin_port}",
-            "THREADGATE_CONFIG": str(data_dir / "none.toml"),
+            "THREADGATE_CONFIG": str(data_dir / "threadgate.toml"),
             "THREADGATE_REPLICA_ID": name,
             "THREADGATE_LEASE_TTL": str(self.lease_ttl),
             **self.extra_env,
@@ -306,6 +308,8 @@ class Cluster:
     def _launch(self, name: str) -> Replica:
         data_dir = self.root / name
         data_dir.mkdir(parents=True, exist_ok=True)
+        if self.config_toml:
+            (data_dir / "threadgate.toml").write_text(self.config_toml)
         port, log = free_port(), self.root / f"{name}.log"
         with log.open("ab") as output:
             process = subprocess.Popen(
@@ -391,6 +395,7 @@ def cluster(
     lease_ttl: float = 3.0,
     reply: Callable[[list[dict[str, str]]], Reply] = slow_reply,
     extra_env: dict[str, str] | None = None,
+    config_toml: str = "",
 ) -> Iterator[Cluster]:
     """The simulators serving in threads, and a :class:`Cluster` to start replicas on them;
     every replica still running afterwards is killed."""
@@ -398,6 +403,8 @@ def cluster(
     with ExitStack() as stack:
         stack.enter_context(telegram.serving_in_thread())
         stack.enter_context(llm.serving_in_thread())
-        running = Cluster(telegram, llm, root, database_url, lease_ttl, dict(extra_env or {}))
+        running = Cluster(
+            telegram, llm, root, database_url, lease_ttl, dict(extra_env or {}), config_toml
+        )
         stack.callback(running.close)
         yield running
