@@ -1,0 +1,115 @@
+"""Several gateway processes on one PostgreSQL database: a replica killed or paused mid-run.
+
+The harness (:mod:`tests.gateway.cluster.replicas`) is checked on its own with one process on
+SQLite. The failover and fencing tests need the replicas' wiring (``store.url`` on
+PostgreSQL, shard leases, the router): until it is merged they fail at once, saying so.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.gateway.cluster.replicas import CHATS, STEP_DOWN, cluster, wait
+
+pytestmark = pytest.mark.slow
+
+TTL = 3.0
+"""The lease TTL of the replicas here (the default is 10 s): failovers in seconds."""
+SLACK = 8.0
+"""How long after a TTL a moved chat may wait for its answer: a lease tick (TTL/3), the
+replay, a run of the slow model (about 2 s), on a machine whose two cores run everything."""
+WIRING = pytest.mark.xfail(reason="wiring lands with the lead's merge", strict=False)
+
+
+def answered(texts: list[str], text: str) -> bool:
+    """Whether the bot's messages hold the whole answer to the user's ``text``."""
+    return any(t.startswith(f"You said: {text}") and t.endswith(" END") for t in texts)
+
+
+def test_the_harness_runs_one_replica_on_sqlite_answering_30_chats(tmp_path: Path) -> None:
+    with cluster(tmp_path) as running:
+        [solo] = running.start("solo")
+        said = running.say("hello")
+        ledger = running.wait_concluded(said, timeout=90)
+        assert len(said) == len(CHATS)
+        assert ledger.not_exactly_once() == {}
+        assert set(ledger.outcomes) == said, "the ledger holds the accepted messages only"
+        assert {o for seen in ledger.outcomes.values() for o in seen} == {"answered"}
+        for chat in CHATS:
+            assert answered(running.telegram.texts(chat), f"hello in {chat}"), chat
+        assert running.telegram.chats_of("solo") == set(CHATS), "every write was tapped"
+        assert running.telegram.poller(since=0) == {"solo"}
+        assert solo.stop() == 0, solo.log_text()[-2000:]
+    assert "Traceback" not in solo.log_text()
+
+
+@WIRING
+@pytest.mark.timeout(300)
+def test_failover_a_killed_replica_has_its_chats_answered_by_the_others(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    names = ("a", "b", "c")
+    with cluster(tmp_path, postgres_url, lease_ttl=TTL) as running:
+        running.start(*names)
+        running.wait_balanced(names)
+        started = time.monotonic()
+        first = running.say("first")
+        # The poller is the victim: its chats and the intake both move.
+        wait(lambda: bool(running.telegram.poller(started)), 20, "a replica polls")
+        victim = sorted(running.telegram.poller(started))[0]
+        wait(lambda: len(running.telegram.chats_of(victim, started)) >= 3, 30, "runs under way")
+        killed_at = time.monotonic()
+        running.replicas[victim].kill()
+        moved = running.telegram.chats_of(victim, started)
+        second = running.say("second")
+        ledger = running.wait_concluded(first | second, timeout=TTL + SLACK + 60)
+        assert ledger.not_exactly_once() == {}, "every accepted message: one final outcome"
+        survivors = [n for n in names if n != victim]
+        for chat in moved:
+            later = running.telegram.writes(chats=[chat], since=killed_at)
+            assert later, f"nobody answered chat {chat} after the kill"
+            assert {c.replica for c in later} <= set(survivors)
+            took = later[0].at - killed_at
+            assert took <= TTL + SLACK, f"chat {chat} waited {took:.1f} s after the kill"
+            assert answered(running.telegram.texts(chat), f"second in {chat}"), chat
+        running.wait_balanced(survivors)
+
+
+@WIRING
+@pytest.mark.timeout(300)
+def test_fencing_a_paused_replica_steps_down_and_sends_nothing_for_moved_chats(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with cluster(tmp_path, postgres_url, lease_ttl=TTL) as running:
+        first_replica, other = running.start("a", "b")
+        running.wait_balanced(["a", "b"])
+        first = running.say("first")
+        running.wait_concluded(first, timeout=90)
+        held = running.telegram.chats_of("a")
+        assert held, "a answered some chats"
+        started = time.monotonic()
+        second = running.say("second")
+        wait(lambda: bool(running.telegram.chats_of("a", started)), 30, "a is answering")
+        first_replica.pause()
+        paused_at = time.monotonic()
+        running.wait_balanced(["b"], timeout=TTL * 3 + 10)  # a's leases lapsed, b took them
+        ledger = running.wait_concluded(first | second, timeout=60)
+        moved = held & running.telegram.chats_of("b", paused_at)
+        assert moved, "b answered a's chats while a was paused"
+        for chat in moved:
+            assert answered(running.telegram.texts(chat), f"second in {chat}"), chat
+        first_replica.resume()
+        resumed_at = time.monotonic()
+        wait(lambda: bool(STEP_DOWN.search(first_replica.log_text())), TTL * 3, "a steps down")
+        time.sleep(TTL)  # room for a stale run of a's to finish, were it not fenced
+        stale = running.telegram.writes("a", chats=moved, since=resumed_at)
+        assert stale == [], f"a wrote in moved chats after SIGCONT: {stale}"
+        after = running.ledger()
+        assert after.not_exactly_once() == {}, "a's stale outcomes were refused"
+        for key, seen in ledger.outcomes.items():
+            assert after.outcomes[key] == seen, f"an outcome was added to {key} after it ended"
+        assert first_replica.alive(), "a paused replica steps down; it does not exit"
+        assert other.alive()
