@@ -25,7 +25,8 @@ from actors.thread.records import Concluded, ThreadKey
 from actors.thread.settings import Activation
 from gateway import jobs
 from gateway.cluster.manager import POLLER
-from gateway.cluster.wiring import Cluster, build, fence_for
+from gateway.cluster.schema import ensure
+from gateway.cluster.wiring import Cluster, build, fence_for, may_send
 from gateway.config import Config
 from gateway.media.albums import Albums
 from gateway.media.fetch import Fetcher
@@ -176,8 +177,8 @@ async def _open_gateway(
         cluster: Cluster | None = None
         pace = GlobalPace(1 / telegram.send_rate)
 
-        def sendable(chat_id: int) -> bool:
-            return cluster is None or cluster.leases.sendable(chat_id)
+        def sendable(chat_id: int) -> bool | None:
+            return True if cluster is None else may_send(cluster.leases, chat_id)
 
         senders_ = _senders(config, bot, metrics, pace, sendable)
         senders = await stack.enter_async_context(senders_)
@@ -219,6 +220,7 @@ async def _open_gateway(
         )
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         if fence is not None:
+            await ensure(store, "postgresql")  # the lease tables, once for every replica
             refreshes = [pool.refresh for pool in pools]
             cluster = build(
                 config, store, fence, threads, senders, delivery, pace=pace, refreshes=refreshes
@@ -247,8 +249,9 @@ async def _open_gateway(
             await delivery.replay()  # a replica replays each shard as it takes it
         started: dict[str, Callable[[], Awaitable[object]]] = {
             "admin": admin.serve,
-            "checkpoints": partial(jobs.checkpoints, store),
         }
+        if not store.shared:  # SQLite's write-ahead log (PostgreSQL keeps its own)
+            started["checkpoints"] = partial(jobs.checkpoints, store)
         for pool in pools:
             started[f"pool {pool.name}"] = partial(pool.run, jobs.waker(threads))
         started["retention"] = partial(keep_pruned, store, config.store)
@@ -293,7 +296,11 @@ def _thread_supervision(idle_ttl: float | None) -> SupervisorConfig:
 
 
 def _senders(
-    config: Config, bot: Bot, metrics: Metrics, pace: GlobalPace, sendable: Callable[[int], bool]
+    config: Config,
+    bot: Bot,
+    metrics: Metrics,
+    pace: GlobalPace,
+    sendable: Callable[[int], bool | None],
 ) -> Supervisor[int]:
     """One ``ChatSender`` actor per chat, sharing the bot's global pace; a chat that is not
     ``sendable`` here (its shard's lease lapsed) has its requests withdrawn."""

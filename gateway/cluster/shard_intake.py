@@ -108,7 +108,7 @@ class ShardIntake(Actor[ShardMessage]):
             case Gained(epoch):
                 self._draining = False
                 self._handed.clear()
-                logger.info("shard {shard} taken at epoch {epoch}", shard=shard, epoch=epoch)
+                logger.debug("shard {shard} taken at epoch {epoch}", shard=shard, epoch=epoch)
                 await self._delivery.replay({shard}, self._handed)
             case Drain():
                 self._draining = True
@@ -117,7 +117,7 @@ class ShardIntake(Actor[ShardMessage]):
                 self._handed.clear()
                 evicted = self._step_down(shard)
                 logger.log(
-                    "INFO" if reason == "released" else "WARNING",
+                    "DEBUG" if reason == "released" else "WARNING",
                     "stepped down from shard {shard} ({reason}): {n} thread(s) stopped here;"
                     " its chats are answered by the replica that holds it now",
                     shard=shard,

@@ -31,6 +31,14 @@ from gateway.store.connections import Dialect
 SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT = 10
 """Seconds a connection attempt waits for the server."""
+OPTIONS = (
+    "-c idle_in_transaction_session_timeout=2000 -c lock_timeout=5000 -c statement_timeout=30000"
+)
+"""The sessions' limits. A replica paused (SIGSTOP) or cut off in the middle of a
+transaction would hold its row locks for as long as its connection lives, and every other
+replica's write of those rows (a lease, a usage count) would wait for it: the server ends a
+transaction left idle for 2 s instead. A write waits at most 5 s for a lock, and a statement
+runs at most 30 s; either then fails as the store being unavailable, never a hang."""
 
 
 def is_url(location: str) -> bool:
@@ -118,7 +126,7 @@ class PgConnection:
             if conn is not None:
                 conn.close()
             self._conn = conn = psycopg.connect(
-                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, options=OPTIONS
             )
         return conn
 
@@ -135,7 +143,7 @@ class PgConnection:
                 self._transaction = False
         conn = self._connection()
         if parameters:
-            return conn.execute(translate(sql), list(parameters))
+            return conn.execute(translate(sql), [_text(value) for value in parameters])
         return conn.execute(sql)
 
     def close(self) -> None:
@@ -143,6 +151,14 @@ class PgConnection:
             self._conn.close()
             self._conn = None
         self._transaction = False
+
+
+def _text(value: Any) -> Any:
+    """PostgreSQL's text holds no NUL (SQLite's does): one in a model's answer, say,
+    becomes U+FFFD rather than failing the write it is in."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 def postgres_dialect(url: str) -> Dialect:

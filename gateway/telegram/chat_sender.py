@@ -35,9 +35,13 @@ Rules:
   per turn, always paced. Every failure is logged; a
   notice has nobody waiting, so its failure is only logged. No error of a request stops the
   sender.
-* ``sendable(chat_id)`` is asked right before every request (after the global pace): once
-  it says no (this replica's lease on the chat's shard lapsed), the request and everything
-  queued are withdrawn, never sent, with a log line; open answers fail.
+* ``sendable(chat_id)`` is asked right before every request of a thread (after the global
+  pace). ``None`` (this replica's lease on the chat's shard lapsed on its own clock): the
+  request waits, with a log line, for the lease manager's next round, which renews the
+  lease (``True``: it goes) or finds the shard lost. ``False`` (another replica holds the
+  chat): the request and the threads' others queued are withdrawn, never sent, with a log
+  line; the replica evicts this sender. An intake's reply (``Notice.fenced`` false) is not
+  a thread's and is not asked about.
 """
 
 from __future__ import annotations
@@ -76,6 +80,10 @@ DRAFTING = ("draft", "auto")
 """The ``telegram.streaming`` values that stream private chats' answers as drafts."""
 
 
+HOLD_CHECK = 0.05
+"""Seconds between two looks at whether a held-back chat is sendable again."""
+
+
 @attrs.define(eq=False)
 class ChatSender(Actor[object]):
     """Sends to one chat (see the module's rules)."""
@@ -93,8 +101,10 @@ class ChatSender(Actor[object]):
     """``telegram.reactions``: whether ``React`` is sent at all."""
     _draft_refresh: float = DRAFT_REFRESH
     """Seconds after which an unchanged draft is shown again."""
-    _sendable: Callable[[int], bool] = lambda chat_id: True
-    """Whether this replica may send to the chat now (``ReplicaLeases.sendable``)."""
+    _sendable: Callable[[int], bool | None] = lambda chat_id: True
+    """Whether this replica may send to the chat now: ``True``; not yet (``None``: its
+    shard's lease lapsed here, the next round says); never (``False``: another replica
+    holds it)."""
     _chat: ChatPace = attrs.field(init=False)
     _notices: deque[NoticePiece] = attrs.field(factory=deque, init=False)
     _open: dict[int, Answer] = attrs.field(factory=dict, init=False)
@@ -269,7 +279,7 @@ class ChatSender(Actor[object]):
         key, kind, index = answer.key, step.kind, step.index
         covered = len(answer.text)
         await self._pace.wait()
-        if self._withdrawn(answer):
+        if not await self._gate():
             return
         now = anyio.current_time()
         self._chat.spend(now)
@@ -333,7 +343,7 @@ class ChatSender(Actor[object]):
 
     async def _send_reaction(self) -> None:
         await self._pace.wait()
-        if self._withdrawn(self._reactions):
+        if not await self._gate():
             return
         self._chat.spend(anyio.current_time())
         flooded = await reactions.send_next(self._bot, self._chat_id, self._reactions)
@@ -351,7 +361,7 @@ class ChatSender(Actor[object]):
 
     async def _send_notice(self, notice: NoticePiece) -> None:
         await self._pace.wait()
-        if self._withdrawn(notice):
+        if notice.fenced and not await self._gate():
             return
         self._chat.spend(anyio.current_time())
         sent = await notices.send(self._bot, self._chat_id, notice)
@@ -363,24 +373,44 @@ class ChatSender(Actor[object]):
         elif sent is NoticeSent.SENT:
             self._metrics.messages_out.inc()
 
-    def _withdrawn(self, job: object) -> bool:
-        """Whether the chat is not sendable here (``sendable``: its shard's lease lapsed):
-        then ``job`` and everything queued are withdrawn, never sent, with one log line; an
-        open answer fails (nothing of its request went out)."""
-        if self._sendable(self._chat_id):
-            return False
+    async def _gate(self) -> bool:
+        """Whether a request may go (see the rules): waits while the chat's shard lease
+        lapsed, with a log line; ``False`` (withdrawn, logged) once the shard is not held."""
+        state = self._sendable(self._chat_id)
+        if state is None:
+            since = anyio.current_time()
+            logger.warning(
+                "chat {chat} not sendable here (its shard's lease lapsed): requests held"
+                " until the lease is renewed or lost",
+                chat=self._chat_id,
+            )
+            while (state := self._sendable(self._chat_id)) is None:  # noqa: ASYNC110 - leases
+                await anyio.sleep(HOLD_CHECK)
+            logger.info(
+                "chat {chat} {what} after {s:.1f}s",
+                chat=self._chat_id,
+                what="sendable again" if state else "moved to another replica",
+                s=anyio.current_time() - since,
+            )
+        if state:
+            return True
         answers = list(self._open.values())
-        withdrawn = len(self._notices) + self._reactions.withdraw() + len(answers) + 1
-        self._notices.clear()
         for answer in answers:
-            self._fail(answer, "withdrawn: the chat is not sendable here", outcome_unknown=False)
+            self._fail(
+                answer, "withdrawn: the chat moved to another replica", outcome_unknown=False
+            )
+        fenced = [notice for notice in self._notices if notice.fenced]
+        self._notices = deque(notice for notice in self._notices if not notice.fenced)
+        reactions = self._reactions.withdraw()
         logger.warning(
-            "chat {chat} not sendable here: {kind} and {n} more request(s) withdrawn, not sent",
+            "chat {chat} is held by another replica: {n} answer(s), {m} notice(s) and {r}"
+            " reaction(s) of its threads here withdrawn, not sent",
             chat=self._chat_id,
-            kind=type(job).__name__,
-            n=withdrawn - 1,
+            n=len(answers),
+            m=len(fenced),
+            r=reactions,
         )
-        return True
+        return False
 
     def _flooded(self, error: TelegramRetryAfter) -> None:
         self._metrics.telegram_429.inc()
@@ -396,8 +426,8 @@ class ChatSender(Actor[object]):
         with anyio.move_on_after(TYPING_TIMEOUT):
             try:
                 await self._pace.wait()
-                if self._withdrawn(Typing(key)):
-                    return
+                if self._sendable(self._chat_id) is not True:
+                    return  # cosmetic: skipped unless the chat is sendable now
                 await self._bot.send_chat_action(
                     self._chat_id, "typing", **calls.thread_kwargs(key)
                 )

@@ -189,7 +189,7 @@ class Delivery:
     def reply_ignored(self, ignored: Ignored) -> None:
         """Send the reply an ignored update deserves (media without text, say)."""
         if ignored.key is not None:
-            self._refusals.reply(ignored.key, ignored.reply, ignored.message_id)
+            self._refusals.reply(ignored.key, ignored.reply, ignored.message_id, fenced=False)
 
     async def replay(
         self, shards: Collection[int] | None = None, handed: set[int] | None = None

@@ -37,7 +37,9 @@ def render(notice: Notice) -> list[NoticePiece]:
         logger.opt(exception=error).error("notice to {key} not rendered", key=notice.key)
         return []
     return [
-        NoticePiece(notice.key, piece, notice.reply_to if index == 0 else None)
+        NoticePiece(
+            notice.key, piece, notice.reply_to if index == 0 else None, fenced=notice.fenced
+        )
         for index, piece in enumerate(parts)
     ]
 

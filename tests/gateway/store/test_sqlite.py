@@ -366,3 +366,15 @@ async def test_history_keeps_media_as_references_and_placeholders_never_bytes(
     assert "AgACAgIAAxk-file-id" in stored
     assert "pixel-bytes" not in stored
     assert base64.b64encode(image).decode()[:40] not in stored
+
+
+async def test_an_answer_with_a_nul_is_kept_on_either_database(location: Location) -> None:
+    """PostgreSQL's text holds no NUL: it becomes U+FFFD there, and the write succeeds."""
+    store = Store(location)
+    exchange = Exchange("n", (Turn("user", "q"), Turn("assistant", "half\x00way")))
+    await store.save(KEY, ThreadRecord("n", run_seq=1), [Concluded(5, Outcome.ANSWERED)], exchange)
+    [_, answer] = await store.recent("n", 100)
+    expected = "half\ufffdway" if store.dialect == "postgresql" else "half\x00way"
+    assert answer.content == expected
+    assert await store.has_final_outcome(KEY, 5)
+    store.close()

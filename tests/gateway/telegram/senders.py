@@ -74,7 +74,7 @@ async def sending(
     reactions: bool = False,
     group_per_minute: int = 20,
     draft_refresh: float = 20.0,
-    sendable: Callable[[int], bool] = lambda chat_id: True,
+    sendable: Callable[[int], bool | None] = lambda chat_id: True,
 ) -> AsyncIterator[Sending]:
     """Chat senders (``telegram.streaming`` = ``streaming``, ``telegram.reactions`` =
     ``reactions``) behind an outbox, over ``telegram`` (by default one that enforces
