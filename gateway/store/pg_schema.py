@@ -191,3 +191,25 @@ def open_database(url: str) -> None:
         raise unavailable(url, error) from None
     finally:
         db.close()
+
+
+def schema_version(url: str) -> int | None:
+    """The schema version of the database at ``url``, read without changing anything
+    (``None``: no store's schema yet; the gateway makes it at its first start).
+
+    Raises:
+        StoreUnavailableError: it cannot be reached.
+    """
+    db = PgConnection(url)
+    try:
+        (found,) = db.execute("SELECT to_regclass('store_version') IS NOT NULL").fetchone() or (
+            False,
+        )
+        if not found:
+            return None
+        row = db.execute("SELECT COALESCE(MAX(version), 0) FROM store_version").fetchone()
+        return int(row[0]) if row else 0
+    except psycopg.Error as error:
+        raise unavailable(url, error) from None
+    finally:
+        db.close()

@@ -49,42 +49,17 @@ from gateway.store.codec import (
     record_from_json,
     record_to_json,
 )
-from gateway.store.connections import Readers, Writer, connect, sqlite_dialect
+from gateway.store.entries import InboxEntry, StoreStatistics, opened
 from gateway.store.fence import NO_FENCE, Connection, Fence
-from gateway.store.pg_schema import open_database
-from gateway.store.postgres import PgConnection, is_url, postgres_dialect
 from gateway.store.retention import Pruned, Retention, prune
-from gateway.store.schema import FINAL, open_file
+from gateway.store.schema import FINAL
 from gateway.store.writes import append_exchange, insert_outcomes
 from providers.pool import SavedKeyState
 
+__all__ = ["RECENT_TURNS", "InboxEntry", "Store", "StoreStatistics"]
 T = TypeVar("T")
 RECENT_TURNS = 500
 """Turns of a session read for one answer at most, whatever the character budget."""
-
-
-@attrs.frozen
-class InboxEntry:
-    """An update written to the inbox, with the routed message it became."""
-
-    update_id: int
-    """Telegram's update id (the dedup key)."""
-    key: ThreadKey
-    """Its thread."""
-    message_id: int
-    """The message's id in its chat."""
-    payload: dict[str, Any]
-    """The routed message as plain data (see ``gateway.telegram.routing``)."""
-
-
-@attrs.frozen
-class StoreStatistics:
-    """The store's writer since it opened."""
-
-    writes: int
-    """Writes run on the writer connection."""
-    hops: int
-    """Worker-thread hops they took (writes queued together share one)."""
 
 
 class Store:
@@ -115,17 +90,7 @@ class Store:
         self._clock = clock
         self._fence = fence
         self._fenced = fence is not NO_FENCE
-        if isinstance(location, str) and is_url(location):
-            url = location
-            open_database(url)
-            dialect = postgres_dialect(url)
-            self._writer = Writer(PgConnection(url), dialect)
-            self._readers = Readers(lambda: PgConnection(url), dialect)
-        else:
-            path = Path(location)
-            dialect = sqlite_dialect(path)
-            self._writer = Writer(open_file(path, busy_timeout), dialect)
-            self._readers = Readers(lambda: connect(path, busy_timeout), dialect)
+        self._writer, self._readers, dialect = opened(location, busy_timeout)
         self._dialect = dialect.name
 
     @property

@@ -13,6 +13,7 @@ import pytest
 
 from actors.thread.records import ThreadKey, ThreadRecord
 from gateway.exceptions import StoreUnavailableError
+from gateway.setup.doctor import store_check
 from gateway.store import open_store
 from gateway.store.pg_schema import MIGRATIONS
 from gateway.store.postgres import redacted, translate, url_secrets
@@ -144,3 +145,25 @@ async def test_a_lost_connection_is_opened_again(postgres_url: str) -> None:
         assert await store.load(KEY) == ThreadRecord("s", run_seq=3)
     finally:
         store.close()
+
+
+def test_doctor_says_whether_the_store_answers_without_changing_it(postgres_url: str) -> None:
+    fresh = store_check(postgres_url)
+    assert (fresh.level, "create the schema" in fresh.detail) == ("ok", True)
+    with raw(postgres_url) as db:
+        assert db.execute("SELECT to_regclass('inbox')").fetchone() == (None,), "read only"
+    Store(postgres_url).close()
+    made = store_check(postgres_url)
+    assert (made.level, made.detail.endswith(f"(schema version {len(MIGRATIONS)})")) == (
+        "ok",
+        True,
+    )
+    with raw(postgres_url) as db:
+        db.execute("INSERT INTO store_version (version) VALUES (?)", (len(MIGRATIONS) + 1,))
+    assert store_check(postgres_url).level == "fail"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gone = store_check(f"postgresql://tg:hunter2-secret@127.0.0.1:{port}/x")
+    assert gone.level == "fail"
+    assert "hunter2-secret" not in gone.detail + gone.fix
