@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from gateway.cluster.bus import CHANNELS, Bus, Notification
+from gateway.cluster.pools import by_channel, share_pools
 from providers.exceptions import QuotaExhaustedError
 from providers.pool import CredentialPool, KeyState
 from tests.gateway.logs import captured_logs
@@ -160,36 +161,32 @@ async def test_a_failing_handler_or_resync_is_logged_and_the_bus_goes_on(
 async def test_a_402_on_one_replica_rests_the_key_on_the_other_through_the_bus(
     postgres_url: str,
 ) -> None:
-    """The wiring the gateway does: a pool's ``on_saved`` notifies ``pool``; the other
-    replica's bus handler has its pool ``refresh_soon()``. Told, not polled."""
+    """The wiring (``share_pools``): a pool's save notifies ``pool``; the other replica's
+    handler has its pool of that name refresh. Told, not polled."""
     store = DictStore()
     pools: dict[str, CredentialPool] = {}
-    buses: dict[str, Bus] = {}
-
-    def handler_of(name: str) -> Callable[[Notification], None]:
-        def handle(note: Notification) -> None:
-            if note.channel == "pool" and not note.mine:
-                pools[name].refresh_soon()
-
-        return handle
 
     async def nothing() -> None:
         return None
 
     async with anyio.create_task_group() as tasks:
+        buses = []
         for name in ("a", "b"):
-            buses[name] = bus = Bus(postgres_url, handler_of(name), nothing, name=name)
-
-            async def tell(pool: str, bus: Bus = bus) -> None:
-                await bus.notify("pool", pool)
-
-            pools[name] = CredentialPool("openai", KEYS, store=store, on_saved=tell)
+            pools[name] = CredentialPool("openai", KEYS, store=store)
+            other = CredentialPool("anthropic", KEYS, store=DictStore())
+            handlers: dict[str, Callable[[Notification], None]] = {}
+            bus = Bus(postgres_url, by_channel(handlers), nothing, name=name)
+            handlers["pool"] = share_pools([pools[name], other], bus)
+            buses.append(bus)
             tasks.start_soon(bus.run)
             tasks.start_soon(pools[name].run, lambda: None)
         with anyio.fail_after(10):
-            for bus in buses.values():
+            for bus in buses:
                 await bus.wait_listening()
         pools["a"].report_failure(KEYS[0], QuotaExhaustedError("HTTP 402"))
         await until(lambda: pools["b"].status().keys[0].state is KeyState.COOLING, timeout=5)
         assert pools["b"].acquire().label == "k1"
+        assert await buses[0].notify("pool", "unknown")  # no such pool: a debug line
+        assert await buses[0].notify("replicas", "joined")  # nothing handles it: debug
+        await until(lambda: buses[1].received >= 3)
         tasks.cancel_scope.cancel()
