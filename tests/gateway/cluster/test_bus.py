@@ -20,6 +20,13 @@ from tests.providers.test_pool import KEYS, DictStore
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    """psycopg's AsyncConnection and aiohttp run on asyncio (``tests/gateway/cluster`` may
+    run the leases on trio too)."""
+    return "asyncio"
+
+
 class Heard:
     """What one bus's handler was given, and how often it resynced."""
 

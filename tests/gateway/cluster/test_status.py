@@ -21,6 +21,14 @@ from gateway.ops.metrics import Metrics
 from gateway.ops.status_view import render
 from tests.gateway.ops.test_admin import Unhealthy
 
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """psycopg's AsyncConnection and aiohttp run on asyncio (``tests/gateway/cluster`` may
+    run the leases on trio too)."""
+    return "asyncio"
+
+
 LONG = "replica-eu-west-1a-7f3c9d2e"
 """A replica id as long as a generated one with a host name in it."""
 
