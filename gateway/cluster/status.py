@@ -67,6 +67,46 @@ class ClusterStatus:
         return self.shards_total - len(held)
 
 
+def assemble(
+    replica_id: str,
+    now: float,
+    ttl: float,
+    replicas: Iterable[tuple[str, float]],
+    leases: Iterable[tuple[int, str, float]],
+    poller: tuple[str, float] | None = None,
+    threads_live: int | None = None,
+    shards_total: int = SHARDS,
+) -> ClusterStatus:
+    """The cluster from the lease tables' rows, all times by the database's clock (``now``).
+
+    Args:
+        replica_id: this replica (``threads_live`` is its count; the others' are unknown).
+        ttl: the lease TTL: a replica whose heartbeat is older is gone.
+        replicas: ``(replica_id, heartbeat_at)`` of every row of ``replicas``.
+        leases: ``(shard, owner, expires_at)`` of ``shard_leases``; a lease counts while it
+            has not expired.
+        poller: ``(owner, expires_at)`` of the ``poller`` named lease, if it has a row.
+    """
+    held: dict[str, list[int]] = {}
+    for shard, owner, expires_at in leases:
+        if owner and expires_at > now:
+            held.setdefault(owner, []).append(shard)
+    beats = dict(replicas)
+    polling = poller[0] if poller is not None and poller[0] and poller[1] > now else ""
+    rows = [
+        ReplicaStatus(
+            id=name,
+            alive=name in beats and now - beats[name] < ttl,
+            shards=tuple(sorted(held.get(name, ()))),
+            threads_live=threads_live if name == replica_id else None,
+            heartbeat_age=max(0.0, now - beats[name]) if name in beats else None,
+            leads_poller=name == polling,
+        )
+        for name in sorted(set(beats) | set(held))  # an owner without a row: gone
+    ]
+    return ClusterStatus(tuple(rows), replica_id, shards_total)
+
+
 def ranges(shards: Iterable[int]) -> str:
     """Shard numbers as short ranges: ``0-3, 7, 9-10`` (``-`` for none)."""
     parts: list[str] = []

@@ -13,7 +13,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
 from gateway.cli import main
-from gateway.cluster.status import ClusterStatus, ReplicaStatus, cluster_json, ranges
+from gateway.cluster.status import (
+    ClusterStatus,
+    ReplicaStatus,
+    assemble,
+    cluster_json,
+    ranges,
+)
 from gateway.config import AdminConfig
 from gateway.demo.model_sim import serve_in_thread
 from gateway.ops.admin import AdminServer
@@ -178,3 +184,32 @@ def test_threadgate_status_draws_the_replicas(
     assert "b (this)" in drawn_out
     assert LONG in drawn_out
     assert '"replicas_live": 2' in printed
+
+
+def test_assembled_from_the_lease_tables_rows() -> None:
+    status = assemble(
+        "b",
+        now=1000.0,
+        ttl=10.0,
+        replicas=[("a", 999.0), ("b", 995.5), ("c", 980.0)],
+        leases=[
+            (0, "a", 1005.0),
+            (1, "a", 1005.0),
+            (2, "b", 1003.0),
+            (3, "c", 990.0),  # expired: no one's
+            (4, "", 0.0),
+            (5, "d", 1004.0),  # an owner whose row is gone (left, lease not yet expired)
+        ],
+        poller=("a", 1001.0),
+        threads_live=7,
+        shards_total=8,
+    )
+    by_id = {r.id: r for r in status.replicas}
+    assert list(by_id) == ["a", "b", "c", "d"]
+    assert by_id["a"] == ReplicaStatus("a", True, (0, 1), None, 1.0, True)
+    assert by_id["b"] == ReplicaStatus("b", True, (2,), 7, 4.5, False)
+    assert by_id["c"] == ReplicaStatus("c", False, (), None, 20.0, False)
+    assert by_id["d"] == ReplicaStatus("d", False, (5,), None, None, False)
+    assert (status.live, status.unowned, status.this) == (2, 5, by_id["b"])
+    expired_poller = assemble("a", 1000.0, 10.0, [("a", 999.0)], [], poller=("a", 999.0))
+    assert not expired_poller.replicas[0].leads_poller
