@@ -4,6 +4,7 @@ and ``/metrics`` show them (hand-built records: the lease manager makes the real
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import attrs
@@ -25,6 +26,7 @@ from gateway.demo.model_sim import serve_in_thread
 from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
 from gateway.ops.status_view import render
+from tests.gateway.ops.browser import Browser, headless_chromium
 from tests.gateway.ops.test_admin import Unhealthy
 
 
@@ -213,3 +215,39 @@ def test_assembled_from_the_lease_tables_rows() -> None:
     assert (status.live, status.unowned, status.this) == (2, 5, by_id["b"])
     expired_poller = assemble("a", 1000.0, 10.0, [("a", 999.0)], [], poller=("a", 999.0))
     assert not expired_poller.replicas[0].leads_poller
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """A headless Chromium (skips where none is installed, as the page's own tests)."""
+    with headless_chromium() as chromium:
+        yield chromium
+
+
+ROW_TEXTS = """return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr'),
+    (row) => Array.from(row.cells, (cell) => cell.textContent));"""
+RENDERED = "return Number(document.body.dataset.renders || 0) >= 1"
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_the_status_page_shows_the_replicas_only_with_several(browser: Browser) -> None:
+    observed = Clustered("x", passes=True, cluster=CLUSTER)
+    server = AdminServer(observed, AdminConfig(addr="127.0.0.1:0"))
+    await server.start()
+    try:
+        await browser.open(server.url + "/")
+        await browser.wait_for(RENDERED)
+        assert await browser.run("return document.getElementById('cluster').hidden") is False
+        rows = await browser.run(ROW_TEXTS, "#replicas")
+        assert rows == [
+            [LONG, "alive", "103", "12", "yes", "0.4s", "0-99, 130-131, 140"],
+            ["b (this)", "alive", "28", "3", "-", "1.3s", "100-127"],
+            ["c", "gone", "0", "-", "-", "31.0s", "-"],
+        ]
+        count = await browser.run("return document.getElementById('replica-count').textContent")
+        assert count == "(2 live; 125 of 256 shards unowned)"
+        observed.cluster = None  # the same page, polling a single process
+        await browser.wait_for("return document.getElementById('cluster').hidden")
+    finally:
+        await server.stop()
