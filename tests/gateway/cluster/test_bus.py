@@ -138,6 +138,25 @@ async def test_a_silent_connection_is_found_out_by_the_ping_and_replaced(
             await db.execute("SELECT pg_notify('threadgate_control', 'after')")
             await until(lambda: heard.payloads("control") == ["after"])
 
+            # The same of its sending connection: a notification waits at most a ping on it,
+            # then goes on a new one.
+            assert await bus.notify("inbox", "before")
+            cursor = await db.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'threadgate bus a send'"
+            )
+            [(pid,)] = await cursor.fetchall()
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                with anyio.fail_after(5):
+                    assert await bus.notify("inbox", "after")
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            # The stopped server process runs the first try too once it goes on (the query
+            # had reached it): a notification may arrive twice; it is a hint.
+            await until(lambda: heard.payloads("inbox")[:2] == ["before", "after"])
+            await anyio.sleep(0.5)
+            assert set(heard.payloads("inbox")[1:]) == {"after"}, heard.payloads("inbox")
+
 
 async def test_an_unreachable_database_is_retried_with_backoff_and_never_logs_secrets() -> None:
     with socket.socket() as sock:
