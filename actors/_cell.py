@@ -80,9 +80,9 @@ class Cell:
         self._active = True
         return True
 
-    @property
     def evicted(self) -> bool:
-        """Whether the supervisor forgot this child (:meth:`evict`): its task only ends."""
+        """Whether the supervisor forgot this child (:meth:`evict`): its task only ends.
+        (A method: a check of it must not be taken as holding across an ``await``.)"""
         return self._evicted
 
     def activation_scope(self) -> anyio.CancelScope:

@@ -281,9 +281,11 @@ class Supervisor(Generic[K]):
         """Serve ``cell`` until it is quiescent (then it goes dormant) or fails."""
         try:
             with cell.activation_scope():  # cancelled by an eviction
-                while not cell.evicted:
+                while not cell.evicted():
                     error = await self._serve_incarnation(cell)
-                    if error is None or cell.evicted:
+                    if error is not None and cell.evicted():
+                        logger.info("evicted actor {k!r} ended with {e!r}", k=cell.key, e=error)
+                    if error is None or cell.evicted():
                         return
                     delay = self._after_crash(cell, error)
                     if delay is None:

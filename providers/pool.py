@@ -249,6 +249,10 @@ class CredentialPool:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SAVE_RETRY):
                     await self._save()
 
+    def share(self, on_saved: Callable[[str], Awaitable[None]]) -> None:
+        """Other replicas use this pool's store: await ``on_saved(name)`` after each save."""
+        self._on_saved = on_saved
+
     def refresh_soon(self) -> None:
         """Have ``run()`` :meth:`refresh` (never waits: for the bus's handler)."""
         self._refresh_due = True

@@ -18,8 +18,9 @@ Rules (also in ``docs/architecture.md``, Replicas):
   ``resync`` is awaited: notifications sent meanwhile were missed, so the replica reads
   what they would have told. Its failure is logged; the timers read it later anyway.
 * :meth:`Bus.notify` sends on another connection of its own (autocommit), opened on first
-  use and again after a failure. It never raises for the database: a failed notification is
-  a log line and ``False`` (it was a hint).
+  use and again after a failure, each step within ``ping``. It never raises for the
+  database: a failed notification is a log line and ``False`` (it was a hint).
+  A try that timed out may still be delivered, so a notification may arrive twice.
 * The database URL (its password) is never logged; psycopg's messages do not carry it.
 """
 
@@ -105,8 +106,11 @@ class Bus:
                 fresh = self._sender is None
                 try:
                     sender = await self._sender_connection()
-                    await sender.execute("SELECT pg_notify(%s, %s)", (PREFIX + channel, payload))
-                except psycopg.Error as error:
+                    with anyio.fail_after(self._ping):  # a silent server: not forever
+                        await sender.execute(
+                            "SELECT pg_notify(%s, %s)", (PREFIX + channel, payload)
+                        )
+                except (psycopg.Error, OSError, TimeoutError) as error:
                     await self._drop_sender()
                     if fresh or attempt == 2:
                         logger.warning(
@@ -135,7 +139,7 @@ class Bus:
     async def _drop_sender(self) -> None:
         sender, self._sender, self._sender_pid = self._sender, None, None
         if sender is not None:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._ping):
                 await sender.close()
 
     # -- listening -------------------------------------------------------------------------

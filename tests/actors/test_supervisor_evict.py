@@ -130,3 +130,22 @@ async def test_a_sender_waiting_for_room_in_an_evicted_mailbox_is_told() -> None
         assert len(failures) == 1
         await settle(sup)
     assert letters == []
+
+
+async def test_a_crash_of_an_evicted_child_on_its_way_out_is_logged_not_restarted() -> None:
+    """A background task whose cleanup raises when cancelled (as a thread's fenced write
+    would): the error is a log line; no restart, no dead letter."""
+    journal, letters = Journal(), list[DeadLetter]()
+    with captured_logs() as lines:
+        async with make(journal, letters, stall_timeout=30) as sup:
+            sup.ref_for("a").send_nowait(Work(1, Kind.BACKGROUND, duration=5))
+            await wait_for(lambda: 1 in journal.attempts)
+            # Scripted's background task tells itself Done when cancelled: the mailbox is
+            # closed by then, so that raises MailboxClosedError in the cancelled incarnation.
+            assert sup.evict(lambda key: key == "a", "moved") == 1
+            await anyio.sleep(0.2)
+            assert sup.statistics().restarts == 0
+    assert letters == []
+    # One line either way: alone, or beside the cancellation (as a group, on trio).
+    ended = [line for line in lines if "'a'" in line and "MailboxClosedError" in line]
+    assert len(ended) == 1, lines
