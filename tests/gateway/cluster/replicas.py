@@ -181,7 +181,7 @@ class Ledger:
 LEDGER = """
 SELECT i.chat_id, i.message_id, o.outcome FROM inbox i
 LEFT JOIN outcomes o ON o.thread_key = i.thread_key AND o.message_id = i.message_id
-ORDER BY i.update_id, o.at
+ORDER BY i.update_id, o.rowid
 """
 
 
@@ -297,9 +297,10 @@ class Cluster:
             env.pop("THREADGATE_DATABASE_URL", None)
         return env
 
-    def start(self, *names: str, timeout: float = 90) -> list[Replica]:
-        """Start the replicas ``names`` at once (a start is mostly imports: seconds of CPU),
-        and wait until every one's ``/healthz`` answers."""
+    def start(self, *names: str, timeout: float = 180) -> list[Replica]:
+        """Start the replicas ``names`` at once and wait until every one's ``/healthz``
+        answers (a start is mostly imports, seconds of CPU each: three on two busy cores
+        take a minute or more)."""
         started = [self._launch(name) for name in names]
         for replica in started:
             replica.wait_up(timeout)
