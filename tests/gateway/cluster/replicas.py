@@ -181,7 +181,7 @@ class Ledger:
 LEDGER = """
 SELECT i.chat_id, i.message_id, o.outcome FROM inbox i
 LEFT JOIN outcomes o ON o.thread_key = i.thread_key AND o.message_id = i.message_id
-ORDER BY i.update_id, o.at
+ORDER BY i.update_id, o.rowid
 """
 
 
@@ -219,6 +219,8 @@ class Replica:
     data_dir: Path
     log: Path
     admin_port: int
+    health: str = "not asked yet"
+    """The last answer of ``/healthz``."""
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -249,16 +251,21 @@ class Replica:
         try:
             wait(lambda: self.healthy() or not self.alive(), timeout, f"{self.name} healthy")
         except TimeoutError:
-            raise TimeoutError(f"{self.name} not healthy:\n{self.log_text()[-3000:]}") from None
+            raise TimeoutError(
+                f"{self.name} not healthy (/healthz: {self.health}):\n{self.log_text()[-3000:]}"
+            ) from None
         if not self.alive():
             status, log = self.process.returncode, self.log_text()[-3000:]
             raise RuntimeError(f"{self.name} exited {status}:\n{log}")
 
     def healthy(self) -> bool:
+        """Whether ``/healthz`` answers 200 (its last answer: :attr:`health`)."""
         try:
             answer = httpx.get(f"http://127.0.0.1:{self.admin_port}/healthz", timeout=2)
-        except httpx.HTTPError:
+        except httpx.HTTPError as error:
+            self.health = f"no answer ({type(error).__name__})"
             return False
+        self.health = f"{answer.status_code} {answer.text[:1000]}"
         return answer.status_code == 200
 
 
@@ -297,9 +304,10 @@ class Cluster:
             env.pop("THREADGATE_DATABASE_URL", None)
         return env
 
-    def start(self, *names: str, timeout: float = 90) -> list[Replica]:
-        """Start the replicas ``names`` at once (a start is mostly imports: seconds of CPU),
-        and wait until every one's ``/healthz`` answers."""
+    def start(self, *names: str, timeout: float = 180) -> list[Replica]:
+        """Start the replicas ``names`` at once and wait until every one's ``/healthz``
+        answers (a start is mostly imports, seconds of CPU each: three on two busy cores
+        take a minute or more)."""
         started = [self._launch(name) for name in names]
         for replica in started:
             replica.wait_up(timeout)
