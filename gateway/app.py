@@ -26,6 +26,7 @@ from actors.thread.settings import Activation
 from gateway import jobs
 from gateway.cluster.manager import POLLER
 from gateway.cluster.schema import ensure
+from gateway.cluster.status import ClusterStatus
 from gateway.cluster.wiring import Cluster, build, fence_for, may_send
 from gateway.config import Config
 from gateway.media.albums import Albums
@@ -84,6 +85,10 @@ class Gateway:
 
     def pool_status(self) -> list[PoolStatus]:
         return [pool.status() for pool in self.pools]
+
+    def cluster_status(self) -> ClusterStatus | None:
+        """The replicas and their shards (``None`` on SQLite: one process holds all)."""
+        return None if self.cluster is None else self.cluster.status()
 
     def render_metrics(self) -> bytes:
         return self.metrics.render()
@@ -221,9 +226,8 @@ async def _open_gateway(
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
         if fence is not None:
             await ensure(store, "postgresql")  # the lease tables, once for every replica
-            refreshes = [pool.refresh for pool in pools]
             cluster = build(
-                config, store, fence, threads, senders, delivery, pace=pace, refreshes=refreshes
+                config, store, fence, threads, senders, delivery, pace=pace, pools=pools
             )
             gateway.cluster = cluster
             await stack.enter_async_context(cluster.replica.shards)
@@ -236,7 +240,9 @@ async def _open_gateway(
         stack.callback(callbacks.close)
         if cluster is not None:
             callbacks.elsewhere = cluster.replica.forward_stop
-        metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
+        metrics.watch(
+            gateway.thread_status, gateway.pool_status, gateway.services, gateway.cluster_status
+        )
         announce = announce or Path(config.data_dir)
         admin = AdminServer(
             gateway, config.admin, recent, announce=announce, demo=demo, usage=usage

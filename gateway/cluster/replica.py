@@ -143,9 +143,6 @@ class Replica:
                 shard = int(payload)
                 if self._owns(shard):
                     self._tell(shard, Scan("notified"))
-            elif channel == "pool":
-                for refresh in self._pools:
-                    await refresh()
             elif channel == "control":
                 await self._stop_here(json.loads(payload))
         except (ValueError, TypeError, KeyError) as error:

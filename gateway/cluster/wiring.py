@@ -34,13 +34,20 @@ from actors.thread.records import ThreadKey
 from gateway.cluster.bus import Bus, Notification
 from gateway.cluster.fence import LeaseFence
 from gateway.cluster.manager import POLLER, ReplicaLeases
+from gateway.cluster.pools import share_pools
 from gateway.cluster.replica import Replica, while_leading
 from gateway.cluster.shards import shard_of
+from gateway.cluster.status import ClusterStatus, assemble
 from gateway.config import Config
+from gateway.exceptions import StoreUnavailableError
 from gateway.store import Store
+from gateway.store.fence import Connection
 from gateway.telegram.delivery import Delivery
 from gateway.telegram.pacing import GlobalPace
+from providers.pool import CredentialPool
 
+NOW = "SELECT extract(epoch from clock_timestamp())"
+"""The database's wall clock (PostgreSQL: replicas never compare their own clocks)."""
 QUEUE = 1024
 """Notifications waiting for the ``bus work`` service, at most."""
 LEAD_CHECK = 0.25
@@ -76,8 +83,12 @@ class Cluster:
 
     leases: ReplicaLeases
     replica: Replica
-    _bus: Bus = attrs.field(init=False)
+    _store: Store
     _pace: GlobalPace | None = None
+    _threads_live: Callable[[], int] = lambda: 0
+    _bus: Bus = attrs.field(init=False)
+    _pools: Callable[[Notification], None] = attrs.field(default=lambda _note: None, init=False)
+    _status: ClusterStatus | None = attrs.field(default=None, init=False)
     _send: MemoryObjectSendStream[Notification] = attrs.field(init=False)
     _receive: MemoryObjectReceiveStream[Notification] = attrs.field(init=False)
 
@@ -92,8 +103,15 @@ class Cluster:
     def bus(self) -> Bus:
         return self._bus
 
-    def bind(self, bus: Bus) -> None:
+    def bind(self, bus: Bus, pools: Sequence[CredentialPool]) -> None:
+        """Take the bus (made after this), and share the credential pools over it."""
         self._bus = bus
+        self._pools = share_pools(pools, bus)
+
+    def status(self) -> ClusterStatus | None:
+        """The replicas and the shards each holds, as the last lease round read them
+        (``None`` before the first)."""
+        return self._status
 
     def services(self, poll: Service | None) -> dict[str, Service]:
         """The replica's services. ``poll`` (the poller's run; ``None`` with the webhook,
@@ -115,6 +133,9 @@ class Cluster:
         """The bus's handler: queue ``notification`` for ``bus work`` (never blocks)."""
         if notification.mine:
             return  # this replica said it: it knows
+        if notification.channel == "pool":
+            self._pools(notification)  # the pool's own task reads the store
+            return
         try:
             self._send.send_nowait(notification)
         except anyio.WouldBlock:
@@ -133,16 +154,49 @@ class Cluster:
         self._send.close()
 
     async def _leases(self) -> None:
+        """The lease rounds; and, at their pace, the global send rate's share and the
+        cluster's status (a failed read is logged; the last status stays)."""
+        ttl = self.leases.status().ttl
         async with anyio.create_task_group() as group:
             group.start_soon(self.leases.run)
             while True:
                 if self._pace is not None:
                     self._pace.share(len(self.leases.live_replicas()))
-                await anyio.sleep(self.leases.status().ttl / 3)
+                try:
+                    rows = await self._store.read(_status_rows)
+                except StoreUnavailableError as error:
+                    logger.warning("cluster status not read: {e}", e=error)
+                else:
+                    now, replicas, shards, poller = rows
+                    self._status = assemble(
+                        self.replica_id, now, ttl, replicas, shards, poller, self._threads_live()
+                    )
+                await anyio.sleep(ttl / 3)
 
     async def _work(self) -> None:
         async for notification in self._receive.clone():
             await self.replica.notified(notification.channel, notification.payload)
+
+
+_Rows = tuple[
+    float, list[tuple[str, float]], list[tuple[int, str, float]], tuple[str, float] | None
+]
+
+
+def _status_rows(db: Connection) -> _Rows:
+    """The database's clock and the lease tables' rows, for ``assemble``."""
+    now = db.execute(NOW).fetchone()[0]
+    replicas = db.execute("SELECT replica_id, heartbeat_at FROM replicas").fetchall()
+    leases = db.execute("SELECT shard, owner, expires_at FROM shard_leases").fetchall()
+    poller = db.execute(
+        "SELECT owner, expires_at FROM named_leases WHERE name = ?", (POLLER,)
+    ).fetchone()
+    return (
+        float(now),
+        [(str(r), float(at)) for r, at in replicas],
+        [(int(s), str(o), float(at)) for s, o, at in leases],
+        None if poller is None else (str(poller[0]), float(poller[1])),
+    )
 
 
 def build(
@@ -154,7 +208,7 @@ def build(
     delivery: Delivery,
     *,
     pace: GlobalPace,
-    refreshes: Sequence[Callable[[], Awaitable[None]]] = (),
+    pools: Sequence[CredentialPool] = (),
 ) -> Cluster:
     """This replica's parts; the gateway enters ``cluster.replica.shards`` and starts
     ``cluster.services``."""
@@ -190,6 +244,7 @@ def build(
             name=name,
         )
 
+    refreshes = [pool.refresh for pool in pools]
     replica = Replica(store, threads, senders, delivery, owns, notify, refreshes)
     leases = ReplicaLeases(
         store,
@@ -201,6 +256,7 @@ def build(
         on_leading=on_leading,
         fence=fence,
     )
-    cluster = Cluster(leases, replica, pace)
-    cluster.bind(Bus(config.store.url, cluster.hand, replica.resync, name=fence.replica_id))
+    cluster = Cluster(leases, replica, store, pace, lambda: threads.statistics().live)
+    bus = Bus(config.store.url, cluster.hand, replica.resync, name=fence.replica_id)
+    cluster.bind(bus, pools)
     return cluster

@@ -1,8 +1,7 @@
 """Several gateway processes on one PostgreSQL database: a replica killed or paused mid-run.
 
 The harness (:mod:`tests.gateway.cluster.replicas`) is checked on its own with one process on
-SQLite. The failover and fencing tests need the replicas' wiring (``store.url`` on
-PostgreSQL, shard leases, the router): until it is merged they fail at once, saying so.
+SQLite.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.gateway.cluster.replicas import CHATS, STEP_DOWN, cluster, wait
@@ -21,7 +21,16 @@ TTL = 3.0
 SLACK = 8.0
 """How long after a TTL a moved chat may wait for its answer: a lease tick (TTL/3), the
 replay, a run of the slow model (about 2 s), on a machine whose two cores run everything."""
-WIRING = pytest.mark.xfail(reason="wiring lands with the lead's merge", strict=False)
+
+
+def cluster_seen(admin_port: int) -> set[str]:
+    """The live replicas a replica's ``/status`` shows holding shards, if they hold all."""
+    status = httpx.get(f"http://127.0.0.1:{admin_port}/status", timeout=5).json()
+    cluster = status.get("cluster") or {}
+    replicas = [r for r in cluster.get("replicas", []) if r["alive"]]
+    if sum(r["shards_held"] for r in replicas) != cluster.get("shards_total"):
+        return set()
+    return {r["id"] for r in replicas if r["shards_held"]}
 
 
 def answered(texts: list[str], text: str) -> bool:
@@ -47,15 +56,19 @@ def test_the_harness_runs_one_replica_on_sqlite_answering_30_chats(tmp_path: Pat
     assert "Traceback" not in solo.log_text()
 
 
-@WIRING
 @pytest.mark.timeout(480)
 def test_failover_a_killed_replica_has_its_chats_answered_by_the_others(
     tmp_path: Path, postgres_url: str
 ) -> None:
     names = ("a", "b", "c")
     with cluster(tmp_path, postgres_url, lease_ttl=TTL) as running:
-        running.start(*names)
+        replicas = running.start(*names)
         running.wait_balanced(names)
+        # What operators see: every replica's /status and /metrics tell the same cluster.
+        for replica in replicas:
+            wait(lambda r=replica: cluster_seen(r.admin_port) == set(names), 30, "status")
+            metrics = httpx.get(f"http://127.0.0.1:{replica.admin_port}/metrics", timeout=5).text
+            assert "threadgate_replicas_live 3.0" in metrics
         started = time.monotonic()
         first = running.say("first")
         # The poller is the victim: its chats and the intake both move.
@@ -79,7 +92,6 @@ def test_failover_a_killed_replica_has_its_chats_answered_by_the_others(
         running.wait_balanced(survivors)
 
 
-@WIRING
 @pytest.mark.timeout(480)
 def test_fencing_a_paused_replica_steps_down_and_sends_nothing_for_moved_chats(
     tmp_path: Path, postgres_url: str
