@@ -152,6 +152,7 @@ class Cluster:
 
     def close(self) -> None:
         self._send.close()
+        self._receive.close()
 
     async def _leases(self) -> None:
         """The lease rounds; and, at their pace, the global send rate's share and the
@@ -174,7 +175,7 @@ class Cluster:
                 await anyio.sleep(ttl / 3)
 
     async def _work(self) -> None:
-        async for notification in self._receive.clone():
+        async for notification in self._receive:
             await self.replica.notified(notification.channel, notification.payload)
 
 
