@@ -6,10 +6,12 @@ SQLite.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from tests.gateway.cluster.replicas import CHATS, STEP_DOWN, cluster, wait
@@ -126,3 +128,46 @@ def test_fencing_a_paused_replica_steps_down_and_sends_nothing_for_moved_chats(
             assert after.outcomes[key] == seen, f"an outcome was added to {key} after it ended"
         assert first_replica.alive(), "a paused replica steps down; it does not exit"
         assert other.alive()
+
+
+def shards_held(database_url: str, replica: str) -> int:
+    """How many shards ``replica`` holds now, by the database's clock."""
+    query = (
+        "SELECT count(*) FROM shard_leases WHERE owner = %s"
+        " AND expires_at > extract(epoch FROM clock_timestamp())"
+    )
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as db:
+        row = db.execute(query, (replica,)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+@pytest.mark.timeout(480)
+def test_a_rolling_restart_hands_the_shards_over_and_answers_everything_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A replica joins while another answers, and takes its share from it; then the first is
+    stopped (SIGINT, as a deploy does): it exits 0 and leaves its shards, which the other
+    takes at its next round, long before their leases would have expired."""
+    with cluster(tmp_path, postgres_url, lease_ttl=TTL) as running:
+        [first_replica] = running.start("a")
+        running.wait_balanced(["a"])
+        first = running.say("first")
+        [second_replica] = running.start("b")
+        running.wait_balanced(["a", "b"])
+        assert 0 < shards_held(postgres_url, "b") < 256, "b took its share from a"
+        started = time.monotonic()
+        second = running.say("second")
+        wait(lambda: bool(running.telegram.chats_of("a", started)), 30, "a is answering")
+        stopped_at = time.monotonic()
+        assert first_replica.stop(timeout=60) == 0, first_replica.log_text()[-3000:]
+        wait(lambda: shards_held(postgres_url, "b") == 256, TTL * 4, "b holds every shard")
+        ledger = running.wait_concluded(first | second, timeout=90)
+        assert ledger.not_exactly_once() == {}, "every accepted message: one final outcome"
+        for chat in CHATS:
+            assert answered(running.telegram.texts(chat), f"second in {chat}"), chat
+        log = first_replica.log_text()
+        assert "left its shards to the others" in log
+        assert re.search(r"released \d+ shard\(s\) \(leaving\)", log), "released, not expired"
+        assert "Traceback" not in log
+        assert time.monotonic() - stopped_at < 120
+        assert second_replica.alive()
