@@ -57,6 +57,9 @@ SHARD_MAILBOX = 100_000
 """Messages a shard's intake can hold (each one small); beyond, entries wait in the inbox for
 the next sweep."""
 
+DRAIN_SLACK = 30.0
+"""Seconds a shard's intake stays drained after the drain's own bound, for its release to be
+written; a shard still held after that delivers again (a release that failed)."""
 STOP_ASK_TIMEOUT = 5.0
 """Seconds a forwarded stop waits for the thread's answer (for the log)."""
 
@@ -123,7 +126,7 @@ class Replica:
         """Before a shard is released: deliver nothing more of it, and give its running
         turns up to ``timeout`` seconds to finish; what is left is parked (the record holds
         it) and resumed by the next owner."""
-        self._tell(shard, Drain(), control=True)
+        self._tell(shard, Drain(timeout + DRAIN_SLACK), control=True)
         with anyio.move_on_after(timeout):
             while self._busy_threads(shard):  # noqa: ASYNC110 - no event says a shard went idle
                 await anyio.sleep(0.1)

@@ -14,7 +14,9 @@ Rules:
 * An entry is handed to a thread at most once while the shard is held here: the actor keeps
   the update ids it handed until they are no longer unanswered. A Scan after a restart of
   the actor may hand one again; the thread recognizes a message it already accepted.
-* While the shard is not held here, or is draining, nothing is delivered: the entry waits
+* While the shard is not held here, or is draining (for at most the drain's ``seconds``:
+  a shard still held after them, its release failed or undone, delivers again), nothing is
+  delivered: the entry waits
   in the durable inbox for the shard's next owner, which takes it when it gains the shard.
   That is a wait, never a drop.
 * Lost: the shard's threads and chat senders are evicted at once (``step_down``). Nothing
@@ -24,9 +26,11 @@ Rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import attrs
 from loguru import logger
 
@@ -63,6 +67,10 @@ class Gained:
 class Drain:
     """The shard is being handed over: deliver nothing more (entries wait in the inbox)."""
 
+    seconds: float
+    """For how long at most: if the shard is still held then (its release failed, or the
+    balance kept it), the intake delivers again."""
+
 
 @attrs.frozen
 class Lost:
@@ -87,7 +95,11 @@ class ShardIntake(Actor[ShardMessage]):
     _step_down: Callable[[int], int]
     """Evicts a shard's threads and senders; returns how many threads it evicted."""
     _handed: set[int] = attrs.field(factory=set, init=False)
-    _draining: bool = attrs.field(default=False, init=False)
+    _drain_until: float = attrs.field(default=-math.inf, init=False)
+
+    @property
+    def _draining(self) -> bool:
+        return anyio.current_time() < self._drain_until
 
     async def receive(self, message: ShardMessage, ctx: ActorContext[Any]) -> object:
         shard = self._shard
@@ -106,14 +118,14 @@ class ShardIntake(Actor[ShardMessage]):
                 if self._owns(shard) and not self._draining:
                     await self._delivery.replay({shard}, self._handed)
             case Gained(epoch):
-                self._draining = False
+                self._drain_until = -math.inf
                 self._handed.clear()
                 logger.debug("shard {shard} taken at epoch {epoch}", shard=shard, epoch=epoch)
                 await self._delivery.replay({shard}, self._handed)
-            case Drain():
-                self._draining = True
+            case Drain(seconds):
+                self._drain_until = anyio.current_time() + seconds
             case Lost(reason):
-                self._draining = False
+                self._drain_until = -math.inf
                 self._handed.clear()
                 evicted = self._step_down(shard)
                 logger.log(

@@ -1,0 +1,162 @@
+"""A shard's intake actor: each inbox entry handed to a thread at most once while the shard is
+held, nothing while it is not held or drains, and a drain that outlives its bound undone.
+
+Real parts: the intake under a real supervisor, a real ``Delivery`` on the SQLite store, and
+thread actors that record what they get (the thread actor itself is not what is tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+from actors import Actor, ActorContext, Supervisor
+from actors.thread.messages import UserMessage
+from actors.thread.records import ThreadKey
+from gateway.cluster.shard_intake import Drain, Gained, Lost, Scan, ShardIntake, Take
+from gateway.cluster.shards import shard_of
+from gateway.ops.metrics import Metrics
+from gateway.store import InboxEntry, Store
+from gateway.telegram.delivery import Delivery
+from gateway.telegram.outbox import TelegramOutbox
+from gateway.telegram.refusals import Refusals
+from gateway.telegram.routing import Routed, to_payload
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """asyncio only: the store works in threads, which trio's jumping clock does not wait for."""
+    return "asyncio"
+
+
+KEY = ThreadKey(4242)
+SHARD = shard_of(KEY.chat_id)
+
+
+class Recorder(Actor[object]):
+    """A thread that notes the message ids it is handed."""
+
+    def __init__(self, got: list[int]) -> None:
+        self._got = got
+
+    async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
+        if isinstance(message, UserMessage):
+            self._got.append(message.message_id)
+        return None
+
+
+class NoSender(Actor[object]):
+    async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
+        raise AssertionError(f"nothing is sent here: {message!r}")
+
+
+@attrs.define
+class Parts:
+    store: Store
+    intake: Supervisor[int]
+    got: list[int]
+    owned: set[int]
+    stepped_down: list[int]
+
+    async def accept(self, update_id: int) -> Routed:
+        message = UserMessage(update_id * 10, f"hello {update_id}", 7)
+        entry = InboxEntry(update_id, KEY, message.message_id, to_payload(message))
+        assert await self.store.accept(entry)
+        return Routed(update_id, KEY, message)
+
+    async def tell(self, message: object) -> None:
+        await self.intake.ref_for(SHARD).ask(message, timeout=10)
+
+
+@asynccontextmanager
+async def intake(tmp_path: Path) -> AsyncIterator[Parts]:
+    store = Store(tmp_path / "threadgate.sqlite3")
+    got: list[int] = []
+    owned: set[int] = set()
+    stepped_down: list[int] = []
+    metrics = Metrics()
+    no_senders: Supervisor[int] = Supervisor(lambda _chat: NoSender())
+    recorders: Supervisor[ThreadKey] = Supervisor(lambda _key: Recorder(got))
+    async with no_senders as senders, recorders as threads:
+        refusals = Refusals(store, TelegramOutbox(senders, metrics))
+        delivery = Delivery(threads, store, refusals, frozenset(), list)
+
+        def step_down(shard: int) -> int:
+            stepped_down.append(shard)
+            return threads.evict(lambda key: shard_of(key.chat_id) == shard, "shard moved")
+
+        shards: Supervisor[int] = Supervisor(
+            lambda shard: ShardIntake(shard, delivery, owned.__contains__, step_down)
+        )
+        async with shards as intakes:
+            yield Parts(store, intakes, got, owned, stepped_down)
+        refusals.close()
+        await refusals.run()  # nothing was refused: it returns at once
+    store.close()
+
+
+async def settle() -> None:
+    await anyio.sleep(0.2)
+
+
+async def test_an_entry_is_handed_once_while_held_and_never_while_not(tmp_path: Path) -> None:
+    async with intake(tmp_path) as parts:
+        first = await parts.accept(1)
+        await parts.tell(Take(first))  # not held here: it waits in the inbox
+        await parts.tell(Scan("notified"))
+        await settle()
+        assert parts.got == []
+
+        parts.owned.add(SHARD)
+        await parts.tell(Gained(3))  # replayed as at a start
+        await settle()
+        assert parts.got == [10]
+        await parts.tell(Take(first))  # told again, scanned again: not handed again
+        await parts.tell(Scan("sweep"))
+        second = await parts.accept(2)
+        await parts.tell(Scan("notified"))  # written by another replica: found by the scan
+        await parts.tell(Take(second))
+        await settle()
+        assert parts.got == [10, 20]
+
+
+async def test_a_drain_delivers_nothing_until_its_bound_has_passed(tmp_path: Path) -> None:
+    async with intake(tmp_path) as parts:
+        parts.owned.add(SHARD)
+        await parts.tell(Gained(1))
+        await parts.tell(Drain(1.0))
+        routed = await parts.accept(1)
+        await parts.tell(Take(routed))
+        await parts.tell(Scan("sweep"))
+        await settle()
+        assert parts.got == [], "a draining shard's entries wait for its next owner"
+        await anyio.sleep(1.0)
+        # Still held after the drain's bound (its release failed): it delivers again.
+        await parts.tell(Scan("sweep"))
+        await settle()
+        assert parts.got == [10]
+
+
+async def test_losing_the_shard_steps_down_and_a_regain_replays(tmp_path: Path) -> None:
+    async with intake(tmp_path) as parts:
+        parts.owned.add(SHARD)
+        await parts.tell(Gained(1))
+        routed = await parts.accept(1)
+        await parts.tell(Take(routed))
+        await settle()
+        assert parts.got == [10]
+        parts.owned.discard(SHARD)
+        await parts.tell(Lost("taken over"))
+        assert parts.stepped_down == [SHARD]
+        parts.owned.add(SHARD)
+        await parts.tell(Gained(5))  # back again: the entry is still unanswered, replayed
+        await settle()
+        assert parts.got == [10, 10]
