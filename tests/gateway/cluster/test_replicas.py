@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -33,6 +34,10 @@ def cluster_seen(admin_port: int) -> set[str]:
     if sum(r["shards_held"] for r in replicas) != cluster.get("shards_total"):
         return set()
     return {r["id"] for r in replicas if r["shards_held"]}
+
+
+def sees(admin_port: int, names: set[str]) -> bool:
+    return cluster_seen(admin_port) == names
 
 
 def answered(texts: list[str], text: str) -> bool:
@@ -68,7 +73,8 @@ def test_failover_a_killed_replica_has_its_chats_answered_by_the_others(
         running.wait_balanced(names)
         # What operators see: every replica's /status and /metrics tell the same cluster.
         for replica in replicas:
-            wait(lambda r=replica: cluster_seen(r.admin_port) == set(names), 30, "status")
+            port = replica.admin_port
+            wait(partial(sees, port, set(names)), 30, "status")
             metrics = httpx.get(f"http://127.0.0.1:{replica.admin_port}/metrics", timeout=5).text
             assert "threadgate_replicas_live 3.0" in metrics
         started = time.monotonic()
