@@ -324,3 +324,22 @@ async def test_run_renews_until_cancelled(store: Store) -> None:
 def test_a_store_without_a_wall_clock_needs_one(store: Store) -> None:
     with pytest.raises(TypeError):
         ReplicaLeases(store, "a", TTL)
+
+
+async def test_of_two_processes_under_one_id_the_later_keeps_it(store: Store) -> None:
+    await ensure(store, "sqlite")
+    wall, old_hooks, new_hooks = Wall(), Hooks(), Hooks()
+    old = replica(store, "a", wall, old_hooks, incarnation="1")
+    await old.tick()
+    wall.at += TTL  # the old process was stuck past its TTL: a new one starts
+    new = replica(store, "a", wall, new_hooks, incarnation="2")
+    await new.tick()
+    assert new.held() == frozenset(range(SHARDS))
+    await old.tick()  # it resumes: superseded, it steps down
+    assert old.held() == frozenset()
+    assert old.status().leaving
+    assert old_hooks.count("lost") == SHARDS
+    await old.leave()  # does not remove the new process's heartbeat
+    await new.tick()
+    assert new.live_replicas() == ("a",)
+    assert len(new.held()) == SHARDS
