@@ -260,6 +260,8 @@ class LeaseMachine(RuleBasedStateMachine):
                 self._drive(process.leases.tick)
         # A process superseded under its replica id (a zombie that resumed) stood down.
         running = [p for p in self._in("running") if not self.loop.call(p.leases.status).leaving]
+        if not running:
+            return  # every running process was superseded: nobody is live to hold a shard
         live = sorted({p.replica_id for p in running})
         share = targets(live, SHARDS)
         now = EPOCH + self.loop.call(anyio.current_time)
