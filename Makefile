@@ -14,7 +14,7 @@ LOCKS   := requirements-test.lock requirements.lock
 COMPILE := $(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" --quiet
 
-.PHONY: run test fuzz lint typecheck pytest bench bench-gateway bench-instructions clean \
+.PHONY: run test fuzz lint typecheck pytest bench bench-gateway bench-instructions bench-replicas clean \
 	lock lock-upgrade lock-check
 
 $(UV):
@@ -76,6 +76,11 @@ bench-gateway: $(STAMP)
 
 bench-instructions: $(STAMP)
 	$(BIN)/python bench/bench_instructions.py
+
+# Replicas on one throwaway PostgreSQL against the single SQLite process, and the failover
+# time (needs PostgreSQL installed: `apt-get install postgresql`; docs/performance.md).
+bench-replicas: $(STAMP)
+	$(BIN)/python bench/bench_replicas.py
 
 clean:
 	rm -rf $(VENV) $(UV_HOME) .mypy_cache .pytest_cache .ruff_cache

@@ -39,6 +39,8 @@ class Cell:
     _failed_until: float | None = None
     _active: bool = False
     _incarnation: int = 0
+    _scope: anyio.CancelScope | None = None
+    _evicted: bool = False
 
     @property
     def key(self) -> Hashable:
@@ -78,10 +80,31 @@ class Cell:
         self._active = True
         return True
 
+    def evicted(self) -> bool:
+        """Whether the supervisor forgot this child (:meth:`evict`): its task only ends.
+        (A method: a check of it must not be taken as holding across an ``await``.)"""
+        return self._evicted
+
+    def activation_scope(self) -> anyio.CancelScope:
+        """The scope of the running activation task, which :meth:`evict` cancels."""
+        self._scope = anyio.CancelScope()
+        return self._scope
+
+    def evict(self) -> list[Envelope]:
+        """Forget this child at once: cancel its activation (the message in hand and its
+        background tasks), close its mailbox; return the message in hand and the queued ones."""
+        self._evicted = True
+        if self._scope is not None:
+            self._scope.cancel()
+        handling = self.take_handling()
+        self._actor = None
+        return [*([handling] if handling else []), *self._mailbox.close()]
+
     def deactivate(self, now: float) -> None:
         """The activation task ended: dormant (no task) until the next message."""
         self._active = False
         self._watchdog = None
+        self._scope = None
         if self._state is not ChildState.FAILED:
             self._state = ChildState.IDLE
             self._last_progress = max(self._last_progress, now)

@@ -88,5 +88,5 @@ async def last_word(
     except Exception as error:  # noqa: BLE001 - its messages are dead-lettered instead
         logger.opt(exception=error).error("actor {key!r}: on_failed failed", key=key)
     finally:
-        for envelope in left:
+        for envelope in [] if cell.evicted() else left:  # evicted: the new owner answers them
             dead_letters.post(key, envelope, reason, "actor failed")

@@ -75,6 +75,8 @@ class SupervisorStatistics:
     timers_queued: int = 0
     """Timers in the supervisor's queue: pending ones, and cancelled ones not yet discarded
     (compacted away once they are most of the queue)."""
+    evictions: int = 0
+    """Children forgotten at once by ``Supervisor.evict`` (their shard moved elsewhere)."""
 
 
 @attrs.frozen

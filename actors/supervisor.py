@@ -15,6 +15,7 @@ Failure rules (also in ``docs/architecture.md``):
   the message each was handling and whatever is still queued are dead-lettered as
   ``SHUTDOWN`` (askers get :class:`ActorStoppedError`). A crash that meets that
   cancellation is logged; only the cancellation goes on.
+* **Evict**: :meth:`Supervisor.evict` forgets matching children at once (``actors._evict``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from loguru import logger
 from actors._cell import Cell
 from actors._context import CellContext
 from actors._errors import cancellation_of, root_cause
+from actors._evict import evict_matching
+from actors._passivation import collect_idle, stop_actor
 from actors._restarts import after_crash, last_word
 from actors.actor import Actor
 from actors.context import ActorContext
@@ -72,6 +75,7 @@ class _Counters:
     stalls: int = 0
     passivations: int = 0
     failures: int = 0
+    evictions: int = 0
 
 
 @attrs.define(eq=False)
@@ -148,7 +152,7 @@ class Supervisor(Generic[K]):
                 await self._all_stopped.wait()
             for cell in list(self._cells.values()):
                 if not cell.active and cell.actor is not None:
-                    await self._stop_actor(cell.key, cell.actor)
+                    await stop_actor(cell.key, cell.actor, self._config.drain_timeout)
         self._cancel_all()
 
     def _cancel_all(self) -> None:
@@ -207,6 +211,15 @@ class Supervisor(Generic[K]):
                 self._wake(cell)
         self._counters.delivered += sent
         return sent
+
+    def evict(self, predicate: Callable[[K], bool], reason: str) -> int:
+        """Forget every child whose key matches ``predicate`` at once; return how many.
+
+        No ``on_stop``, no dead letters, one log line (``actors._evict`` has the rules).
+        """
+        evicted = evict_matching(self._cells, predicate, reason)
+        self._counters.evictions += evicted
+        return evicted
 
     def _fire(self, timer: Timer) -> None:
         """A timer is due: send its message, unless the incarnation that set it has ended."""
@@ -267,16 +280,19 @@ class Supervisor(Generic[K]):
     async def _activation(self, cell: Cell) -> None:
         """Serve ``cell`` until it is quiescent (then it goes dormant) or fails."""
         try:
-            while True:
-                error = await self._serve_incarnation(cell)
-                if error is None:
-                    return
-                delay = self._after_crash(cell, error)
-                if delay is None:
-                    await last_word(cell, self._factory, self._dead_letters)
-                    return
-                cell.backing_off()
-                await anyio.sleep(delay)
+            with cell.activation_scope():  # cancelled by an eviction
+                while not cell.evicted():
+                    error = await self._serve_incarnation(cell)
+                    if error is not None and cell.evicted():
+                        logger.info("evicted actor {k!r} ended with {e!r}", k=cell.key, e=error)
+                    if error is None or cell.evicted():
+                        return
+                    delay = self._after_crash(cell, error)
+                    if delay is None:
+                        await last_word(cell, self._factory, self._dead_letters)
+                        return
+                    cell.backing_off()
+                    await anyio.sleep(delay)
         finally:
             cell.deactivate(anyio.current_time())
             self._running_tasks -= 1
@@ -346,33 +362,12 @@ class Supervisor(Generic[K]):
     async def _sweep_once(self, idle_ttl: float) -> None:
         # A method of its own so that its locals (every actor it stops) are gone when it
         # returns: a passivated actor is not kept alive until the next sweep.
-        now = anyio.current_time()
-        stopped: list[tuple[K, Actor[Any]]] = []
-        for key, cell in list(self._cells.items()):
-            failed_until = cell.failed_until
-            if failed_until is not None:
-                if now >= failed_until and not cell.active:  # and its last word is done
-                    del self._cells[key]
-                continue
-            actor = cell.actor
-            if actor is not None and cell.dormant_for(now) >= idle_ttl:
-                cell.mailbox.close()  # empty: checked by dormant_for()
-                del self._cells[key]
-                stopped.append((key, actor))
+        stopped = collect_idle(self._cells, anyio.current_time(), idle_ttl)
         if len(stopped) > len(self._cells):
             self._cells = dict(self._cells)  # a dict never shrinks by deletion alone
         self._counters.passivations += len(stopped)
         for key, actor in stopped:
-            await self._stop_actor(key, actor)
-
-    async def _stop_actor(self, key: Hashable, actor: Actor[Any]) -> None:
-        if type(actor).on_stop is Actor.on_stop:
-            return  # nothing to run: skip the scopes (a sweep may stop 100,000 actors)
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self._config.drain_timeout):
-            try:
-                await actor.on_stop()
-            except Exception as error:  # noqa: BLE001 - the actor is gone either way
-                logger.warning("actor {key!r} on_stop failed: {error!r}", key=key, error=error)
+            await stop_actor(key, actor, self._config.drain_timeout)
 
     def _after_crash(self, cell: Cell, error: Exception) -> float | None:
         """Count the crash; return the backoff, or ``None`` if the child is now failed."""
@@ -414,6 +409,7 @@ class Supervisor(Generic[K]):
             stalls=counters.stalls,
             passivations=counters.passivations,
             failures=counters.failures,
+            evictions=counters.evictions,
             dead_letters=self._dead_letters.count,
             timer_wakeups=self._timers.wakeups,
             timers_queued=len(self._timers),

@@ -24,6 +24,10 @@ from actors.thread.actor import ThreadActor
 from actors.thread.records import Concluded, ThreadKey
 from actors.thread.settings import Activation
 from gateway import jobs
+from gateway.cluster.manager import POLLER
+from gateway.cluster.schema import ensure
+from gateway.cluster.status import ClusterStatus
+from gateway.cluster.wiring import Cluster, build, fence_for, may_send
 from gateway.config import Config
 from gateway.media.albums import Albums
 from gateway.media.fetch import Fetcher
@@ -35,8 +39,9 @@ from gateway.ops.recent import Recent, config_secrets
 from gateway.ops.timings import QueueWait
 from gateway.parts import HTTP_LIMITS, configured_agent, providers, started_line, thread_settings
 from gateway.services import ServiceStatus, ServiceSupervisor
+from gateway.store import Store, open_store
+from gateway.store.fence import NO_FENCE
 from gateway.store.retention import keep_pruned
-from gateway.store.sqlite import Store
 from gateway.store.usage import UsageStore
 from gateway.telegram import commands
 from gateway.telegram.bot import make_bot
@@ -72,12 +77,18 @@ class Gateway:
     updates: Poller | WebhookServer | None = None
     """Where updates come from: long polling, or the webhook server."""
     admin_url: str = ""
+    cluster: Cluster | None = None
+    """This replica's parts when the store is shared (PostgreSQL); ``None`` on SQLite."""
 
     def thread_status(self) -> SupervisorStatus:
         return self.threads.status()
 
     def pool_status(self) -> list[PoolStatus]:
         return [pool.status() for pool in self.pools]
+
+    def cluster_status(self) -> ClusterStatus | None:
+        """The replicas and their shards (``None`` on SQLite: one process holds all)."""
+        return None if self.cluster is None else self.cluster.status()
 
     def render_metrics(self) -> bytes:
         return self.metrics.render()
@@ -87,11 +98,15 @@ class Gateway:
 
     def health(self) -> dict[str, bool]:
         """The gateway's own checks for ``/healthz``: threads accept mail, updates come in."""
-        updates = self.updates
+        updates, cluster = self.updates, self.cluster
+        # A replica that does not hold the poller lease polls nothing, and is well.
+        elsewhere = (
+            cluster is not None and isinstance(updates, Poller) and not cluster.leases.leads(POLLER)
+        )
         return {
             "supervisor_running": self.threads.running,
             f"{updates.name if updates else 'updates'}_alive": (
-                updates is not None and updates.alive(anyio.current_time())
+                updates is not None and (elsewhere or updates.alive(anyio.current_time()))
             ),
         }
 
@@ -141,7 +156,10 @@ async def _open_gateway(
 
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(recent.watching_logs())
-        store = Store(Path(config.data_dir) / "threadgate.sqlite3", on_outcome=on_outcome)
+        fence = fence_for(config)  # several replicas: every thread write checks its lease
+        store = open_store(
+            config.store.url, Path(config.data_dir), on_outcome, fence=fence or NO_FENCE
+        )
         stack.callback(store.close)
         bot = bot or make_bot(telegram)
         stack.push_async_callback(bot.session.close)
@@ -161,7 +179,14 @@ async def _open_gateway(
                 config.stt.echo,
             )
         )
-        senders = await stack.enter_async_context(_senders(config, bot, metrics))
+        cluster: Cluster | None = None
+        pace = GlobalPace(1 / telegram.send_rate)
+
+        def sendable(chat_id: int) -> bool | None:
+            return True if cluster is None else may_send(cluster.leases, chat_id)
+
+        senders_ = _senders(config, bot, metrics, pace, sendable)
+        senders = await stack.enter_async_context(senders_)
         outbox = TelegramOutbox(senders, metrics)
         services = await stack.enter_async_context(ServiceSupervisor())
         refusals = Refusals(store, outbox)
@@ -199,12 +224,25 @@ async def _open_gateway(
             ),
         )
         gateway = Gateway(config, store, metrics, pools, threads, outbox, delivery, services)
-        albums = Albums(delivery.deliver, store, config.media.album_window)
+        if fence is not None:
+            await ensure(store, "postgresql")  # the lease tables, once for every replica
+            cluster = build(
+                config, store, fence, threads, senders, delivery, pace=pace, pools=pools
+            )
+            gateway.cluster = cluster
+            await stack.enter_async_context(cluster.replica.shards)
+            stack.callback(cluster.close)
+        route = delivery.deliver if cluster is None else cluster.replica.route
+        albums = Albums(route, store, config.media.album_window)
         gateway.updates, resequencer, callbacks = await _updates(
             config, bot, store, gateway, albums
         )
         stack.callback(callbacks.close)
-        metrics.watch(gateway.thread_status, gateway.pool_status, gateway.services)
+        if cluster is not None:
+            callbacks.elsewhere = cluster.replica.forward_stop
+        metrics.watch(
+            gateway.thread_status, gateway.pool_status, gateway.services, gateway.cluster_status
+        )
         announce = announce or Path(config.data_dir)
         admin = AdminServer(
             gateway, config.admin, recent, announce=announce, demo=demo, usage=usage
@@ -213,15 +251,24 @@ async def _open_gateway(
         stack.push_async_callback(_shielded(admin.stop))
         gateway.admin_url = admin.url
 
-        await delivery.replay()
+        if cluster is None:
+            await delivery.replay()  # a replica replays each shard as it takes it
         started: dict[str, Callable[[], Awaitable[object]]] = {
             "admin": admin.serve,
-            "checkpoints": partial(jobs.checkpoints, store),
         }
+        if not store.shared:  # SQLite's write-ahead log (PostgreSQL keeps its own)
+            started["checkpoints"] = partial(jobs.checkpoints, store)
         for pool in pools:
             started[f"pool {pool.name}"] = partial(pool.run, jobs.waker(threads))
         started["retention"] = partial(keep_pruned, store, config.store)
-        started[gateway.updates.name] = gateway.updates.run
+        if cluster is None:
+            started[gateway.updates.name] = gateway.updates.run
+        else:
+            polls = isinstance(gateway.updates, Poller)
+            started |= cluster.services(gateway.updates.run if polls else None)
+            if not polls:
+                started[gateway.updates.name] = gateway.updates.run
+            stack.push_async_callback(_shielded(cluster.leave))  # after the services stop
         if resequencer is not None:
             started["resequencer"] = resequencer.run
         started[albums.name] = albums.run
@@ -254,10 +301,16 @@ def _thread_supervision(idle_ttl: float | None) -> SupervisorConfig:
     )
 
 
-def _senders(config: Config, bot: Bot, metrics: Metrics) -> Supervisor[int]:
-    """One ``ChatSender`` actor per chat, sharing the bot's global pace."""
+def _senders(
+    config: Config,
+    bot: Bot,
+    metrics: Metrics,
+    pace: GlobalPace,
+    sendable: Callable[[int], bool | None],
+) -> Supervisor[int]:
+    """One ``ChatSender`` actor per chat, sharing the bot's global pace; a chat that is not
+    ``sendable`` here (its shard's lease lapsed) has its requests withdrawn."""
     telegram = config.telegram
-    pace = GlobalPace(1 / telegram.send_rate)
     return Supervisor(
         lambda chat_id: ChatSender(
             chat_id,
@@ -269,6 +322,7 @@ def _senders(config: Config, bot: Bot, metrics: Metrics) -> Supervisor[int]:
             telegram.edit_interval,
             streaming=telegram.streaming,
             reactions_on=telegram.reactions,
+            sendable=sendable,
         ),
         SupervisorConfig(stall_timeout=600, idle_ttl=300, drain_timeout=5),
     )

@@ -131,12 +131,17 @@ def _pairing(args: argparse.Namespace) -> int:
     if args.action == "approve":
         telegram = config.telegram
         bot = (telegram.api_base, telegram.token) if telegram.token else None
-        return pairing_cli.approve_pairing(config.data_dir, args.code, bot=bot)
+        return pairing_cli.approve_pairing(
+            config.data_dir, args.code, url=config.store.url, bot=bot
+        )
     if args.action == "revoke":
         return pairing_cli.revoke_pairing(
-            config.data_dir, args.user_id, allowed_users=config.telegram.allowed_users
+            config.data_dir,
+            args.user_id,
+            url=config.store.url,
+            allowed_users=config.telegram.allowed_users,
         )
-    return pairing_cli.list_pairing(config.data_dir)
+    return pairing_cli.list_pairing(config.data_dir, url=config.store.url)
 
 
 def _parser() -> argparse.ArgumentParser:

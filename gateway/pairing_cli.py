@@ -8,6 +8,10 @@ message, with no restart.
 The file is opened with a plain connection, not a ``Store``: opening a store makes the
 schema's triggers again, which must not happen under the running gateway's writes. A file
 the gateway never opened (or one of a version before pairing) is refused with one line.
+
+With ``store.url`` (PostgreSQL) they open the store (``gateway.store.open_store``: its schema
+is made under an advisory lock, safe beside running replicas) and run the same statements
+through it, each command in one transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TextIO, TypeVar
 
+import anyio
 import httpx
 
 from gateway.exceptions import (
@@ -27,7 +32,9 @@ from gateway.exceptions import (
     PairingCodeUnknownError,
     StoreUnavailableError,
 )
+from gateway.store import open_store
 from gateway.store.connections import connect
+from gateway.store.fence import Connection
 from gateway.store.pairing import (
     ApprovedUser,
     PendingCode,
@@ -71,9 +78,31 @@ def _opened(data_dir: str | Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-def _write(data_dir: str | Path, func: Callable[[sqlite3.Connection], T]) -> T:
+def _on_store(url: str, data_dir: str | Path, func: Callable[[Connection], T]) -> T:
+    """``func`` in one transaction of the PostgreSQL store at ``url``."""
+    store = open_store(url, Path(data_dir))
+    try:
+
+        async def run() -> T:
+            return await store.write(func, atomic=True)
+
+        return anyio.run(run)
+    finally:
+        store.close()
+
+
+def _read(data_dir: str | Path, url: str, func: Callable[[Connection], T]) -> T:
+    if url:
+        return _on_store(url, data_dir, func)
+    with _opened(data_dir) as db:
+        return func(db)
+
+
+def _write(data_dir: str | Path, url: str, func: Callable[[Connection], T]) -> T:
     """``func`` in one transaction that takes the write lock first (waiting for the gateway's
     writes up to ``busy_timeout``), so a read in it is never of a snapshot gone stale."""
+    if url:
+        return _on_store(url, data_dir, func)
     with _opened(data_dir) as db:
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -101,13 +130,17 @@ def _when(at: float) -> str:
 
 
 def list_pairing(
-    data_dir: str | Path, *, now: float | None = None, out: TextIO | None = None
+    data_dir: str | Path,
+    *,
+    url: str = "",
+    now: float | None = None,
+    out: TextIO | None = None,
 ) -> int:
     """Print the pending codes and the approved users; exit status 0."""
     out, now = out or sys.stdout, time.time() if now is None else now
-    with _opened(data_dir) as db:
-        pending: list[PendingCode] = read_pending(db, now)
-        approved: list[ApprovedUser] = read_approved(db)
+    pending: list[PendingCode]
+    approved: list[ApprovedUser]
+    pending, approved = _read(data_dir, url, lambda db: (read_pending(db, now), read_approved(db)))
     print(f"Pending codes ({len(pending)}):", file=out)
     for code in pending:
         print(
@@ -130,6 +163,7 @@ def approve_pairing(
     data_dir: str | Path,
     code: str,
     *,
+    url: str = "",
     bot: tuple[str, str] | None = None,
     now: float | None = None,
     out: TextIO | None = None,
@@ -142,7 +176,7 @@ def approve_pairing(
     """
     out, err, now = out or sys.stdout, err or sys.stderr, time.time() if now is None else now
     try:
-        user = _write(data_dir, lambda db: approve_code(db, code, now))
+        user = _write(data_dir, url, lambda db: approve_code(db, code, now))
     except PairingCodeUnknownError as error:
         print(f"threadgate: {error}", file=err)
         return 1
@@ -178,6 +212,7 @@ def revoke_pairing(
     data_dir: str | Path,
     user_id: int,
     *,
+    url: str = "",
     allowed_users: Collection[int] = (),
     out: TextIO | None = None,
     err: TextIO | None = None,
@@ -186,7 +221,7 @@ def revoke_pairing(
     also in ``allowed_users`` (the config's) is still allowed: said on stderr."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
-        user = _write(data_dir, lambda db: revoke_user(db, user_id))
+        user = _write(data_dir, url, lambda db: revoke_user(db, user_id))
     except PairedUserUnknownError as error:
         print(f"threadgate: {error}", file=err)
         return 1

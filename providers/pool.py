@@ -12,6 +12,11 @@ Rules:
 * Key states are persisted by ``run()``, the pool's own task, after every change (a 429
   changes one): never on the path of a request, and a failure to save is logged and
   retried, never raised into a run.
+* Shared by replicas (one store): a save first adopts what the store holds (the latest
+  change of each key wins, ``providers.pool_keys``), then ``on_saved`` is awaited (the
+  gateway notifies the others). A replica told so calls ``refresh_soon()``: ``run()`` adopts
+  the store's later changes (so a 402 seen by one replica rests the key for all) and saves
+  again if it holds a later change itself (two saves that crossed).
 """
 
 from __future__ import annotations
@@ -20,8 +25,7 @@ import enum
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 import attrs
@@ -34,7 +38,26 @@ from providers.exceptions import (
     QuotaExhaustedError,
     RateLimitedError,
 )
+from providers.pool_keys import (
+    KeyEntry,
+    KeyState,
+    KeyStatus,
+    PoolStateStore,
+    PoolStatus,
+    SavedKeyState,
+)
 from providers.secrets import ApiKey
+
+__all__ = [
+    "SAVE_RETRY",
+    "CredentialPool",
+    "KeyState",
+    "KeyStatus",
+    "PoolStateStore",
+    "PoolStatus",
+    "SavedKeyState",
+    "Strategy",
+]
 
 
 class Strategy(enum.Enum):
@@ -46,156 +69,12 @@ class Strategy(enum.Enum):
     RANDOM = "random"
 
 
-class KeyState(enum.Enum):
-    """What a key can do now."""
-
-    USABLE = "usable"
-    COOLING = "cooling"
-    DISABLED = "disabled"
-
-
-@attrs.frozen
-class KeyStatus:
-    """One key at one moment (no secret in it)."""
-
-    label: str
-    """The key's label."""
-    state: KeyState
-    """Usable, cooling or disabled."""
-    cooldown_left: float
-    """Seconds until a cooling key is usable again (0 otherwise)."""
-    reason: str
-    """Why it is cooling or disabled."""
-    requests: int
-    """Requests made with it."""
-    failures: int
-    """Requests that failed because of it."""
-
-
-@attrs.frozen
-class PoolStatus:
-    """The pool at one moment."""
-
-    name: str
-    """The pool (usually the provider's name)."""
-    keys: tuple[KeyStatus, ...]
-    """Every key, in configured order."""
-
-    @property
-    def usable(self) -> int:
-        return sum(k.state is KeyState.USABLE for k in self.keys)
-
-
-@attrs.frozen
-class SavedKeyState:
-    """What is persisted for one key (times in wall-clock seconds)."""
-
-    label: str
-    """The key's label."""
-    disabled: bool
-    """Disabled until config reload."""
-    until: float | None
-    """Wall-clock time its cooldown ends."""
-    reason: str
-    """Why."""
-    requests: int
-    """Requests made with it."""
-    failures: int
-    """Failures blamed on it."""
-
-
-class PoolStateStore(Protocol):
-    """Where the pool's key states survive restarts (the gateway's SQLite store). Either
-    call may raise when the store is unavailable: the pool logs it and goes on."""
-
-    async def load_pool(self, name: str) -> Sequence[SavedKeyState]:
-        """Return the saved states (unknown labels are ignored)."""
-
-    async def save_pool(self, name: str, states: Sequence[SavedKeyState]) -> None:
-        """Replace the saved states."""
-
-
 SAVE_RETRY = 10.0
 """Seconds before a failed save of the key states is tried again."""
 
 
-@attrs.define
-class _Key:
-    _key: ApiKey
-    _disabled: bool = False
-    _until: float = 0.0
-    _reason: str = ""
-    _requests: int = 0
-    _failures: int = 0
-    _backoff: int = 0
-
-    @property
-    def key(self) -> ApiKey:
-        return self._key
-
-    @property
-    def requests(self) -> int:
-        return self._requests
-
-    @property
-    def until(self) -> float:
-        return self._until
-
-    def usable(self, now: float) -> bool:
-        return not self._disabled and self._until <= now
-
-    def state(self, now: float) -> KeyState:
-        if self._disabled:
-            return KeyState.DISABLED
-        return KeyState.COOLING if self._until > now else KeyState.USABLE
-
-    def used(self) -> None:
-        self._requests += 1
-
-    def succeeded(self) -> None:
-        self._backoff = 0
-        if self._until == 0.0:
-            self._reason = ""
-
-    def disable(self, reason: str) -> None:
-        self._disabled, self._reason = True, reason
-        self._failures += 1
-
-    def cool(self, until: float, reason: str) -> None:
-        self._until, self._reason = until, reason
-        self._failures += 1
-
-    def next_backoff(self, base: float, cap: float) -> float:
-        self._backoff += 1
-        return min(cap, base * 2.0 ** (self._backoff - 1))
-
-    def status(self, now: float) -> KeyStatus:
-        state = self.state(now)
-        return KeyStatus(
-            label=self._key.label,
-            state=state,
-            cooldown_left=max(0.0, self._until - now) if state is KeyState.COOLING else 0.0,
-            reason="" if state is KeyState.USABLE else self._reason,
-            requests=self._requests,
-            failures=self._failures,
-        )
-
-    def saved(self, now: float, wall: float) -> SavedKeyState:
-        until = wall + (self._until - now) if self._until > now else None
-        return SavedKeyState(
-            self._key.label, self._disabled, until, self._reason, self._requests, self._failures
-        )
-
-    def restore(self, saved: SavedKeyState, now: float, wall: float) -> None:
-        self._disabled = saved.disabled
-        self._reason = saved.reason
-        self._requests, self._failures = saved.requests, saved.failures
-        if saved.until is not None and saved.until > wall:
-            self._until = now + (saved.until - wall)
-
-
-def _entries(keys: Sequence[ApiKey]) -> list[_Key]:
-    return [_Key(key) for key in keys]
+def _entries(keys: Sequence[ApiKey]) -> list[KeyEntry]:
+    return [KeyEntry(key) for key in keys]
 
 
 @attrs.define(eq=False)
@@ -203,13 +82,17 @@ class CredentialPool:
     """Hands out usable keys and learns from how requests with them ended."""
 
     _name: str
-    _keys: list[_Key] = attrs.field(converter=_entries)
+    _keys: list[KeyEntry] = attrs.field(converter=_entries)
     _strategy: Strategy = Strategy.FILL_FIRST
     _quota_cooldown: float = 3600.0
     _rate_limit_backoff: float = 1.0
     _rate_limit_backoff_max: float = 300.0
     _store: PoolStateStore | None = None
     _rng: random.Random = attrs.field(factory=random.Random)
+    _on_saved: Callable[[str], Awaitable[None]] | None = None
+    """Awaited (by ``run()``) with the pool's name after each save: the gateway tells the
+    other replicas (``gateway.cluster.bus``, channel ``pool``), which ``refresh()``."""
+    _refresh_due: bool = attrs.field(default=False, init=False)
     _cursor: int = attrs.field(default=0, init=False)
     _starved: bool = attrs.field(default=False, init=False)
     _changed: anyio.Event | None = attrs.field(default=None, init=False)
@@ -308,6 +191,7 @@ class CredentialPool:
             )
         else:
             return  # 5xx, timeouts, bad requests: not the key's fault
+        entry.changed(time.time())
         self._persist()
         self._wake()
 
@@ -316,11 +200,14 @@ class CredentialPool:
         old = {k.key.label: k for k in self._keys}
         self._keys = []
         for key in keys:
-            entry = _Key(key)
+            entry = KeyEntry(key)
             if key.label in old and old[key.label].key == key:
                 previous = old[key.label]
-                if previous.state(anyio.current_time()) is KeyState.COOLING:
+                state = previous.state(anyio.current_time())
+                if state is KeyState.COOLING:
                     entry.cool(previous.until, "cooling")
+                # Enabled again: a change the other replicas adopt; else the same as before.
+                entry.changed(time.time() if state is KeyState.DISABLED else previous.changed_at)
             self._keys.append(entry)
         self._persist()
         self._wake()
@@ -335,6 +222,10 @@ class CredentialPool:
         try:
             while True:
                 now = anyio.current_time()
+                if self._refresh_due:
+                    self._refresh_due = False
+                    await self.refresh()
+                    continue
                 if self._unsaved and now >= self._save_at:
                     await self._save()
                     continue  # they may have changed again meanwhile
@@ -358,11 +249,54 @@ class CredentialPool:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SAVE_RETRY):
                     await self._save()
 
+    def share(self, on_saved: Callable[[str], Awaitable[None]]) -> None:
+        """Other replicas use this pool's store: await ``on_saved(name)`` after each save."""
+        self._on_saved = on_saved
+
+    def refresh_soon(self) -> None:
+        """Have ``run()`` :meth:`refresh` (never waits: for the bus's handler)."""
+        self._refresh_due = True
+        self._wake()
+
+    async def refresh(self) -> None:
+        """Adopt the key states another replica saved since (the latest change of each key
+        wins); save again if this pool holds a later change than the store (two saves that
+        crossed). A store that cannot be read is logged; the next notice tries again."""
+        if self._store is None:
+            return
+        try:
+            states = await self._store.load_pool(self._name)
+        except Exception as error:  # noqa: BLE001 - the store's own error; any is survivable
+            logger.warning("pool {pool}: key states not refreshed: {e}", pool=self._name, e=error)
+            return
+        if self._merge(states):
+            self._persist()
+        self._wake()
+
+    def _merge(self, states: Sequence[SavedKeyState]) -> bool:
+        """Adopt the later changes in ``states``; whether this pool has later ones."""
+        now, wall = anyio.current_time(), time.time()
+        saved = {s.label: s for s in states}
+        adopted = [
+            k for k in self._keys if k.key.label in saved and k.adopt(saved[k.key.label], now, wall)
+        ]
+        for key in adopted:
+            status = key.status(now)
+            logger.info(
+                "pool {pool}: key {key} is {state} (saved by another replica{why})",
+                pool=self._name,
+                key=key.key,
+                state=status.state.value,
+                why=f": {status.reason}" if status.reason else "",
+            )
+        return any(k.ahead_of(saved.get(k.key.label)) for k in self._keys)
+
     async def _save(self) -> None:
         assert self._store is not None
         self._unsaved = False
-        now, wall = anyio.current_time(), time.time()
         try:
+            self._merge(await self._store.load_pool(self._name))  # another replica's, kept
+            now, wall = anyio.current_time(), time.time()
             await self._store.save_pool(self._name, [k.saved(now, wall) for k in self._keys])
         except BaseException as error:
             self._unsaved = True
@@ -375,12 +309,18 @@ class CredentialPool:
                 s=SAVE_RETRY,
                 e=error,
             )
+            return
+        if self._on_saved is not None:
+            try:
+                await self._on_saved(self._name)
+            except Exception as error:  # noqa: BLE001 - the others learn at their next save
+                logger.warning("pool {pool}: others not told: {e}", pool=self._name, e=error)
 
     def _wake(self) -> None:
         if self._changed is not None:
             self._changed.set()
 
-    def _find(self, key: ApiKey) -> _Key:
+    def _find(self, key: ApiKey) -> KeyEntry:
         for entry in self._keys:
             if entry.key.label == key.label:
                 return entry

@@ -112,6 +112,8 @@ class BotAPISimulator(UpdateSide, SendSide):
     """The bot's ``answerCallbackQuery`` calls that were answered, in order."""
     fail_callback_answers: int = 0
     """Answer the next N ``answerCallbackQuery`` with HTTP 500."""
+    api_calls: list[tuple[str, int | None]] = attrs.Factory(list)
+    """Every Bot API request that reached the simulator: (method, its ``chat_id`` if any)."""
     allowed_updates: list[str] | None = None
     """The update types the bot last asked for (``getUpdates`` or ``setWebhook``)."""
     _said: dict[int, dict[str, Any]] = attrs.Factory(dict)
@@ -273,6 +275,9 @@ class BotAPISimulator(UpdateSide, SendSide):
                 params = await request.json()
             except ValueError:
                 params = {}
+        chat_id = params.get("chat_id")
+        numeric = chat_id is not None and str(chat_id).lstrip("-").isdigit()
+        self.api_calls.append((method, int(str(chat_id)) if numeric else None))
         handler = getattr(self, f"_api_{method.lower()}", None)
         if handler is None:
             return self._ok(True)  # setMyCommands, deleteWebhook, ...: accepted

@@ -21,6 +21,7 @@ from aiohttp import web
 from loguru import logger
 
 from actors import ChildStatus, SupervisorStatus
+from gateway.cluster.status import ClusterStatus, cluster_json
 from gateway.config import AdminConfig
 from gateway.config_check import is_loopback, split_host_port
 from gateway.exceptions import ConfigInvalidError, StoreUnavailableError
@@ -50,6 +51,20 @@ class Observed(Protocol):
 
     def render_metrics(self) -> bytes:
         """The Prometheus exposition of the gateway's metrics."""
+
+
+class ObservedCluster(Observed, Protocol):
+    """An ``Observed`` of several replicas: it may also have ``cluster_status()``."""
+
+    def cluster_status(self) -> ClusterStatus | None:
+        """The replicas and their shards; ``None`` on a single process (SQLite)."""
+
+
+def cluster_of(observed: Observed) -> ClusterStatus | None:
+    """``observed.cluster_status()`` if it has one (optional: ``None`` on a single process)."""
+    method = getattr(observed, "cluster_status", None)
+    status = method() if callable(method) else None
+    return status if isinstance(status, ClusterStatus) else None
 
 
 def _seconds(value: float | None, digits: int = 3) -> float | None:
@@ -229,6 +244,9 @@ class AdminServer:
     async def _status(self, request: web.Request) -> web.Response:
         observed = self._observed
         body = status_json(observed.thread_status(), observed.pool_status(), time.time())
+        cluster = cluster_of(observed)
+        if cluster is not None:  # a single process: the status is as it always was
+            body["cluster"] = cluster_json(cluster)
         if self._usage is not None:
             try:
                 body["usage"] = usage_json(await self._usage.report(everyone=True), short=True)

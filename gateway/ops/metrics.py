@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from actors import SupervisorStatus
+from gateway.cluster.status import ClusterStatus
 from gateway.services import ServiceStatus
 from providers.pool import KeyState, PoolStatus
 from providers.usage import Usage
@@ -43,6 +44,11 @@ SUPERVISOR_COUNTERS = (
     ("threadgate_thread_stalls", "stalls", "Thread actors cancelled by the progress watchdog"),
     ("threadgate_dead_letters", "dead_letters", "Messages given up by the runtime (each answered)"),
     ("threadgate_passivations", "passivations", "Idle thread actors passivated"),
+    (
+        "threadgate_thread_evictions",
+        "evictions",
+        "Thread actors forgotten at once because their shard moved to another replica",
+    ),
     ("threadgate_threads_spawned", "spawned", "Thread actors spawned (respawns included)"),
     (
         "threadgate_thread_failures",
@@ -67,10 +73,12 @@ class _Snapshots(Collector):
         threads: Callable[[], SupervisorStatus | None],
         pools: Callable[[], Sequence[PoolStatus]],
         services: Callable[[], Sequence[ServiceStatus]],
+        cluster: Callable[[], ClusterStatus | None],
     ) -> None:
         self._threads = threads
         self._pools = pools
         self._services = services
+        self._cluster = cluster
 
     def collect(self) -> Iterator[Metric]:
         status = self._threads()
@@ -95,6 +103,9 @@ class _Snapshots(Collector):
         for service in self._services():
             restarts.add_metric([service.name], service.restarts)
         yield restarts
+        cluster = self._cluster()
+        if cluster is not None:
+            yield from _replicas(cluster)
 
     def _keys(self) -> Iterator[Metric]:
         keys = GaugeMetricFamily(
@@ -115,6 +126,28 @@ class _Snapshots(Collector):
                 requests.add_metric([pool.name, key.label], key.requests)
                 failures.add_metric([pool.name, key.label], key.failures)
         yield from (keys, requests, failures)
+
+
+def _replicas(cluster: ClusterStatus) -> Iterator[Metric]:
+    """The cluster's gauges (only with several replicas: a single process has none)."""
+    yield GaugeMetricFamily("threadgate_replicas_live", "Replicas alive", value=cluster.live)
+    yield GaugeMetricFamily(
+        "threadgate_shards_unowned",
+        "Shards no live replica holds (their chats wait for a taker)",
+        value=cluster.unowned,
+    )
+    held = GaugeMetricFamily(
+        "threadgate_shards_held", "Shards each replica holds a lease on", labels=["replica"]
+    )
+    poller = GaugeMetricFamily(
+        "threadgate_replica_leads_poller",
+        "1 for the replica that polls getUpdates, else 0",
+        labels=["replica"],
+    )
+    for replica in cluster.replicas:
+        held.add_metric([replica.id], replica.shards_held)
+        poller.add_metric([replica.id], int(replica.leads_poller))
+    yield from (held, poller)
 
 
 @attrs.define(eq=False)
@@ -197,9 +230,10 @@ class Metrics:
         threads: Callable[[], SupervisorStatus | None],
         pools: Callable[[], Sequence[PoolStatus]],
         services: Callable[[], Sequence[ServiceStatus]] = tuple,
+        cluster: Callable[[], ClusterStatus | None] = lambda: None,
     ) -> None:
-        """Read these snapshots at every scrape."""
-        self.registry.register(_Snapshots(threads, pools, services))
+        """Read these snapshots at every scrape (``cluster``: only with several replicas)."""
+        self.registry.register(_Snapshots(threads, pools, services, cluster))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

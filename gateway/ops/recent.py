@@ -25,6 +25,7 @@ from loguru import logger
 
 from actors.thread.records import Concluded, ThreadKey
 from gateway.config import Config
+from gateway.store.postgres import url_secrets
 from providers.secrets import redact
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def config_secrets(config: Config) -> tuple[str, ...]:
             *(key for fallback in config.llm.fallbacks for key in fallback.api_keys),
             config.admin.token,
             config.agent.token,
+            *url_secrets(config.store.url),
         )
     )
 

@@ -18,6 +18,8 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from gateway.cluster.status import ranges
+
 
 def seconds(value: Any) -> str:
     """A duration in seconds (``None``: none) as the table shows it."""
@@ -79,6 +81,21 @@ KEY_COLUMNS = (
     Column("requests", lambda row: str(row["requests"]), priority=4, numeric=True),
 )
 """The credential pool's table, in display order."""
+
+
+def _yes(value: Any) -> str:
+    return "yes" if value else "-"
+
+
+REPLICA_COLUMNS = (
+    Column("replica", lambda row: str(row["id"]) + (" (this)" if row["this"] else "")),
+    Column("state", lambda row: "alive" if row["alive"] else "gone"),
+    Column("shards", lambda row: str(row["shards_held"]), numeric=True),
+    Column("threads", lambda row: _plain(row["threads_live"]), priority=1, numeric=True),
+    Column("poller", lambda row: _yes(row["leads_poller"]), priority=2),
+    Column("heartbeat", lambda row: seconds(row["heartbeat_age"]), priority=3, numeric=True),
+)
+"""The replicas table (with several replicas on PostgreSQL), in display order."""
 
 
 def _tokens(row: dict[str, Any]) -> str:
@@ -169,6 +186,16 @@ def _usage_title(usage: dict[str, Any]) -> str:
     return f"Usage (UTC; ~ estimated{more})"
 
 
+def _cluster(cluster: dict[str, Any], width: int) -> Iterable[Table | Text]:
+    live, total = cluster["replicas_live"], cluster["shards_total"]
+    title = f"Replicas ({live} live; {total} shards, {cluster['shards_unowned']} unowned)"
+    replicas = cluster["replicas"]
+    yield _table(title, REPLICA_COLUMNS, replicas, width)
+    for replica in replicas:
+        if replica["shards"]:  # wraps as prose: every shard is shown
+            yield Text(f"shards of {replica['id']}: {ranges(replica['shards'])}")
+
+
 @attrs.frozen
 class StatusView:
     """The status table for any terminal width (a rich renderable)."""
@@ -179,6 +206,9 @@ class StatusView:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
         status = self.status
+        cluster = status.get("cluster")
+        if cluster:
+            yield from _cluster(cluster, width)
         yield _table("Threads", THREAD_COLUMNS, status["threads"], width)
         yield _table("Credential pool", KEY_COLUMNS, list(_pool_rows(status)), width)
         usage = status.get("usage")
@@ -191,6 +221,7 @@ class StatusView:
 
 
 def render(status: dict[str, Any]) -> Group:
-    """Threads (key, state, phase, queue, run age, restarts, ...), the key pool and the
-    usage totals (when the status has them), fitted to the terminal it is printed on."""
+    """The replicas and their shards (with several replicas), threads (key, state, phase,
+    queue, run age, restarts, ...), the key pool and the usage totals (when the status has
+    them), fitted to the terminal it is printed on."""
     return Group(StatusView(status))

@@ -23,8 +23,10 @@ from rich.markup import escape
 from gateway.config import Config
 from gateway.config_check import split_host_port
 from gateway.config_check import warnings as config_warnings
-from gateway.exceptions import ConfigInvalidError, ProbeFailedError
+from gateway.exceptions import ConfigInvalidError, ProbeFailedError, StoreUnavailableError
 from gateway.setup.probes import BotAPI, list_models, try_completion
+from gateway.store.pg_schema import MIGRATIONS, schema_version
+from gateway.store.postgres import redacted
 
 Level = Literal["ok", "warn", "fail"]
 _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
@@ -88,6 +90,8 @@ def checks(load: Callable[[], Config]) -> Iterator[Check]:
             for provider in providers:
                 yield from _provider(provider, http)
     yield _data_dir(Path(config.data_dir))
+    if config.store.url:
+        yield store_check(config.store.url)
     yield _free("admin.addr", config.admin.addr)
     if config.telegram.mode == "webhook":
         yield _free("telegram.webhook_listen", config.telegram.webhook_listen)
@@ -239,6 +243,28 @@ def _data_dir(path: Path) -> Check:
             "create it, give this user write access, or set THREADGATE_DATA_DIR",
         )
     return Check("ok", "data_dir", f"{path} is writable")
+
+
+def store_check(url: str) -> Check:
+    """Whether the PostgreSQL store at ``url`` answers, and its schema is one this version
+    can use (read only: the gateway makes or migrates it at start)."""
+    fix = "check store.url (THREADGATE_DATABASE_URL): host, port, user, password, database"
+    try:
+        version = schema_version(url)
+    except StoreUnavailableError as error:
+        return Check("fail", "store", str(error), fix)
+    where = redacted(url)
+    if version is None:
+        return Check("ok", "store", f"{where} answers; run will create the schema")
+    if version > len(MIGRATIONS):
+        return Check(
+            "fail",
+            "store",
+            f"{where} has schema version {version}, newer than this threadgate's"
+            f" ({len(MIGRATIONS)})",
+            "upgrade threadgate to the version the other replicas run",
+        )
+    return Check("ok", "store", f"{where} answers (schema version {version})")
 
 
 def _free(key: str, addr: str) -> Check:

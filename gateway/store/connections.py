@@ -13,8 +13,12 @@ Rules:
 * A write is committed, or has failed, when its call returns. A caller cancelled while its
   write is under way waits for it to end (as ``anyio.to_thread.run_sync`` does); one
   cancelled before it started never writes.
-* ``sqlite3.Error`` becomes :class:`~gateway.exceptions.StoreUnavailableError`; any other
-  exception (a bug) reaches its caller as it is.
+* The database's errors (``sqlite3.Error``, ``psycopg.Error``) become
+  :class:`~gateway.exceptions.StoreUnavailableError`; any other exception (a bug, or a
+  fence's :class:`~gateway.exceptions.ShardMovedError`) reaches its caller as it is.
+* The same on either database: the connections are SQLite's, or PostgreSQL's
+  (``gateway.store.postgres.PgConnection``), both committing each statement outside
+  ``BEGIN`` / ``COMMIT``.
 
 The writer's lock is a plain FIFO of events (like ``actors.mailbox``), not an ``anyio.Lock``
 or ``CapacityLimiter``: those bind to the event loop that first uses them, and a store is
@@ -28,15 +32,39 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
 import attrs
 
 from gateway.exceptions import StoreUnavailableError
+from gateway.store.fence import Connection
 
 T = TypeVar("T")
+
+
+class Database(Connection, Protocol):
+    """A connection of either database, as the writer and the readers hold it."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@attrs.frozen
+class Dialect:
+    """What differs between the databases for the connections."""
+
+    name: str
+    """``sqlite`` or ``postgresql``."""
+    errors: tuple[type[Exception], ...]
+    """The driver's errors (the store is unavailable)."""
+    unavailable: Callable[[Exception], StoreUnavailableError]
+    """The error a caller gets for one of them (naming the database, no secret)."""
+    begin: str
+    """How a batch's transaction begins (SQLite's takes the write lock at once)."""
 
 
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
@@ -48,15 +76,20 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return db
 
 
-def unavailable(path: Path, error: sqlite3.Error) -> StoreUnavailableError:
-    return StoreUnavailableError(f"{path}: {error}")
+def sqlite_dialect(path: Path) -> Dialect:
+    """SQLite's, for the file at ``path``."""
+
+    def unavailable(error: Exception) -> StoreUnavailableError:
+        return StoreUnavailableError(f"{path}: {error}")
+
+    return Dialect("sqlite", (sqlite3.Error,), unavailable, "BEGIN IMMEDIATE")
 
 
 @attrs.define(eq=False)
 class _Job:
     """One write: what to run, and how it ended."""
 
-    func: Callable[[sqlite3.Connection], Any]
+    func: Callable[[Any], Any]
     atomic: bool
     started: bool = False
     done: bool = False
@@ -68,8 +101,8 @@ class _Job:
 class Writer:
     """The one connection that writes, and the queue of writes waiting for it."""
 
-    _db: sqlite3.Connection
-    _path: Path
+    _db: Database
+    _dialect: Dialect
     _queue: list[_Job] = attrs.field(factory=list, init=False)
     _busy: bool = attrs.field(default=False, init=False)
     _waiters: deque[anyio.Event] = attrs.field(factory=deque, init=False)
@@ -86,7 +119,7 @@ class Writer:
         """Writes run so far."""
         return self._writes
 
-    async def run(self, func: Callable[[sqlite3.Connection], T], *, atomic: bool = False) -> T:
+    async def run(self, func: Callable[[Any], T], *, atomic: bool = False) -> T:
         """Run ``func`` on the writer connection and commit; ``atomic`` when it runs several
         statements (they are committed together or not at all)."""
         job = _Job(func, atomic)
@@ -120,8 +153,8 @@ class Writer:
         finally:
             self._release()
         if job.error is not None:
-            if isinstance(job.error, sqlite3.Error):
-                raise unavailable(self._path, job.error) from None
+            if isinstance(job.error, self._dialect.errors):
+                raise self._dialect.unavailable(job.error) from None
             raise job.error
         result: T = job.result
         return result
@@ -172,12 +205,12 @@ class Writer:
                 db.execute("COMMIT")
         except Exception as error:  # noqa: BLE001 - handed to the caller, in its own task
             job.error = error
-            _rollback(db)
+            self._rollback()
 
     def _together(self, batch: list[_Job]) -> None:
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(self._dialect.begin)
             for job in batch:
                 db.execute("SAVEPOINT write")
                 try:
@@ -187,17 +220,16 @@ class Writer:
                     db.execute("ROLLBACK TO write")
                 db.execute("RELEASE write")
             db.execute("COMMIT")
-        except sqlite3.Error as error:
-            _rollback(db)
+        except self._dialect.errors as error:
+            self._rollback()
             for job in batch:
                 if job.error is None:  # nothing of the batch was committed
                     job.result, job.error = None, error
 
-
-def _rollback(db: sqlite3.Connection) -> None:
-    if db.in_transaction:
-        with contextlib.suppress(sqlite3.Error):
-            db.execute("ROLLBACK")
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(*self._dialect.errors):
+                self._db.execute("ROLLBACK")
 
 
 @attrs.define(eq=False)
@@ -205,19 +237,19 @@ class Readers:
     """Connections for reads, each used by one worker thread at a time (WAL lets them read
     while the writer writes); opened as needed, kept for the next read."""
 
-    _path: Path
-    _busy_timeout: float
-    _idle: list[sqlite3.Connection] = attrs.field(factory=list, init=False)
+    _connect: Callable[[], Database]
+    _dialect: Dialect
+    _idle: list[Database] = attrs.field(factory=list, init=False)
     _closed: bool = attrs.field(default=False, init=False)
 
-    async def run(self, func: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, func: Callable[[Any], T]) -> T:
         """Run ``func`` on a reader connection in a worker thread."""
 
         def read() -> T:
             try:
                 db = self._idle.pop()  # list.pop and append are atomic: no lock needed
             except IndexError:
-                db = connect(self._path, self._busy_timeout)
+                db = self._connect()
             try:
                 return func(db)
             finally:
@@ -228,8 +260,8 @@ class Readers:
 
         try:
             return await anyio.to_thread.run_sync(read)
-        except sqlite3.Error as error:
-            raise unavailable(self._path, error) from None
+        except self._dialect.errors as error:
+            raise self._dialect.unavailable(error) from None
 
     def close(self) -> None:
         self._closed = True

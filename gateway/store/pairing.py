@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import enum
 import secrets
-import sqlite3
 
 import attrs
 
 from gateway.exceptions import PairedUserUnknownError, PairingCodeUnknownError
-from gateway.store.sqlite import Store
+from gateway.store.fence import Connection
+from gateway.store.store import Store
 
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 """The characters of a code: no 0/O, 1/I/L (31 symbols; 8 of them are ~40 bits)."""
@@ -137,7 +137,7 @@ class Pairings:
     async def stranger(self, user_id: int, now: float) -> Stranger:
         """Whether ``user_id`` is approved, and when they were last sent a live code."""
 
-        def read(db: sqlite3.Connection) -> Stranger:
+        def read(db: Connection) -> Stranger:
             approved = db.execute(
                 "SELECT 1 FROM pairing_approved WHERE user_id = ?", (user_id,)
             ).fetchone()
@@ -150,7 +150,7 @@ class Pairings:
         return await self._store.read(read)
 
     async def is_approved(self, user_id: int) -> bool:
-        def read(db: sqlite3.Connection) -> bool:
+        def read(db: Connection) -> bool:
             row = db.execute("SELECT 1 FROM pairing_approved WHERE user_id = ?", (user_id,))
             return row.fetchone() is not None
 
@@ -180,7 +180,7 @@ class Pairings:
         return await self._store.read(read_approved)
 
 
-def read_pending(db: sqlite3.Connection, now: float) -> list[PendingCode]:
+def read_pending(db: Connection, now: float) -> list[PendingCode]:
     rows = db.execute(
         "SELECT code, user_id, chat_id, name, created_at, expires_at FROM pairing_codes"
         " WHERE expires_at > ? ORDER BY created_at, code",
@@ -189,7 +189,7 @@ def read_pending(db: sqlite3.Connection, now: float) -> list[PendingCode]:
     return [PendingCode(*row) for row in rows]
 
 
-def read_approved(db: sqlite3.Connection) -> list[ApprovedUser]:
+def read_approved(db: Connection) -> list[ApprovedUser]:
     rows = db.execute(
         "SELECT user_id, name, approved_at, code FROM pairing_approved"
         " ORDER BY approved_at, user_id"
@@ -197,7 +197,7 @@ def read_approved(db: sqlite3.Connection) -> list[ApprovedUser]:
     return [ApprovedUser(*row) for row in rows]
 
 
-def issue_code(db: sqlite3.Connection, user_id: int, chat_id: int, name: str, now: float) -> Issued:
+def issue_code(db: Connection, user_id: int, chat_id: int, name: str, now: float) -> Issued:
     db.execute("DELETE FROM pairing_codes WHERE expires_at <= ?", (now,))
     if db.execute("SELECT 1 FROM pairing_approved WHERE user_id = ?", (user_id,)).fetchone():
         return Issued(Issue.APPROVED)
@@ -219,15 +219,16 @@ def issue_code(db: sqlite3.Connection, user_id: int, chat_id: int, name: str, no
     while True:  # a collision (one in ~10^12 per pending code) draws again
         code = new_code()
         inserted = db.execute(
-            "INSERT OR IGNORE INTO pairing_codes (code, user_id, chat_id, name, created_at,"
-            " expires_at, replied_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO pairing_codes (code, user_id, chat_id, name, created_at,"
+            " expires_at, replied_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (code) DO NOTHING",
             (code, user_id, chat_id, name, now, expires_at, now),
         )
         if inserted.rowcount == 1:
             return Issued(Issue.NEW, code, expires_at)
 
 
-def approve_code(db: sqlite3.Connection, code: str, now: float) -> ApprovedUser:
+def approve_code(db: Connection, code: str, now: float) -> ApprovedUser:
     code = normalized(code)
     db.execute("DELETE FROM pairing_codes WHERE expires_at <= ?", (now,))
     row = db.execute(
@@ -246,7 +247,7 @@ def approve_code(db: sqlite3.Connection, code: str, now: float) -> ApprovedUser:
     return ApprovedUser(user_id, name, now, code)
 
 
-def revoke_user(db: sqlite3.Connection, user_id: int) -> ApprovedUser:
+def revoke_user(db: Connection, user_id: int) -> ApprovedUser:
     row = db.execute(
         "SELECT user_id, name, approved_at, code FROM pairing_approved WHERE user_id = ?",
         (user_id,),

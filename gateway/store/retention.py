@@ -23,7 +23,6 @@ Rules (ages in wall-clock seconds, from ``[store]`` in the config):
 from __future__ import annotations
 
 import datetime
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -34,9 +33,10 @@ from loguru import logger
 
 from gateway.config import StoreConfig
 from gateway.exceptions import StoreUnavailableError
+from gateway.store.fence import Connection
 
 if TYPE_CHECKING:
-    from gateway.store.sqlite import Store
+    from gateway.store.store import Store
 
 T = TypeVar("T")
 DAY = 86_400.0
@@ -95,12 +95,12 @@ class Pruned:
 
 
 class Reading(Protocol):
-    def __call__(self, func: Callable[[sqlite3.Connection], T], /) -> Awaitable[T]: ...
+    def __call__(self, func: Callable[[Connection], T], /) -> Awaitable[T]: ...
 
 
 class Writing(Protocol):
     def __call__(
-        self, func: Callable[[sqlite3.Connection], T], /, *, atomic: bool = ...
+        self, func: Callable[[Connection], T], /, *, atomic: bool = ...
     ) -> Awaitable[T]: ...
 
 
@@ -151,8 +151,8 @@ async def prune(read: Reading, write: Writing, retention: Retention, now: float)
     return Pruned(inbox, outcomes, sessions, turns, usage)
 
 
-def _select(query: str, before: float) -> Callable[[sqlite3.Connection], list[int | str]]:
-    def run(db: sqlite3.Connection) -> list[int | str]:
+def _select(query: str, before: float) -> Callable[[Connection], list[int | str]]:
+    def run(db: Connection) -> list[int | str]:
         return [row[0] for row in db.execute(query, (before,)).fetchall()]
 
     return run
@@ -160,19 +160,17 @@ def _select(query: str, before: float) -> Callable[[sqlite3.Connection], list[in
 
 def _delete(
     table: str, column: str, chunk: Sequence[int | str], condition: str, before: float
-) -> Callable[[sqlite3.Connection], int]:
+) -> Callable[[Connection], int]:
     marks = ", ".join("?" * len(chunk))
     statement = f"DELETE FROM {table} WHERE {column} IN ({marks}) AND {condition}"  # noqa: S608 - constants and placeholders
 
-    def run(db: sqlite3.Connection) -> int:
+    def run(db: Connection) -> int:
         return db.execute(statement, (*chunk, before)).rowcount
 
     return run
 
 
-def _delete_turns(
-    sessions: Sequence[int | str], before: float
-) -> Callable[[sqlite3.Connection], int]:
+def _delete_turns(sessions: Sequence[int | str], before: float) -> Callable[[Connection], int]:
     marks = ", ".join("?" * len(sessions))
     statement = (
         "DELETE FROM turns WHERE id IN (SELECT id FROM turns WHERE session_id IN"  # noqa: S608 - constants and placeholders
@@ -180,34 +178,32 @@ def _delete_turns(
         f" AND {_SESSION_UNUSED}) LIMIT {CHUNK})"
     )
 
-    def run(db: sqlite3.Connection) -> int:
+    def run(db: Connection) -> int:
         return db.execute(statement, (*sessions, before)).rowcount
 
     return run
 
 
-def _delete_sessions(
-    sessions: Sequence[int | str], before: float
-) -> Callable[[sqlite3.Connection], int]:
+def _delete_sessions(sessions: Sequence[int | str], before: float) -> Callable[[Connection], int]:
     marks = ", ".join("?" * len(sessions))
     statement = (
         f"DELETE FROM sessions WHERE session_id IN ({marks}) AND {_SESSION_UNUSED}"  # noqa: S608 - constants and placeholders
         " AND session_id NOT IN (SELECT session_id FROM threads)"
     )
 
-    def run(db: sqlite3.Connection) -> int:
+    def run(db: Connection) -> int:
         return db.execute(statement, (*sessions, before)).rowcount
 
     return run
 
 
-def _delete_usage(table: str, before_day: str) -> Callable[[sqlite3.Connection], int]:
+def _delete_usage(table: str, before_day: str) -> Callable[[Connection], int]:
     statement = (
         f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE day < ?"  # noqa: S608 - constants
         f" LIMIT {CHUNK})"
     )
 
-    def run(db: sqlite3.Connection) -> int:
+    def run(db: Connection) -> int:
         return db.execute(statement, (before_day,)).rowcount
 
     return run

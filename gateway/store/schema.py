@@ -1,12 +1,17 @@
-"""The SQLite store's schema, its triggers, and the migrations from earlier files."""
+"""The SQLite store's schema, its triggers, the migrations from earlier files, and how a
+file is opened (PostgreSQL's: ``gateway.store.pg_schema``)."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 from actors.thread import Outcome
+from gateway.cluster.shards import shard_of
+from gateway.exceptions import StoreUnavailableError
+from gateway.store.connections import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
@@ -18,7 +23,8 @@ CREATE TABLE IF NOT EXISTS inbox (
     received_at REAL NOT NULL,
     outcome TEXT,
     detail TEXT,
-    album_of INTEGER -- an album's item: the message id of its first item (concluded with it)
+    album_of INTEGER, -- an album's item: the message id of its first item (concluded with it)
+    shard INTEGER NOT NULL DEFAULT 0 -- its chat's (gateway.cluster.shards)
 );
 CREATE INDEX IF NOT EXISTS inbox_message ON inbox (chat_id, message_id);
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -120,6 +126,9 @@ TRIGGERS = """
 -- list of final outcomes grows with new versions.
 DROP TRIGGER IF EXISTS outcome_closes_inbox;
 DROP TRIGGER IF EXISTS outcome_closes_album;
+-- An owner reads its shards' unanswered entries (made here: older files gain the column
+-- in ``migrate``, which runs after SCHEMA).
+CREATE INDEX IF NOT EXISTS inbox_unanswered ON inbox (shard, update_id) WHERE outcome IS NULL;
 -- A final outcome closes its inbox entry in the same statement that records it.
 CREATE TRIGGER IF NOT EXISTS outcome_closes_inbox AFTER INSERT ON outcomes
 WHEN NEW.outcome IN (FINAL_OUTCOMES) BEGIN
@@ -139,7 +148,9 @@ def migrate(db: sqlite3.Connection) -> None:
     """Bring a file written by an earlier version up to this schema (before 0.1: the
     session only inside the record, the inbox closed by a second statement, history
     lengths counted by SQLite, which stops at a NUL; before retention: no session's last
-    use; before media: turns without files)."""
+    use; before media: turns without files; before replicas: inbox entries without their
+    chat's shard)."""
+    db.create_function("shard_of", 1, shard_of, deterministic=True)
     for table, column, definition, fill in (
         (
             "threads",
@@ -152,6 +163,7 @@ def migrate(db: sqlite3.Connection) -> None:
         ("sessions", "used_at", "REAL", None),
         ("inbox", "album_of", "INTEGER", None),
         ("turns", "media", "TEXT", None),
+        ("inbox", "shard", "INTEGER NOT NULL DEFAULT 0", "shard_of(chat_id)"),
     ):
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column in columns:
@@ -160,3 +172,27 @@ def migrate(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             if fill is not None:
                 db.execute(f"UPDATE {table} SET {column} = {fill}")  # noqa: S608 - constants
+
+
+def open_file(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """The writer connection of the file at ``path`` (made with its folder if missing),
+    its schema made, migrated and its triggers made again.
+
+    Raises:
+        StoreUnavailableError: it cannot be opened.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = connect(path, busy_timeout)
+    except (OSError, sqlite3.Error) as error:
+        raise StoreUnavailableError(f"cannot open {path}: {error}") from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        migrate(db)
+        db.executescript(f"BEGIN IMMEDIATE;\n{TRIGGERS}\nCOMMIT;")  # one step for peers
+    except sqlite3.Error as error:
+        db.close()
+        raise StoreUnavailableError(f"cannot open {path}: {error}") from None
+    return db

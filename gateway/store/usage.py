@@ -18,7 +18,6 @@ Rules:
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -28,8 +27,9 @@ from loguru import logger
 
 from actors.thread.records import ThreadKey
 from gateway.exceptions import StoreUnavailableError
+from gateway.store.fence import Connection
 from gateway.store.retention import utc_day
-from gateway.store.sqlite import Store
+from gateway.store.store import Store
 from providers.usage import Usage
 
 
@@ -161,14 +161,15 @@ class UsageStore:
             tokens.total if tokens.estimated else 0,
         )
 
-        def write(db: sqlite3.Connection) -> None:
+        def write(db: Connection) -> None:
             db.execute(
                 "INSERT INTO usage_tokens (day, user_id, chat_id, model, prompt, completion,"
                 " estimated, runs) VALUES (?, ?, ?, ?, ?, ?, ?, 1)"
                 " ON CONFLICT (day, user_id, chat_id, model) DO UPDATE SET"
-                " prompt = prompt + excluded.prompt,"
-                " completion = completion + excluded.completion,"
-                " estimated = estimated + excluded.estimated, runs = runs + 1",
+                " prompt = usage_tokens.prompt + excluded.prompt,"
+                " completion = usage_tokens.completion + excluded.completion,"
+                " estimated = usage_tokens.estimated + excluded.estimated,"
+                " runs = usage_tokens.runs + 1",
                 row,
             )
 
@@ -192,10 +193,10 @@ class UsageStore:
         """
         row = (key.chat_id, message_id, self.today(), _stored(user_id))
 
-        def write(db: sqlite3.Connection) -> None:
+        def write(db: Connection) -> None:
             db.execute(
-                "INSERT OR IGNORE INTO usage_messages (chat_id, message_id, day, user_id)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT INTO usage_messages (chat_id, message_id, day, user_id)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO NOTHING",
                 row,
             )
 
@@ -208,7 +209,7 @@ class UsageStore:
             StoreUnavailableError: it could not be read.
         """
 
-        def read(db: sqlite3.Connection) -> bool:
+        def read(db: Connection) -> bool:
             row = db.execute(
                 "SELECT 1 FROM usage_messages WHERE chat_id = ? AND message_id = ?",
                 (key.chat_id, message_id),
@@ -225,7 +226,7 @@ class UsageStore:
         """
         day = self.today()
 
-        def read(db: sqlite3.Connection) -> Totals:
+        def read(db: Connection) -> Totals:
             (messages,) = db.execute(
                 "SELECT COUNT(*) FROM usage_messages WHERE user_id = ? AND day = ?",
                 (user_id, day),
@@ -250,13 +251,13 @@ class UsageStore:
         first = today[:8] + "01"
         who = None if everyone else _stored(user_id)
 
-        def read(db: sqlite3.Connection) -> Report:
+        def read(db: Connection) -> Report:
             return Report(_period(db, today, today, who), _period(db, first, today, who))
 
         return await self._store.read(read)
 
 
-def _period(db: sqlite3.Connection, first: str, last: str, user: int | None) -> Period:
+def _period(db: Connection, first: str, last: str, user: int | None) -> Period:
     where = "day BETWEEN ? AND ?" + ("" if user is None else " AND user_id = ?")
     args: tuple[object, ...] = (first, last) if user is None else (first, last, user)
     tokens = db.execute(
@@ -275,9 +276,10 @@ def _users(
     tokens: Iterable[tuple[int, str, int, int, int, int]], messages: Iterable[tuple[int, int]]
 ) -> tuple[UserUsage, ...]:
     models: dict[int, list[tuple[str, Totals]]] = defaultdict(list)
-    for user, model, prompt, completion, estimated, runs in tokens:
-        models[user].append((model, Totals(0, prompt, completion, estimated, runs)))
-    counted = dict(messages)
+    for user, model, prompt, completion, estimated, runs in tokens:  # PostgreSQL: Decimal sums
+        totals = Totals(0, int(prompt), int(completion), int(estimated), int(runs))
+        models[int(user)].append((model, totals))
+    counted = {int(user): int(count) for user, count in messages}
     users = []
     for user in {*models, *counted}:
         by_model = sorted(models.get(user, []), key=lambda item: (-item[1].tokens, item[0]))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
 from actors.thread.records import Concluded, Exchange, ThreadKey
 from gateway.store.codec import key_text, media_to_json
+from gateway.store.fence import Connection
 
 
 def insert_outcomes(
-    db: sqlite3.Connection, key: ThreadKey, concluded: Sequence[Concluded], at: float
+    db: Connection, key: ThreadKey, concluded: Sequence[Concluded], at: float
 ) -> None:
     """One statement for all of them; a final outcome also closes its inbox entry (trigger)."""
     rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(concluded))
@@ -27,7 +27,7 @@ def insert_outcomes(
     )
 
 
-def append_exchange(db: sqlite3.Connection, exchange: Exchange, at: float) -> None:
+def append_exchange(db: Connection, exchange: Exchange, at: float) -> None:
     """Add an answered turn to its session (replacing the last one, for ``/retry``), and
     note the session's last use (what its retention counts from)."""
     session = exchange.session_id

@@ -16,6 +16,9 @@ Rules for a press:
 * A Stop button press asks its thread ``StopRun(run_id, user)`` (on the control lane, so it
   does not wait behind queued messages) for at most ``ASK_TIMEOUT`` seconds. The thread stops
   that run only if it is still its current one.
+* With several replicas, a stop for a thread another replica holds is sent on to it
+  (``elsewhere``) and the press is answered "Stopping…": that replica's thread stops the run
+  if it is still its current one.
 * A stopped draft (private chats only) is ``StopRun(draft_id)`` in the chat's thread: the
   draft id is the run id. There is nothing to answer; the result is a log line.
 
@@ -57,6 +60,8 @@ NOT_ALLOWED = "You are not allowed to use this bot."
 NOT_YOURS = "Only the person who asked, or an admin, can stop this answer."
 INACTIVE = "This button is no longer active."
 UNAVAILABLE = "Could not stop it right now; send /stop."
+FORWARDED = "Stopping…"
+"""A stop sent on to the replica that holds the thread (it does not answer back)."""
 BUSY = "Busy, try again."
 
 
@@ -79,6 +84,9 @@ class Callbacks:
     _allows: Callable[[int | None, int], Awaitable[bool]]
     """Whether a user may use the bot in a chat (the intake's allowlists)."""
     _admins: frozenset[int]
+    elsewhere: Callable[[ThreadKey, StopRun], Awaitable[bool]] | None = None
+    """With several replicas: forwards a stop to the replica that holds the thread, and
+    says whether it did (``False``: the thread is held here)."""
     _send: MemoryObjectSendStream[Update] = attrs.field(init=False)
     _receive: MemoryObjectReceiveStream[Update] = attrs.field(init=False)
 
@@ -167,6 +175,8 @@ class Callbacks:
             key = ThreadKey(key.chat_id, key.thread_id, press.user_id)
             if user != press.user_id and user not in self._admins:
                 return Answer(NOT_YOURS, alert=True)
+        if self.elsewhere is not None and await self.elsewhere(key, StopRun(press.run_id, user)):
+            return Answer(FORWARDED)
         stopped = await self._stop(key, StopRun(press.run_id, user))
         if stopped is None:
             return Answer(UNAVAILABLE)
@@ -180,6 +190,15 @@ class Callbacks:
         if not await self._allows(user, chat.id):
             logger.info(
                 "stopped draft in {key} (update {id}) ignored: not allowed", key=key, id=update_id
+            )
+            return
+        if self.elsewhere is not None and await self.elsewhere(
+            key, StopRun(stopped.draft_id, user)
+        ):
+            logger.info(
+                "draft {draft} in {key} stopped: sent to its replica",
+                draft=stopped.draft_id,
+                key=key,
             )
             return
         result = await self._stop(key, StopRun(stopped.draft_id, user))

@@ -35,29 +35,36 @@ Rules:
   per turn, always paced. Every failure is logged; a
   notice has nobody waiting, so its failure is only logged. No error of a request stops the
   sender.
+* ``sendable(chat_id)`` is asked right before every request of a thread (after the global
+  pace). ``None`` (this replica's lease on the chat's shard lapsed on its own clock): the
+  request waits, with a log line, for the lease manager's next round, which renews the
+  lease (``True``: it goes) or finds the shard lost. ``False`` (another replica holds the
+  chat): the request and the threads' others queued are withdrawn, never sent, with a log
+  line; the replica evicts this sender. An intake's reply (``Notice.fenced`` false) is not
+  a thread's and is not asked about.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
 import attrs
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
+from aiogram.exceptions import TelegramRetryAfter
 from loguru import logger
 
 from actors import Actor, ActorContext
 from actors.thread.records import ThreadKey
 from gateway.exceptions import SendFailedError
 from gateway.ops.metrics import Metrics
-from gateway.telegram import calls, reactions
+from gateway.telegram import calls, notices, reactions
 from gateway.telegram.answer import DRAFT_REFRESH, Answer, AnswerReady, Kind, Step
 from gateway.telegram.calls import Result
-from gateway.telegram.markup import pieces
+from gateway.telegram.notices import NoticeSent
 from gateway.telegram.pacing import ChatPace, GlobalPace
 from gateway.telegram.reactions import React, Reactions
 from gateway.telegram.sender_messages import Notice, NoticePiece, Typing, Wake
@@ -71,6 +78,10 @@ text arriving meanwhile goes first (a request taken by a partial holds the chat 
 interval)."""
 DRAFTING = ("draft", "auto")
 """The ``telegram.streaming`` values that stream private chats' answers as drafts."""
+
+
+HOLD_CHECK = 0.05
+"""Seconds between two looks at whether a held-back chat is sendable again."""
 
 
 @attrs.define(eq=False)
@@ -90,6 +101,10 @@ class ChatSender(Actor[object]):
     """``telegram.reactions``: whether ``React`` is sent at all."""
     _draft_refresh: float = DRAFT_REFRESH
     """Seconds after which an unchanged draft is shown again."""
+    _sendable: Callable[[int], bool | None] = lambda chat_id: True
+    """Whether this replica may send to the chat now: ``True``; not yet (``None``: its
+    shard's lease lapsed here, the next round says); never (``False``: another replica
+    holds it)."""
     _chat: ChatPace = attrs.field(init=False)
     _notices: deque[NoticePiece] = attrs.field(factory=deque, init=False)
     _open: dict[int, Answer] = attrs.field(factory=dict, init=False)
@@ -117,14 +132,7 @@ class ChatSender(Actor[object]):
 
     async def _take(self, message: object) -> None:
         if isinstance(message, Notice):
-            try:
-                parts = pieces(message.text)
-            except Exception as error:  # noqa: BLE001 - a bug in rendering: logged
-                logger.opt(exception=error).error("notice to {key} not rendered", key=message.key)
-                return
-            for index, piece in enumerate(parts):
-                reply_to = message.reply_to if index == 0 else None
-                self._notices.append(NoticePiece(message.key, piece, reply_to))
+            self._notices += notices.render(message)
         elif isinstance(message, AnswerReady):
             answer = message.answer
             if answer.settled:  # settled without a request (nothing to show): let go of it
@@ -136,7 +144,7 @@ class ChatSender(Actor[object]):
                 self._open[answer.id] = answer
                 self._queued.setdefault(answer.id, answer)
         elif isinstance(message, React):
-            self._take_reaction(message)
+            reactions.take(self._reactions, message, enabled=self._reactions_on)
         elif isinstance(message, Wake):
             self._wake = None
         elif isinstance(message, Typing):
@@ -147,16 +155,6 @@ class ChatSender(Actor[object]):
     def _drafts_for(self, answer: Answer) -> bool:
         drafting = self._streaming in DRAFTING and self._drafts_ok
         return drafting and self._chat_id > 0 and answer.run_id is not None
-
-    def _take_reaction(self, react: React) -> None:
-        if not self._reactions_on:
-            logger.debug("reaction in {key} not sent: reactions are off", key=react.key)
-        elif self._reactions.refused:
-            logger.debug("reaction in {key} not sent: the chat refuses them", key=react.key)
-        elif not self._reactions.take(react):
-            logger.debug(
-                "reaction on {id} in {key}: nothing to clear", id=react.message_id, key=react.key
-            )
 
     def can_passivate(self) -> bool:
         blocked = self._chat.blocked_until > anyio.current_time()
@@ -281,6 +279,8 @@ class ChatSender(Actor[object]):
         key, kind, index = answer.key, step.kind, step.index
         covered = len(answer.text)
         await self._pace.wait()
+        if not await self._gate():
+            return
         now = anyio.current_time()
         self._chat.spend(now)
         answered = await calls.perform(self._bot, self._chat_id, answer, step)
@@ -343,6 +343,8 @@ class ChatSender(Actor[object]):
 
     async def _send_reaction(self) -> None:
         await self._pace.wait()
+        if not await self._gate():
+            return
         self._chat.spend(anyio.current_time())
         flooded = await reactions.send_next(self._bot, self._chat_id, self._reactions)
         if flooded is not None:
@@ -359,29 +361,56 @@ class ChatSender(Actor[object]):
 
     async def _send_notice(self, notice: NoticePiece) -> None:
         await self._pace.wait()
+        if notice.fenced and not await self._gate():
+            return
         self._chat.spend(anyio.current_time())
-        try:
-            await calls.send(
-                self._bot, self._chat_id, notice.key, notice.piece, notice.reply_to,
-                plain=notice.plain,
-            )  # fmt: skip
-        except TelegramRetryAfter as error:
-            self._flooded(error)
+        sent = await notices.send(self._bot, self._chat_id, notice)
+        if isinstance(sent, TelegramRetryAfter):
+            self._flooded(sent)
             self._notices.appendleft(notice)
-            return
-        except TelegramBadRequest as error:
-            if notice.plain or not calls.markup_rejected(error):
-                logger.error("notice to {key} not delivered: {e}", key=notice.key, e=error)
-                return
-            logger.warning(
-                "markup rejected in {key} ({e}); sending plain text", key=notice.key, e=error
-            )
+        elif sent is NoticeSent.PLAIN:
             self._notices.appendleft(attrs.evolve(notice, plain=True))
-            return
-        except Exception as error:  # noqa: BLE001 - a notice has nobody waiting: logged
-            logger.error("notice to {key} not delivered: {e}", key=notice.key, e=error)
-            return
-        self._metrics.messages_out.inc()
+        elif sent is NoticeSent.SENT:
+            self._metrics.messages_out.inc()
+
+    async def _gate(self) -> bool:
+        """Whether a request may go (see the rules): waits while the chat's shard lease
+        lapsed, with a log line; ``False`` (withdrawn, logged) once the shard is not held."""
+        state = self._sendable(self._chat_id)
+        if state is None:
+            since = anyio.current_time()
+            logger.warning(
+                "chat {chat} not sendable here (its shard's lease lapsed): requests held"
+                " until the lease is renewed or lost",
+                chat=self._chat_id,
+            )
+            while (state := self._sendable(self._chat_id)) is None:  # noqa: ASYNC110 - leases
+                await anyio.sleep(HOLD_CHECK)
+            logger.info(
+                "chat {chat} {what} after {s:.1f}s",
+                chat=self._chat_id,
+                what="sendable again" if state else "moved to another replica",
+                s=anyio.current_time() - since,
+            )
+        if state:
+            return True
+        answers = list(self._open.values())
+        for answer in answers:
+            self._fail(
+                answer, "withdrawn: the chat moved to another replica", outcome_unknown=False
+            )
+        fenced = [notice for notice in self._notices if notice.fenced]
+        self._notices = deque(notice for notice in self._notices if not notice.fenced)
+        reactions = self._reactions.withdraw()
+        logger.warning(
+            "chat {chat} is held by another replica: {n} answer(s), {m} notice(s) and {r}"
+            " reaction(s) of its threads here withdrawn, not sent",
+            chat=self._chat_id,
+            n=len(answers),
+            m=len(fenced),
+            r=reactions,
+        )
+        return False
 
     def _flooded(self, error: TelegramRetryAfter) -> None:
         self._metrics.telegram_429.inc()
@@ -397,6 +426,8 @@ class ChatSender(Actor[object]):
         with anyio.move_on_after(TYPING_TIMEOUT):
             try:
                 await self._pace.wait()
+                if self._sendable(self._chat_id) is not True:
+                    return  # cosmetic: skipped unless the chat is sendable now
                 await self._bot.send_chat_action(
                     self._chat_id, "typing", **calls.thread_kwargs(key)
                 )

@@ -28,7 +28,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import attrs
 from loguru import logger
@@ -189,13 +189,27 @@ class Delivery:
     def reply_ignored(self, ignored: Ignored) -> None:
         """Send the reply an ignored update deserves (media without text, say)."""
         if ignored.key is not None:
-            self._refusals.reply(ignored.key, ignored.reply, ignored.message_id)
+            self._refusals.reply(ignored.key, ignored.reply, ignored.message_id, fenced=False)
 
-    async def replay(self) -> int:
-        """Deliver inbox messages that never reached their thread's record (after a crash)."""
+    async def replay(
+        self, shards: Collection[int] | None = None, handed: set[int] | None = None
+    ) -> int:
+        """Deliver inbox messages that never reached their thread's record (after a crash),
+        and resume the threads whose record holds one.
+
+        ``shards``: only those shards' entries (a replica that gained them); ``handed``: the
+        update ids this replica already handed to its threads, which are skipped; it is
+        updated (the entries handed now are added, those no longer unanswered dropped)."""
         replayed = 0
         resumed: set[ThreadKey] = set()
-        for entry, items in _albums(await self._store.unanswered()):
+        entries = await self._store.unanswered(shards)
+        if handed is not None:
+            handed.intersection_update(entry.update_id for entry in entries)
+        for entry, items in _albums(entries):
+            if handed is not None:
+                if entry.update_id in handed:
+                    continue  # this replica's threads have it already
+                handed.add(entry.update_id)
             record = await self._store.load(entry.key)
             held = {p.message_id for p in (record.in_flight + record.queued)} if record else set()
             if entry.message_id in held:
@@ -218,8 +232,10 @@ class Delivery:
             except (MailboxFullError, ActorFailedError, MailboxClosedError) as error:
                 logger.warning("thread {key} not resumed at start: {e}", key=key, e=error)
         if replayed or resumed:
-            logger.info(
-                "start-up: replayed {n} unanswered message(s); resumed {m} thread(s)",
+            logger.log(
+                "INFO" if shards is None else "DEBUG",  # a replica's shards: every notice
+                "{when}: replayed {n} unanswered message(s); resumed {m} thread(s)",
+                when="start-up" if shards is None else f"shard(s) {sorted(shards)}",
                 n=replayed,
                 m=len(resumed),
             )

@@ -134,8 +134,11 @@ class TelegramOutbox:
         (withdraw) so the threads can drain."""
         self._stopping.set()
 
-    async def notice(self, key: ThreadKey, text: str, *, reply_to: int | None = None) -> None:
-        await self._senders.ref_for(key.chat_id).send(Notice(key, text, reply_to))
+    async def notice(
+        self, key: ThreadKey, text: str, *, reply_to: int | None = None, fenced: bool = True
+    ) -> None:
+        """Send ``text`` to ``key``; ``fenced=False`` for an intake's reply (``Notice``)."""
+        await self._senders.ref_for(key.chat_id).send(Notice(key, text, reply_to, fenced))
 
     def open_stream(
         self, key: ThreadKey, *, reply_to: int | None = None, run_id: int | None = None

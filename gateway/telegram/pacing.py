@@ -5,7 +5,8 @@ minute per group, edits included. Going over earns a 429 with ``retry_after``, w
 the chat for that long. The senders keep under the limits instead of finding them:
 
 * ``GlobalPace`` spaces every request of the bot (shared by all chat senders; it is the one
-  place a sender sleeps, for at most a few of its 1/30 s slots).
+  place a sender sleeps, for at most a few of its 1/30 s slots). With several replicas each
+  takes its share of the rate (``GlobalPace.share``).
 * ``ChatPace`` says when the next request to one chat may go. It never sleeps: the chat's
   sender asks it, and schedules itself for then.
 """
@@ -25,15 +26,31 @@ a request takes: a request counted at the minute's end here may arrive a little 
 
 @attrs.define(eq=False)
 class GlobalPace:
-    """Spaces all of the bot's requests (about 30 per second)."""
+    """Spaces all of the bot's requests (about 30 per second), or this replica's share.
+
+    Several replicas send for one bot: each takes ``1/n`` of the rate (:meth:`share`, told
+    the number of live replicas), so together they keep under Telegram's limit. A change
+    applies from the next request; slots already given stand.
+    """
 
     _interval: float = 1 / 30
     _next: float = 0.0
+    _replicas: int = attrs.field(default=1, init=False)
+
+    @property
+    def rate(self) -> float:
+        """Requests per second this process may make now."""
+        return 1 / (self._interval * self._replicas)
+
+    def share(self, n: int) -> None:
+        """Take ``1/n`` of the bot's rate: ``n`` replicas are live (fewer than 1 counts as 1,
+        this one)."""
+        self._replicas = max(1, n)
 
     async def wait(self) -> None:
         now = anyio.current_time()
         slot = max(now, self._next)
-        self._next = slot + self._interval
+        self._next = slot + self._interval * self._replicas
         if slot > now:
             await anyio.sleep(slot - now)
 

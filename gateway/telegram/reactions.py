@@ -104,6 +104,12 @@ class Reactions:
         else:
             self._set.add(react.message_id)
 
+    def withdraw(self) -> int:
+        """Drop those waiting (the chat is not sendable here); returns how many."""
+        dropped = len(self._pending)
+        self._pending.clear()
+        return dropped
+
     def refuse(self) -> int:
         """The chat refused reactions: drop those waiting; returns how many."""
         self._refused = True
@@ -111,6 +117,18 @@ class Reactions:
         self._pending.clear()
         self._set.clear()
         return dropped
+
+
+def take(reactions: Reactions, react: React, *, enabled: bool) -> None:
+    """Queue ``react`` (``telegram.reactions`` is ``enabled``), or say at debug why not."""
+    if not enabled:
+        logger.debug("reaction in {key} not sent: reactions are off", key=react.key)
+    elif reactions.refused:
+        logger.debug("reaction in {key} not sent: the chat refuses them", key=react.key)
+    elif not reactions.take(react):
+        logger.debug(
+            "reaction on {id} in {key}: nothing to clear", id=react.message_id, key=react.key
+        )
 
 
 async def send_next(bot: Bot, chat_id: int, reactions: Reactions) -> TelegramRetryAfter | None:

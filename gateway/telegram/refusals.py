@@ -46,6 +46,8 @@ class _Reply:
     """What."""
     reply_to: int | None
     """The message it answers."""
+    fenced: bool = True
+    """A thread's reply (see ``Notice.fenced``)."""
 
 
 @attrs.frozen
@@ -94,9 +96,12 @@ class Refusals:
             )
         self.reply(key, text, message.message_id)
 
-    def reply(self, key: ThreadKey, text: str, reply_to: int | None) -> None:
-        """Queue a notice for :meth:`run` to send; a log line if it cannot be queued."""
-        self._queue(_Reply(key, text, reply_to))
+    def reply(
+        self, key: ThreadKey, text: str, reply_to: int | None, *, fenced: bool = True
+    ) -> None:
+        """Queue a notice for :meth:`run` to send; a log line if it cannot be queued.
+        ``fenced=False``: an intake's reply, sent whoever holds the chat (``Notice``)."""
+        self._queue(_Reply(key, text, reply_to, fenced))
 
     def on_dead_letter(self, letter: DeadLetter) -> None:
         """The thread supervisor's handler (synchronous): queued for :meth:`run`."""
@@ -163,7 +168,9 @@ class Refusals:
     async def _handle(self, item: _Reply | _Letter, slots: anyio.Semaphore) -> None:
         try:
             if isinstance(item, _Reply):
-                await self._outbox.notice(item.key, item.text, reply_to=item.reply_to)
+                await self._outbox.notice(
+                    item.key, item.text, reply_to=item.reply_to, fenced=item.fenced
+                )
             else:
                 await self._refuse_dead_letter(item.key, item.message)
         except Exception as error:  # noqa: BLE001 - one reply must not stop the others

@@ -18,6 +18,10 @@ class Notice:
     """What (split into several messages if long)."""
     reply_to: int | None = None
     """The message it answers."""
+    fenced: bool = True
+    """A thread's: sent only while this replica holds the chat's shard. ``False``: a reply
+    of the intake (an ignored update, a pairing code), sent by the replica that received
+    the update, whoever holds the chat."""
 
 
 @attrs.frozen
@@ -45,3 +49,7 @@ class NoticePiece:
     """The message it answers (the first piece of a notice only)."""
     plain: bool = False
     """Telegram rejected its markup: it goes as plain text."""
+    fenced: bool = True
+    """A thread's: sent only while this replica holds the chat's shard. ``False``: a reply
+    of the intake (an ignored update, a pairing code), sent by the replica that received
+    the update, whoever holds the chat."""

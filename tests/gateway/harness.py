@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
@@ -17,12 +19,14 @@ from gateway.config import (
     FallbackConfig,
     LLMConfig,
     MediaConfig,
+    StoreConfig,
     SttConfig,
     TelegramConfig,
     ThreadsConfig,
 )
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator
+from gateway.store.postgres import PgConnection
 
 TOKEN = "123456:TEST-token-for-the-simulator"
 KEYS = ("sk-test-key-one-123456", "sk-test-key-two-654321")
@@ -76,6 +80,19 @@ class Running:
     telegram: BotAPISimulator
     llm: LLMSimulator
     data_dir: Path
+    store_url: str = ""
+    """The PostgreSQL store's URL (``""``: the SQLite file in ``data_dir``)."""
+
+    def query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of a query of the gateway's store, on a connection of its own."""
+        if self.store_url:
+            pg = PgConnection(self.store_url)
+            try:
+                return pg.execute(sql, parameters).fetchall()
+            finally:
+                pg.close()
+        with contextlib.closing(sqlite3.connect(self.data_dir / "threadgate.sqlite3")) as db:
+            return db.execute(sql, parameters).fetchall()
 
     def bot_messages(self, chat_id: int, topic: int | None = None) -> list[SentMessage]:
         return [m for m in self.telegram.sent if (m.chat_id, m.thread_id) == (chat_id, topic)]
@@ -84,16 +101,12 @@ class Running:
         return [m for m in self.telegram.sent if m.reply_to == message_id]
 
     def unanswered_in_inbox(self) -> list[int]:
-        with sqlite3.connect(self.data_dir / "threadgate.sqlite3") as db:
-            rows = db.execute("SELECT message_id FROM inbox WHERE outcome IS NULL").fetchall()
+        rows = self.query("SELECT message_id FROM inbox WHERE outcome IS NULL")
         return [r[0] for r in rows]
 
     def outcome(self, message_id: int) -> str | None:
-        with sqlite3.connect(self.data_dir / "threadgate.sqlite3") as db:
-            row = db.execute(
-                "SELECT outcome FROM inbox WHERE message_id = ?", (message_id,)
-            ).fetchone()
-        return None if row is None else row[0]
+        rows = self.query("SELECT outcome FROM inbox WHERE message_id = ?", (message_id,))
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
 
     async def quiet(self, timeout: float = 30) -> None:
         """Until every thread is idle, nothing is queued, and the inbox is all answered."""
@@ -123,16 +136,18 @@ async def running_gateway(
     fallbacks: tuple[FallbackConfig, ...] = (),
     media: dict[str, object] | None = None,
     stt: dict[str, object] | None = None,
+    store_url: str = "",
     **threads: object,
 ) -> AsyncIterator[Running]:
     """The gateway between the simulators; ``bot`` overrides ``[telegram]`` settings,
     ``media`` the ``[media]`` ones, ``stt`` the ``[stt]`` ones (``base_url="llm"``: the LLM
-    simulator's own speech-to-text endpoint)."""
+    simulator's own speech-to-text endpoint); ``store_url``: a PostgreSQL store."""
     telegram = telegram or BotAPISimulator()
     llm = llm or LLMSimulator()
     with telegram.serving_in_thread(), llm.serving_in_thread():
         if stt is not None and stt.get("base_url") == "llm":
             stt = {**stt, "base_url": llm.base_url}
         config = test_config(telegram, llm, tmp_path, bot, fallbacks, media, stt, **threads)
+        config = attrs.evolve(config, store=StoreConfig(url=store_url))
         async with open_gateway(config) as gateway:
-            yield Running(gateway, telegram, llm, tmp_path)
+            yield Running(gateway, telegram, llm, tmp_path, store_url)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,11 @@ from gateway.telegram.outbox import STOP_GRACE
 from tests.gateway.ops.test_admin import Unhealthy
 
 ROOT = Path(__file__).parents[2]
+COMPOSE_ONLY = {"POSTGRES_PASSWORD"}
+"""Variables of .env.example that compose reads itself (``${...}`` in docker-compose.yml), not
+the gateway: the ``replicas`` profile's database password."""
+REPLICAS = ("threadgate-a", "threadgate-b")
+"""The gateway services of the compose file's ``replicas`` profile."""
 
 
 def test_environment_overrides_every_documented_variable(tmp_path: Path) -> None:
@@ -276,7 +282,7 @@ def test_compose_file_structure_and_known_variables() -> None:
     named = set(service["environment"])
     named |= set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert named, "the compose file names variables"
-    known = {*ENVIRONMENT, "THREADGATE_CONFIG"}  # the CLI reads THREADGATE_CONFIG itself
+    known = {*ENVIRONMENT, "THREADGATE_CONFIG", *COMPOSE_ONLY}  # the CLI reads THREADGATE_CONFIG
     assert named <= known, f"unknown to the config: {named - known}"
     # What `threadgate init` writes is used: the project directory, read-only, holds it.
     assert service["environment"]["THREADGATE_CONFIG"] == "/config/threadgate.toml"
@@ -287,6 +293,102 @@ def test_compose_file_structure_and_known_variables() -> None:
         "THREADGATE_CONFIG",
         "THREADGATE_ADMIN_ADDR",
     }
+
+
+def test_compose_default_is_the_single_sqlite_gateway() -> None:
+    """``docker compose up`` (no profile) starts one gateway on SQLite and nothing else."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    default = {name for name, service in compose["services"].items() if "profiles" not in service}
+    assert default == {"threadgate"}
+    service = compose["services"]["threadgate"]
+    assert not {"THREADGATE_DATABASE_URL", "THREADGATE_REPLICA_ID"} & set(service["environment"])
+    assert "depends_on" not in service
+
+
+def _interpolated(value: str) -> str:
+    """``value`` as compose passes it when .env sets nothing: ``${NAME:-default}`` -> default."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def _has_compose() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    done = subprocess.run(
+        ["docker", "compose", "version"],  # noqa: S607
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def test_compose_replicas_profile_runs_two_replicas_on_one_postgres(tmp_path: Path) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    profiled = {n for n, service in services.items() if "replicas" in service.get("profiles", [])}
+    assert profiled == {"postgres", *REPLICAS}
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:16"
+    assert postgres["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert "ports" not in postgres, "the database is reached inside compose's network only"
+    [data] = [v for v in postgres["volumes"] if v.endswith(":/var/lib/postgresql/data")]
+    assert data.partition(":")[0] in compose["volumes"], "a named volume, not a bind mount"
+    # The password comes from .env (compose's interpolation), with a default for a local try.
+    password = postgres["environment"]["POSTGRES_PASSWORD"]
+    assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:-[^}]+\}", password), password
+    single = services["threadgate"]
+    known = {*ENVIRONMENT, "THREADGATE_CONFIG"}
+    urls: set[str] = set()
+    ids: set[str] = set()
+    volumes: set[str] = set()
+    for name in REPLICAS:
+        replica = services[name]
+        assert replica["profiles"] == ["replicas"]
+        assert replica["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+        assert replica["healthcheck"] == single["healthcheck"], name
+        for same in ("build", "image", "restart", "stop_grace_period", "env_file"):
+            assert replica[same] == single[same], (name, same)
+        environment = replica["environment"]
+        assert set(environment) <= known, f"unknown to the config: {set(environment) - known}"
+        assert set(environment) == {
+            *single["environment"],
+            "THREADGATE_DATABASE_URL",
+            "THREADGATE_REPLICA_ID",
+        }
+        url = environment["THREADGATE_DATABASE_URL"]
+        assert url.startswith("postgresql://"), url
+        assert "@postgres:5432/" in url, url
+        assert password in url, "the replicas log in with the database's password"
+        urls.add(url)
+        ids.add(environment["THREADGATE_REPLICA_ID"])
+        [own] = [v for v in replica["volumes"] if v.endswith(":/data")]
+        assert own.partition(":")[0] in compose["volumes"]
+        volumes.add(own)
+        assert "./:/config:ro" in replica["volumes"]
+        # What the gateway makes of it: a PostgreSQL store and this replica's id.
+        env = {k: _interpolated(str(v)) for k, v in environment.items()}
+        config = load(tmp_path / "absent.toml", env)
+        assert config.store.url == _interpolated(url)
+        assert config.cluster.replica_id == environment["THREADGATE_REPLICA_ID"]
+    assert len(urls) == 1, "one database for all replicas"
+    assert len(ids) == len(REPLICAS), "every replica has a distinct id"
+    assert len(volumes) == len(REPLICAS), "every replica has a data directory of its own"
+    assert "threadgate-data:/data" not in {v for n in REPLICAS for v in services[n]["volumes"]}
+
+
+def test_docker_compose_config_accepts_both_profiles() -> None:
+    if not _has_compose():
+        pytest.skip("no `docker compose` on this machine (the YAML is checked above)")
+    for profile in ([], ["--profile", "replicas"]):
+        done = subprocess.run(  # noqa: S603 - docker, on our own file
+            ["docker", "compose", *profile, "config", "--quiet"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
 
 
 def _healthchecks() -> dict[str, str]:

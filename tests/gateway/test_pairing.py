@@ -159,3 +159,27 @@ def test_the_config_warnings_and_the_start_line_know_the_dm_policy() -> None:
         listed, ""
     )
     assert "allowlist everyone, " in started_line(Config(), "")
+
+
+async def test_the_commands_work_on_a_postgresql_store_beside_its_gateway(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_gateway(tmp_path, bot=PAIRING, store_url=postgres_url) as run:
+        match = CODE.search(await said(run, "let me in", STRANGER))
+        assert match is not None
+        code = match.group(0)
+        listing = io.StringIO()
+        listed = partial(list_pairing, tmp_path / "elsewhere", url=postgres_url, out=listing)
+        assert await anyio.to_thread.run_sync(listed) == 0
+        assert f"{code}  user {STRANGER} user{STRANGER}, asked " in listing.getvalue()
+        status, out, _ = await cli(partial(approve_pairing, tmp_path, code, url=postgres_url))
+        assert (status, out.startswith(f"approved user {STRANGER}")) == (0, True)
+        assert (await said(run, "am I in?", STRANGER)).startswith("You said: am I in?")
+        monkeypatch.setenv("THREADGATE_DATABASE_URL", postgres_url)
+        monkeypatch.setenv("THREADGATE_CONFIG", str(tmp_path / "none.toml"))
+        monkeypatch.setenv("THREADGATE_DATA_DIR", str(tmp_path / "empty"))
+        assert await anyio.to_thread.run_sync(main, ["pairing", "revoke", str(STRANGER)]) == 0
+        again = await said(run, "still in?", STRANGER)
+        assert CODE.search(again), "revoked through THREADGATE_DATABASE_URL: a stranger again"
+        assert not (tmp_path / "empty" / "threadgate.sqlite3").exists()
+        await run.quiet()

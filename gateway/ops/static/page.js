@@ -64,6 +64,39 @@
     $("pools").tBodies[0].replaceChildren(...rows);
   }
 
+  // Shard numbers as short ranges: "0-3, 7, 9-10".
+  function ranges(shards) {
+    const parts = [];
+    let start = null, last = null;
+    for (const shard of [...shards].sort((a, b) => a - b)) {
+      if (start !== null && shard === last + 1) { last = shard; continue; }
+      if (start !== null) parts.push(start === last ? String(start) : start + "-" + last);
+      start = last = shard;
+    }
+    if (start !== null) parts.push(start === last ? String(start) : start + "-" + last);
+    return parts.join(", ") || "-";
+  }
+
+  // Several replicas (PostgreSQL): who holds which shards; hidden on a single process.
+  function renderCluster(cluster) {
+    $("cluster").hidden = !cluster;
+    if (!cluster) return;
+    const rows = cluster.replicas.map((r) => {
+      const row = el("tr");
+      cell(row, "replica", r.id + (r.this ? " (this)" : ""), "key");
+      cell(row, "state", r.alive ? "alive" : "gone", r.alive ? "" : "state-failed");
+      cell(row, "shards", r.shards_held, "num");
+      cell(row, "threads", r.threads_live, "num");
+      cell(row, "poller", r.leads_poller ? "yes" : "-");
+      cell(row, "heartbeat", seconds(r.heartbeat_age), "num");
+      cell(row, "shard list", ranges(r.shards));
+      return row;
+    });
+    $("replicas").tBodies[0].replaceChildren(...rows);
+    $("replica-count").textContent = "(" + cluster.replicas_live + " live; " +
+      cluster.shards_unowned + " of " + cluster.shards_total + " shards unowned)";
+  }
+
   function renderEvents(listId, emptyId, entries) {
     const items = entries.map((entry) => {
       const item = el("li", "kind-" + token(entry.kind));
@@ -111,6 +144,7 @@
     try {
       const [status, health, recent] = await Promise.all(
         ["/status", "/healthz", "/recent"].map(getJson));
+      renderCluster(status.cluster || null);
       renderThreads(status.threads || []);
       renderPools(status.pools || []);
       renderStatistics(status.statistics);

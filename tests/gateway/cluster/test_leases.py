@@ -322,8 +322,15 @@ async def test_run_renews_until_cancelled(store: Store) -> None:
 
 
 def test_a_store_without_a_wall_clock_needs_one(store: Store) -> None:
+    class Reads:
+        """Reads and writes like the store, but tells no wall clock."""
+
+        read = store.read
+        write = store.write
+
     with pytest.raises(TypeError):
-        ReplicaLeases(store, "a", TTL)
+        ReplicaLeases(Reads(), "a", TTL)
+    assert ReplicaLeases(store, "a", TTL).replica_id == "a"  # the store's clock: Store.now
 
 
 async def test_of_two_processes_under_one_id_the_later_keeps_it(store: Store) -> None:

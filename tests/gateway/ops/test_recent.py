@@ -5,7 +5,14 @@ import sys
 from loguru import logger
 
 from actors.thread.records import Concluded, Outcome, ThreadKey
-from gateway.config import AdminConfig, Config, FallbackConfig, LLMConfig, TelegramConfig
+from gateway.config import (
+    AdminConfig,
+    Config,
+    FallbackConfig,
+    LLMConfig,
+    StoreConfig,
+    TelegramConfig,
+)
 from gateway.ops.recent import TEXT_LIMIT, Recent, config_secrets
 
 
@@ -44,6 +51,7 @@ def test_no_configured_secret_and_nothing_key_shaped_is_kept() -> None:
             fallbacks=(FallbackConfig(api_keys=("fallback-secret-2",)),),
         ),
         admin=AdminConfig(token="admin-secret-3"),
+        store=StoreConfig(url="postgresql://tg:db%2Fsecret-4@db.example:5432/threadgate"),
     )
     secrets = config_secrets(config)
     assert set(secrets) == {
@@ -52,6 +60,8 @@ def test_no_configured_secret_and_nothing_key_shaped_is_kept() -> None:
         "primary-secret-1",
         "fallback-secret-2",
         "admin-secret-3",
+        "db/secret-4",
+        "db%2Fsecret-4",
     }
     recent = Recent(secrets)
     recent.error("ERROR", " ".join(secrets) + " sk-abcdefghijklmnopqrstuvwx")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
 
 import anyio
 import pytest
 
 from gateway.exceptions import PairedUserUnknownError, PairingCodeUnknownError
+from gateway.store.fence import Connection
 from gateway.store.pairing import (
     ALPHABET,
     LENGTH,
@@ -27,18 +26,17 @@ from gateway.store.pairing import (
     read_pending,
     revoke_user,
 )
-from gateway.store.schema import SCHEMA
 from gateway.store.sqlite import Store
+from tests.gateway.store.conftest import Location, raw
 
 T0 = 1_800_000_000.0
 
 
 @pytest.fixture
-def db() -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(":memory:", isolation_level=None)
-    connection.executescript(SCHEMA)
-    yield connection
-    connection.close()
+def db(location: Location) -> Iterator[Connection]:
+    Store(location).close()  # the schema
+    with raw(location) as connection:
+        yield connection
 
 
 def test_codes_are_eight_unambiguous_characters_and_differ() -> None:
@@ -54,7 +52,7 @@ def test_codes_are_eight_unambiguous_characters_and_differ() -> None:
 
 
 def test_a_stranger_writing_again_gets_the_same_code_at_most_once_a_minute(
-    db: sqlite3.Connection,
+    db: Connection,
 ) -> None:
     first = issue_code(db, 5, 5, "Eve", T0)
     assert first.issue is Issue.NEW
@@ -66,7 +64,7 @@ def test_a_stranger_writing_again_gets_the_same_code_at_most_once_a_minute(
     assert [p.code for p in read_pending(db, T0 + 100)] == [first.code]
 
 
-def test_a_code_near_its_end_is_renewed_and_an_expired_one_pruned(db: sqlite3.Connection) -> None:
+def test_a_code_near_its_end_is_renewed_and_an_expired_one_pruned(db: Connection) -> None:
     first = issue_code(db, 5, 5, "Eve", T0)
     renewed = issue_code(db, 5, 5, "Eve", first.expires_at - RENEW_BEFORE + 1)
     assert renewed.issue is Issue.NEW
@@ -79,7 +77,7 @@ def test_a_code_near_its_end_is_renewed_and_an_expired_one_pruned(db: sqlite3.Co
     assert rows == 1, "the expired code was deleted by that issue"
 
 
-def test_no_user_holds_more_than_three_live_codes(db: sqlite3.Connection) -> None:
+def test_no_user_holds_more_than_three_live_codes(db: Connection) -> None:
     for index in range(MAX_LIVE_PER_USER):  # near their end, all of them
         db.execute(
             "INSERT INTO pairing_codes VALUES (?, 5, 5, 'Eve', ?, ?, ?)",
@@ -90,7 +88,7 @@ def test_no_user_holds_more_than_three_live_codes(db: sqlite3.Connection) -> Non
     assert len(read_pending(db, T0 + REPLY_INTERVAL)) == MAX_LIVE_PER_USER
 
 
-def test_past_the_cap_nobody_new_gets_a_code_until_some_expire(db: sqlite3.Connection) -> None:
+def test_past_the_cap_nobody_new_gets_a_code_until_some_expire(db: Connection) -> None:
     for user in range(1, MAX_PENDING + 1):
         assert issue_code(db, user, user, "", T0).issue is Issue.NEW
     assert issue_code(db, 99_999, 99_999, "late", T0 + 1).issue is Issue.FULL
@@ -100,7 +98,7 @@ def test_past_the_cap_nobody_new_gets_a_code_until_some_expire(db: sqlite3.Conne
 
 
 def test_approval_is_case_insensitive_admits_the_user_and_spends_their_codes(
-    db: sqlite3.Connection,
+    db: Connection,
 ) -> None:
     code = issue_code(db, 5, 5, "Eve (@eve)", T0).code
     user = approve_code(db, f" {code.lower()[:4]}-{code.lower()[4:]} ", T0 + 10)
@@ -112,7 +110,7 @@ def test_approval_is_case_insensitive_admits_the_user_and_spends_their_codes(
         approve_code(db, code, T0 + 30)  # spent
 
 
-def test_an_expired_or_unknown_code_is_refused(db: sqlite3.Connection) -> None:
+def test_an_expired_or_unknown_code_is_refused(db: Connection) -> None:
     code = issue_code(db, 5, 5, "Eve", T0).code
     with pytest.raises(PairingCodeUnknownError) as raised:
         approve_code(db, code, T0 + VALIDITY)
@@ -122,7 +120,7 @@ def test_an_expired_or_unknown_code_is_refused(db: sqlite3.Connection) -> None:
     assert read_approved(db) == []
 
 
-def test_revoking_removes_the_user_and_an_unknown_one_is_an_error(db: sqlite3.Connection) -> None:
+def test_revoking_removes_the_user_and_an_unknown_one_is_an_error(db: Connection) -> None:
     approve_code(db, issue_code(db, 5, 5, "Eve", T0).code, T0)
     assert revoke_user(db, 5).user_id == 5
     assert read_approved(db) == []
@@ -133,8 +131,8 @@ def test_revoking_removes_the_user_and_an_unknown_one_is_an_error(db: sqlite3.Co
 
 
 @pytest.mark.anyio
-async def test_through_the_store_two_messages_at_once_get_one_code(tmp_path: Path) -> None:
-    store = Store(tmp_path / "threadgate.sqlite3")
+async def test_through_the_store_two_messages_at_once_get_one_code(location: Location) -> None:
+    store = Store(location)
     pairings = Pairings(store)
     try:
         results = []

@@ -25,6 +25,7 @@ from gateway.config import StoreConfig, load
 from gateway.exceptions import ConfigInvalidError
 from gateway.store.retention import DAY, Pruned, Retention, keep_pruned
 from gateway.store.sqlite import InboxEntry, Store
+from tests.gateway.store.conftest import Location
 
 pytestmark = pytest.mark.anyio
 KEY = ThreadKey(-100, 2)
@@ -46,10 +47,10 @@ def entry(update_id: int) -> InboxEntry:
     return InboxEntry(update_id, KEY, update_id, payload)
 
 
-async def test_answered_inbox_entries_and_outcomes_go_after_30_days(tmp_path: Path) -> None:
+async def test_answered_inbox_entries_and_outcomes_go_after_30_days(location: Location) -> None:
     now = time.time()
     clock = WallClock(now - 100 * DAY)
-    store = Store(tmp_path / "db.sqlite3", clock=clock)
+    store = Store(location, clock=clock)
     for update_id in (1, 2, 3):
         await store.accept(entry(update_id))
     await store.record_outcome(KEY, 1, Outcome.ANSWERED, "")
@@ -71,10 +72,10 @@ async def test_answered_inbox_entries_and_outcomes_go_after_30_days(tmp_path: Pa
     store.close()
 
 
-async def test_sessions_unused_for_90_days_go_with_their_turns(tmp_path: Path) -> None:
+async def test_sessions_unused_for_90_days_go_with_their_turns(location: Location) -> None:
     now = time.time()
     clock = WallClock(now - 100 * DAY)
-    store = Store(tmp_path / "db.sqlite3", clock=clock)
+    store = Store(location, clock=clock)
     a, b = ThreadKey(1), ThreadKey(2)
 
     async def answered(key: ThreadKey, rec: ThreadRecord, message_id: int) -> None:
@@ -123,10 +124,10 @@ async def test_a_prune_truncates_the_write_ahead_log(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_the_gateway_prunes_at_start_and_every_interval(tmp_path: Path) -> None:
+async def test_the_gateway_prunes_at_start_and_every_interval(location: Location) -> None:
     now = time.time()
     clock = WallClock(now - 100 * DAY)
-    store = Store(tmp_path / "db.sqlite3", clock=clock)
+    store = Store(location, clock=clock)
     for update_id in (1, 2):
         await store.accept(entry(update_id))
         await store.record_outcome(KEY, update_id, Outcome.ANSWERED, "")
@@ -148,7 +149,12 @@ async def test_the_gateway_prunes_at_start_and_every_interval(tmp_path: Path) ->
 
 def test_retention_is_configured_in_days_and_zero_keeps_forever() -> None:
     config = load(None, {})
-    assert config.store == StoreConfig(30.0, 30.0, 90.0, 3600.0)
+    assert config.store == StoreConfig(
+        inbox_retention_days=30.0,
+        outcomes_retention_days=30.0,
+        session_retention_days=90.0,
+        prune_interval=3600.0,
+    )
     assert Retention.from_config(config.store) == Retention(30 * DAY, 30 * DAY, 90 * DAY)
     forever = StoreConfig(inbox_retention_days=0)
     assert Retention.from_config(forever).inbox is None

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import sqlite3
 import tempfile
@@ -38,21 +37,22 @@ from providers.pool import CredentialPool, SavedKeyState
 from providers.secrets import ApiKey
 from tests.fakes.llm import LLMSimulator, llm_server
 from tests.fakes.sink import RecordingSink
+from tests.gateway.store.conftest import Location, raw, refuse_inserts
 
 pytestmark = pytest.mark.anyio
 KEY = ThreadKey(-100, 2)
 __all__ = ["llm_server"]  # the fixture
 
 
-async def test_thread_records_and_outcomes_round_trip(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+async def test_thread_records_and_outcomes_round_trip(location: Location) -> None:
+    store = Store(location)
     assert await store.load(KEY) is None
     record = ThreadRecord(
         "s1", 3, 7, (PendingInput(1, "a", 1),), (PendingInput(2, "b", parked=True),), True, ("a",)
     )
     await store.save(KEY, record)
     assert await store.load(KEY) == record
-    reopened = Store(tmp_path / "db.sqlite3")
+    reopened = Store(location)
     assert await reopened.load(KEY) == record
     await store.record_outcome(KEY, 1, Outcome.PARKED, "")
     await store.record_outcome(KEY, 1, Outcome.ANSWERED, "")
@@ -61,8 +61,8 @@ async def test_thread_records_and_outcomes_round_trip(tmp_path: Path) -> None:
     reopened.close()
 
 
-async def test_every_session_of_a_thread_is_kept_for_the_record(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+async def test_every_session_of_a_thread_is_kept_for_the_record(location: Location) -> None:
+    store = Store(location)
     before = time.time()
     await store.save(KEY, ThreadRecord("first"))
     await store.save(KEY, ThreadRecord("first", run_seq=1))  # same session: no new row
@@ -74,8 +74,8 @@ async def test_every_session_of_a_thread_is_kept_for_the_record(tmp_path: Path) 
     store.close()
 
 
-async def test_inbox_dedupes_and_tracks_unanswered(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+async def test_inbox_dedupes_and_tracks_unanswered(location: Location) -> None:
+    store = Store(location)
     entry = InboxEntry(10, KEY, 5, {"kind": "message", "message_id": 5, "text": "hi", "user_id": 1})
     assert await store.accept(entry) is True
     assert await store.accept(entry) is False
@@ -88,9 +88,9 @@ async def test_inbox_dedupes_and_tracks_unanswered(tmp_path: Path) -> None:
     store.close()
 
 
-async def test_a_record_and_the_outcomes_it_concludes_are_one_write(tmp_path: Path) -> None:
+async def test_a_record_and_the_outcomes_it_concludes_are_one_write(location: Location) -> None:
     counted: list[Outcome] = []
-    store = Store(tmp_path / "db.sqlite3", on_outcome=lambda key, c: counted.append(c.outcome))
+    store = Store(location, on_outcome=lambda key, c: counted.append(c.outcome))
     for update_id, message_id in ((10, 5), (11, 6)):
         payload = {"kind": "message", "message_id": message_id, "text": "hi", "user_id": 1}
         await store.accept(InboxEntry(update_id, KEY, message_id, payload))
@@ -101,10 +101,7 @@ async def test_a_record_and_the_outcomes_it_concludes_are_one_write(tmp_path: Pa
     assert [e.message_id for e in await store.unanswered()] == [6], "answered: closed"
     assert counted == [Outcome.ANSWERED, Outcome.PARKED]
     # Atomic: an outcome that cannot be written leaves the record as it was.
-    with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)) as db:
-        db.execute(
-            "CREATE TRIGGER refuse BEFORE INSERT ON outcomes BEGIN SELECT RAISE(ABORT, 'no'); END"
-        )
+    refuse_inserts(location, "outcomes")
     with pytest.raises(StoreUnavailableError):
         await store.save(KEY, ThreadRecord("s1", run_seq=3), [Concluded(6, Outcome.ANSWERED)])
     assert await store.load(KEY) == running
@@ -119,8 +116,8 @@ async def append(store: Store, session: str, turns: Sequence[Turn]) -> None:
     )
 
 
-async def test_history_and_pool_state(tmp_path: Path) -> None:
-    store = Store(tmp_path / "db.sqlite3")
+async def test_history_and_pool_state(location: Location) -> None:
+    store = Store(location)
     await append(store, "s1", [Turn("user", "q"), Turn("assistant", "a")])
     await append(store, "s2", [Turn("user", "other")])
     assert await store.recent("s1", 100) == [Turn("user", "q"), Turn("assistant", "a")]
@@ -129,7 +126,7 @@ async def test_history_and_pool_state(tmp_path: Path) -> None:
     saved = [SavedKeyState("key-1", False, 123.0, "HTTP 402", 4, 1)]
     await store.save_pool("llm", saved)
     assert list(await store.load_pool("llm")) == saved
-    with contextlib.closing(sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)) as db:
+    with raw(location) as db:
         db.execute("DROP TABLE pool_state")
     with pytest.raises(StoreUnavailableError):  # never a raw sqlite3.Error
         await store.save_pool("llm", saved)
@@ -266,18 +263,17 @@ async def test_commits_leave_checkpoints_to_the_worker_thread(tmp_path: Path) ->
     store.close()
 
 
-def committed_turns(path: Path) -> int:
+def committed_turns(location: Location) -> int:
     """Turns another connection sees (what is committed)."""
-    with contextlib.closing(sqlite3.connect(path)) as db:
+    with raw(location) as db:
         return int(db.execute("SELECT COUNT(*) FROM turns").fetchone()[0])
 
 
-async def test_history_is_written_with_the_conclusion_of_its_run(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    store = Store(path)
+async def test_history_is_written_with_the_conclusion_of_its_run(location: Location) -> None:
+    store = Store(location)
     exchange = Exchange("s", (Turn("user", "q"), Turn("assistant", "a")))
     await store.save(KEY, ThreadRecord("s", run_seq=1), [Concluded(5, Outcome.ANSWERED)], exchange)
-    assert committed_turns(path) == 2, "in the transaction of the run's conclusion"
+    assert committed_turns(location) == 2, "in the transaction of the run's conclusion"
     again = Exchange("s", (Turn("user", "q"), Turn("assistant", "a2")), replaces_last=True)
     await store.save(KEY, ThreadRecord("s", run_seq=2), [Concluded(6, Outcome.ANSWERED)], again)
     assert await store.recent("s", 100) == [Turn("user", "q"), Turn("assistant", "a2")], (
@@ -291,16 +287,15 @@ async def test_history_is_written_with_the_conclusion_of_its_run(tmp_path: Path)
     )
     assert [t.content for t in await store.recent("s", 100)] == ["q", "a2", "q3", "a3"]
     store.close()
-    assert committed_turns(path) == 4
+    assert committed_turns(location) == 4
 
 
-async def test_a_failing_history_write_fails_the_whole_conclusion(tmp_path: Path) -> None:
-    path = tmp_path / "db.sqlite3"
-    store = Store(path)
+async def test_a_failing_history_write_fails_the_whole_conclusion(location: Location) -> None:
+    store = Store(location)
     before = ThreadRecord("s", run_seq=1)
     await store.save(KEY, before)
-    with contextlib.closing(sqlite3.connect(path)) as raw:
-        raw.execute("DROP TABLE turns")
+    with raw(location) as db:
+        db.execute("DROP TABLE turns")
     exchange = Exchange("s", (Turn("user", "q"), Turn("assistant", "a")))
     with pytest.raises(StoreUnavailableError):
         await store.save(
@@ -313,11 +308,10 @@ async def test_a_failing_history_write_fails_the_whole_conclusion(tmp_path: Path
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_a_threads_history_is_not_written_by_another_threads_transaction(
-    tmp_path: Path, llm_server: LLMSimulator
+    location: Location, llm_server: LLMSimulator
 ) -> None:
     """Issue 16, finding 7: history staged by one thread was committed inside another's."""
-    path = tmp_path / "db.sqlite3"
-    store = Store(path)
+    store = Store(location)
     a, b = ThreadKey(1), ThreadKey(2)
     async with httpx.AsyncClient() as http:
         pool = CredentialPool("p", [ApiKey("k", "sk-test-key-0001")])
@@ -326,7 +320,7 @@ async def test_a_threads_history_is_not_written_by_another_threads_transaction(
         await agent.run(RunRequest(a, "session-a", 0, ("question a",)), RecordingSink())
     await store.save(b, ThreadRecord(session_id="session-b"))  # another thread's write
     # The process dies here: thread a never recorded how its run ended.
-    reopened = Store(path)
+    reopened = Store(location)
     try:
         assert await reopened.recent("session-a", 10_000) == []
     finally:
@@ -344,10 +338,9 @@ async def test_a_threads_history_is_not_written_by_another_threads_transaction(
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_history_keeps_media_as_references_and_placeholders_never_bytes(
-    tmp_path: Path, llm_server: LLMSimulator
+    location: Location, llm_server: LLMSimulator
 ) -> None:
-    path = tmp_path / "db.sqlite3"
-    store = Store(path)
+    store = Store(location)
     image = b"\x89PNG\r\n\x1a\n" + b"pixel-bytes-" * 100
     ref = MediaRef(MediaKind.IMAGE, "AgACAgIAAxk-file-id", len(image), "image/png")
     turn = RunRequest(
@@ -367,9 +360,21 @@ async def test_history_keeps_media_as_references_and_placeholders_never_bytes(
     _, later = llm_server.requests[-1]
     assert later["messages"][1] == {"role": "user", "content": "[image: my cat]"}
     store.close()
-    with contextlib.closing(sqlite3.connect(path)) as db:
+    with raw(location) as db:
         rows = db.execute("SELECT content, media FROM turns").fetchall()
-    raw = repr(rows)
-    assert "AgACAgIAAxk-file-id" in raw
-    assert "pixel-bytes" not in raw
-    assert base64.b64encode(image).decode()[:40] not in raw
+    stored = repr(rows)
+    assert "AgACAgIAAxk-file-id" in stored
+    assert "pixel-bytes" not in stored
+    assert base64.b64encode(image).decode()[:40] not in stored
+
+
+async def test_an_answer_with_a_nul_is_kept_on_either_database(location: Location) -> None:
+    """PostgreSQL's text holds no NUL: it becomes U+FFFD there, and the write succeeds."""
+    store = Store(location)
+    exchange = Exchange("n", (Turn("user", "q"), Turn("assistant", "half\x00way")))
+    await store.save(KEY, ThreadRecord("n", run_seq=1), [Concluded(5, Outcome.ANSWERED)], exchange)
+    [_, answer] = await store.recent("n", 100)
+    expected = "half\ufffdway" if store.dialect == "postgresql" else "half\x00way"
+    assert answer.content == expected
+    assert await store.has_final_outcome(KEY, 5)
+    store.close()

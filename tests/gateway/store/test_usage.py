@@ -19,6 +19,7 @@ from gateway.store.sqlite import Store
 from gateway.store.usage import Totals, UsageStore
 from providers.usage import Tokens, Usage
 from tests.gateway.logs import captured_logs
+from tests.gateway.store.conftest import Location, raw, refuse_inserts
 
 pytestmark = pytest.mark.anyio
 NOON_15TH = datetime.datetime(2026, 12, 15, 12, 0, tzinfo=datetime.UTC).timestamp()
@@ -34,9 +35,9 @@ class WallClock:
 
 @contextmanager
 def usage_store(
-    path: Path, clock: WallClock, busy_timeout: float = 5.0
+    location: Location, clock: WallClock, busy_timeout: float = 5.0
 ) -> Iterator[tuple[UsageStore, Store]]:
-    opened = Store(path / "threadgate.sqlite3", clock=clock, busy_timeout=busy_timeout)
+    opened = Store(location, clock=clock, busy_timeout=busy_timeout)
     seen: list[Usage] = []
     try:
         yield UsageStore(opened, seen.append, clock=clock), opened
@@ -51,10 +52,10 @@ def test_days_are_utc_dates() -> None:
     assert utc_day(just_before_midnight.timestamp() + 1) == "2027-01-01"
 
 
-async def test_calls_add_up_per_day_user_chat_and_model(tmp_path: Path) -> None:
+async def test_calls_add_up_per_day_user_chat_and_model(location: Location) -> None:
     clock = WallClock(NOON_15TH)
     recorded: list[Usage] = []
-    store = Store(tmp_path / "db.sqlite3", clock=clock)
+    store = Store(location, clock=clock)
     usage = UsageStore(store, recorded.append, clock=clock)
     try:
         await usage.record(Usage(-100, 42, "m1", Tokens(100, 20)))
@@ -66,7 +67,7 @@ async def test_calls_add_up_per_day_user_chat_and_model(tmp_path: Path) -> None:
         clock.now -= DAY  # yesterday's does not count today
         await usage.record(Usage(-100, 42, "m1", Tokens(5000, 5000)))
         clock.now += DAY
-        with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+        with raw(location) as db:
             rows = db.execute(
                 "SELECT day, user_id, chat_id, model, prompt, completion, estimated, runs"
                 " FROM usage_tokens WHERE day = '2026-12-15' AND user_id = 42 AND chat_id = -100"
@@ -90,9 +91,9 @@ async def test_calls_add_up_per_day_user_chat_and_model(tmp_path: Path) -> None:
         store.close()
 
 
-async def test_a_message_is_counted_once_however_often_it_is_delivered(tmp_path: Path) -> None:
+async def test_a_message_is_counted_once_however_often_it_is_delivered(location: Location) -> None:
     clock = WallClock(NOON_15TH)
-    with usage_store(tmp_path, clock) as (usage, _):
+    with usage_store(location, clock) as (usage, _):
         key = ThreadKey(-100, 3)
         await usage.count_message(key, 11, 42)
         await usage.count_message(key, 11, 42)  # the start-up replay delivers it again
@@ -116,9 +117,9 @@ async def test_a_message_is_counted_once_however_often_it_is_delivered(tmp_path:
         }
 
 
-async def test_last_month_is_not_this_month(tmp_path: Path) -> None:
+async def test_last_month_is_not_this_month(location: Location) -> None:
     clock = WallClock(NOON_15TH - 15 * DAY)  # 30 November
-    with usage_store(tmp_path, clock) as (usage, _):
+    with usage_store(location, clock) as (usage, _):
         await usage.record(Usage(1, 42, "m", Tokens(10, 10)))
         clock.now = NOON_15TH
         await usage.record(Usage(1, 42, "m", Tokens(1, 1)))
@@ -130,8 +131,8 @@ async def test_a_usage_the_store_cannot_write_is_a_log_line_not_a_failed_run(
     tmp_path: Path,
 ) -> None:
     clock = WallClock(NOON_15TH)
-    with usage_store(tmp_path, clock, busy_timeout=0.1) as (usage, _):
-        holder = sqlite3.connect(tmp_path / "threadgate.sqlite3", isolation_level=None)
+    with usage_store(tmp_path / "db.sqlite3", clock, busy_timeout=0.1) as (usage, _):
+        holder = sqlite3.connect(tmp_path / "db.sqlite3", isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
         try:
             with captured_logs("ERROR") as logs:
@@ -145,9 +146,22 @@ async def test_a_usage_the_store_cannot_write_is_a_log_line_not_a_failed_run(
         assert (await usage.user_today(42)).tokens == 0
 
 
-async def test_usage_older_than_the_retention_is_pruned(tmp_path: Path) -> None:
+async def test_a_usage_the_database_refuses_is_a_log_line_not_a_failed_run(
+    location: Location,
+) -> None:
+    clock = WallClock(NOON_15TH)
+    with usage_store(location, clock) as (usage, _):
+        refuse_inserts(location, "usage_tokens")
+        with captured_logs("ERROR") as logs:
+            await usage.record(Usage(-100, 42, "m1", Tokens(100, 20)))
+        assert any("usage of m1 in chat -100 not recorded (120 tokens)" in x for x in logs)
+        assert all("password" not in x for x in logs)
+        assert (await usage.user_today(42)).tokens == 0
+
+
+async def test_usage_older_than_the_retention_is_pruned(location: Location) -> None:
     clock = WallClock(NOON_15TH - (USAGE_RETENTION_DAYS + 2) * DAY)
-    with usage_store(tmp_path, clock) as (usage, store):
+    with usage_store(location, clock) as (usage, store):
         await usage.record(Usage(1, 42, "m", Tokens(10, 10)))
         await usage.count_message(ThreadKey(1), 1, 42)
         clock.now = NOON_15TH - (USAGE_RETENTION_DAYS - 2) * DAY
@@ -155,7 +169,7 @@ async def test_usage_older_than_the_retention_is_pruned(tmp_path: Path) -> None:
         await usage.count_message(ThreadKey(1), 2, 42)
         pruned = await store.prune(Retention(None, None, None), NOON_15TH)
         assert pruned == Pruned(usage=2)
-        with sqlite3.connect(tmp_path / "threadgate.sqlite3") as db:
+        with raw(location) as db:
             days = db.execute(
                 "SELECT day FROM usage_tokens UNION ALL SELECT day FROM usage_messages"
             ).fetchall()

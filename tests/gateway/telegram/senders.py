@@ -36,6 +36,7 @@ def words(n: int, tag: str = "w", start: int = 0) -> str:
 class Sending:
     outbox: TelegramOutbox
     telegram: BotAPISimulator
+    senders: Supervisor[int]
 
     def messages(self, key: ThreadKey) -> list[SentMessage]:
         where = (key.chat_id, key.thread_id)
@@ -73,6 +74,7 @@ async def sending(
     reactions: bool = False,
     group_per_minute: int = 20,
     draft_refresh: float = 20.0,
+    sendable: Callable[[int], bool | None] = lambda chat_id: True,
 ) -> AsyncIterator[Sending]:
     """Chat senders (``telegram.streaming`` = ``streaming``, ``telegram.reactions`` =
     ``reactions``) behind an outbox, over ``telegram`` (by default one that enforces
@@ -90,11 +92,12 @@ async def sending(
                 streaming=streaming,
                 reactions_on=reactions,
                 draft_refresh=draft_refresh,
+                sendable=sendable,
             )  # fmt: skip
 
         senders: Supervisor[int] = Supervisor(sender, SupervisorConfig(drain_timeout=2))
         try:
             async with senders:
-                yield Sending(TelegramOutbox(senders, metrics), telegram)
+                yield Sending(TelegramOutbox(senders, metrics), telegram, senders)
         finally:
             await bot.session.close()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
-from gateway.telegram.pacing import WINDOW, ChatPace
+import anyio
+import pytest
+
+from gateway.telegram.pacing import WINDOW, ChatPace, GlobalPace
 
 
 def test_one_request_per_interval() -> None:
@@ -46,3 +49,25 @@ def test_flood_control_blocks_until_retry_after() -> None:
     assert pace.ready_at(5.0) == 30.0
     pace.block(10.0)  # an earlier one does not shorten it
     assert pace.blocked_until == 30.0
+
+
+async def _spacing(pace: GlobalPace, requests: int) -> float:
+    start = anyio.current_time()
+    for _ in range(requests):
+        await pace.wait()
+    return anyio.current_time() - start
+
+
+@pytest.mark.anyio
+async def test_the_global_rate_is_shared_among_the_live_replicas() -> None:
+    pace = GlobalPace(1 / 30)
+    assert pace.rate == pytest.approx(30)
+    pace.share(3)
+    assert pace.rate == pytest.approx(10)
+    elapsed = await _spacing(pace, 11)  # ten gaps of 1/10 s
+    assert 0.99 <= elapsed < 1.3
+    pace.share(0)  # no replica listed yet: this one counts
+    assert pace.rate == pytest.approx(30)
+    await anyio.sleep(1)  # the slot promised last (at the old share) is past
+    elapsed = await _spacing(pace, 31)
+    assert 0.99 <= elapsed < 1.3

@@ -1,0 +1,130 @@
+"""A shard's intake on a replica: the one owner of which of the shard's inbox entries this
+replica handed to its threads.
+
+Rules:
+
+* Every way a message reaches a thread of the shard goes through the shard's actor, one at a
+  time, in order: an update this replica received and wrote to the inbox (:class:`Take`),
+  a sign that the shard's inbox has entries written elsewhere (:class:`Scan`: a notice from
+  the replica that received them, or the periodic sweep), the shard gained
+  (:class:`Gained`: its unanswered entries are replayed as at a start), drained
+  (:class:`Drain`) or lost (:class:`Lost`).
+* Whether the shard is held is the lease manager's to say (``owns``), asked at every
+  message: a restarted actor knows it as well as the one before.
+* An entry is handed to a thread at most once while the shard is held here: the actor keeps
+  the update ids it handed until they are no longer unanswered. A Scan after a restart of
+  the actor may hand one again; the thread recognizes a message it already accepted.
+* While the shard is not held here, or is draining, nothing is delivered: the entry waits
+  in the durable inbox for the shard's next owner, which takes it when it gains the shard.
+  That is a wait, never a drop.
+* Lost: the shard's threads and chat senders are evicted at once (``step_down``). Nothing
+  more of theirs is written (the store's fence refuses it) or sent (their chats are not
+  sendable); one log line says how many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+from loguru import logger
+
+from actors import Actor, ActorContext
+from gateway.telegram.delivery import Delivery
+from gateway.telegram.routing import Routed
+
+
+@attrs.frozen
+class Take:
+    """An update this replica received for the shard, already written to the inbox."""
+
+    routed: Routed
+    """The update, routed."""
+
+
+@attrs.frozen
+class Scan:
+    """The shard's inbox may hold entries no thread of this replica was handed."""
+
+    reason: str
+    """Why it is scanned (``notified``, ``sweep``), for the debug log."""
+
+
+@attrs.frozen
+class Gained:
+    """The lease manager took the shard's lease."""
+
+    epoch: int
+    """The epoch it holds the shard at."""
+
+
+@attrs.frozen
+class Drain:
+    """The shard is being handed over: deliver nothing more (entries wait in the inbox)."""
+
+
+@attrs.frozen
+class Lost:
+    """The shard is no longer held here (released after a drain, or taken over)."""
+
+    reason: str
+    """Why (``released``, ``taken over``, ``renewal failed``), for the log line."""
+
+
+ShardMessage = Take | Scan | Gained | Drain | Lost
+"""What a shard's intake actor is told."""
+
+
+@attrs.define(eq=False)
+class ShardIntake(Actor[ShardMessage]):
+    """One shard's intake on this replica."""
+
+    _shard: int
+    _delivery: Delivery
+    _owns: Callable[[int], bool]
+    """Whether this replica holds a shard now (the lease manager's word)."""
+    _step_down: Callable[[int], int]
+    """Evicts a shard's threads and senders; returns how many threads it evicted."""
+    _handed: set[int] = attrs.field(factory=set, init=False)
+    _draining: bool = attrs.field(default=False, init=False)
+
+    async def receive(self, message: ShardMessage, ctx: ActorContext[Any]) -> object:
+        shard = self._shard
+        match message:
+            case Take(routed):
+                if not self._owns(shard) or self._draining:
+                    logger.debug(
+                        "update {id} waits in the inbox: shard {shard} is not taken here",
+                        id=routed.update_id,
+                        shard=shard,
+                    )
+                elif routed.update_id not in self._handed:
+                    self._handed.add(routed.update_id)
+                    await self._delivery.deliver(routed)
+            case Scan():
+                if self._owns(shard) and not self._draining:
+                    await self._delivery.replay({shard}, self._handed)
+            case Gained(epoch):
+                self._draining = False
+                self._handed.clear()
+                logger.debug("shard {shard} taken at epoch {epoch}", shard=shard, epoch=epoch)
+                await self._delivery.replay({shard}, self._handed)
+            case Drain():
+                self._draining = True
+            case Lost(reason):
+                self._draining = False
+                self._handed.clear()
+                evicted = self._step_down(shard)
+                logger.log(
+                    "DEBUG" if reason == "released" else "WARNING",
+                    "stepped down from shard {shard} ({reason}): {n} thread(s) stopped here;"
+                    " its chats are answered by the replica that holds it now",
+                    shard=shard,
+                    reason=reason,
+                    n=evicted,
+                )
+        return None
+
+    def describe(self) -> dict[str, object]:
+        return {"handed": len(self._handed), "draining": self._draining}
