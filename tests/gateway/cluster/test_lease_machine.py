@@ -151,6 +151,13 @@ class LeaseMachine(RuleBasedStateMachine):
         self.processes.append(process)
 
     @rule(data=st.data())
+    def a_stuck_replica_is_restarted(self, data: st.DataObject) -> None:
+        """The orchestrator restarts a stuck replica under its id; the old process lives on."""
+        paused = self._in("paused")
+        if paused:
+            self.a_replica_starts(data.draw(st.sampled_from(paused)).replica_id)
+
+    @rule(data=st.data())
     def a_replica_ticks(self, data: st.DataObject) -> None:
         running = self._in("running")
         if running:

@@ -128,10 +128,13 @@ async def test_acquire_bumps_the_epoch_and_renew_and_release_need_it(store: Stor
             sql.holder(db, 5),
             sql.release(db, 5, "b", 2),
             sql.acquire(db, 5, "a", 116.0, 10.0),  # free: a again, epoch 3
+            sql.acquire(db, 5, "a", 126.0, 10.0),  # expired: a again (a restart), epoch 4
+            sql.renew(db, 5, "a", 3, 127.0, 10.0),  # the same id at an older epoch: lost
+            sql.release(db, 5, "a", 3),
         ]
 
     assert await store.write(steps, atomic=True) == [
-        1, None, True, None, 2, False, False, ("b", 2), True, 3
+        1, None, True, None, 2, False, False, ("b", 2), True, 3, 4, False, False
     ]  # fmt: skip
 
 
@@ -350,3 +353,21 @@ async def test_of_two_processes_under_one_id_the_later_keeps_it(store: Store) ->
     await new.tick()
     assert new.live_replicas() == ("a",)
     assert len(new.held()) == SHARDS
+
+
+async def test_a_stuck_process_cannot_write_once_its_successor_took_the_shard(
+    store: Store,
+) -> None:
+    await ensure(store, "sqlite")
+    wall = Wall()
+    old_fence, new_fence = LeaseFence("a", "sqlite"), LeaseFence("a", "sqlite")
+    old = replica(store, "a", wall, Hooks(), incarnation="1", fence=old_fence)
+    await old.tick()
+    wall.at += TTL  # stuck past its TTL; a restart under the same id takes over
+    new = replica(store, "a", wall, Hooks(), incarnation="2", fence=new_fence)
+    await new.tick()
+    assert new.epoch(7) == 2
+    assert old.epoch(7) == 1  # the stuck one has not noticed
+    await store.write(lambda db: new_fence.check(db, 7), atomic=True)
+    with pytest.raises(ShardMovedError):
+        await store.write(lambda db: old_fence.check(db, 7), atomic=True)

@@ -54,6 +54,9 @@ def test_the_statements_on_postgresql(connections: tuple[Placeholders, Placehold
     assert not sql.release(db, 2, "a", 1)
     assert sql.release(db, 2, "b", 2)
     assert sql.holder(db, 2) == ("", 2)
+    assert sql.acquire(db, 2, "a", 120.0, 10.0) == 3
+    assert sql.acquire(db, 2, "a", 130.0, 10.0) == 4  # the same id again (a restart)
+    assert not sql.renew(db, 2, "a", 3, 131.0, 10.0)  # the older epoch: lost
     assert sql.acquire_named(db, "poller", "a", 100.0, 10.0) == 1
     assert sql.acquire_named(db, "poller", "b", 100.0, 10.0) is None
     assert sql.renew_named(db, "poller", "a", 1, 105.0, 10.0)
