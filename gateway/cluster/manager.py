@@ -160,7 +160,8 @@ class ReplicaLeases:
         return None if held is None else held.epoch
 
     def valid(self, shard: int) -> bool:
-        """Whether ``shard`` is held and within its local validity (may send)."""
+        """Whether ``shard`` is held and within its local validity (may send; also while
+        it drains before a release, so running turns can finish)."""
         held = self._held.get(shard)
         return held is not None and self._within(held)
 
@@ -169,9 +170,10 @@ class ReplicaLeases:
         return self.valid(shard_of(chat_id))
 
     def leads(self, name: str) -> bool:
-        """Whether this replica holds the named lease and it is within its validity."""
+        """Whether this replica holds the named lease and it is within its validity (not
+        once it is leaving: the poller stops at once)."""
         held = self._named.get(name)
-        return held is not None and self._within(held)
+        return held is not None and not self._leaving and self._within(held)
 
     def live_replicas(self) -> tuple[str, ...]:
         """The live replicas the last round saw, sorted."""
@@ -194,9 +196,7 @@ class ReplicaLeases:
         return LeaseStatistics(**self._counts)
 
     def _within(self, held: _Held) -> bool:
-        return not self._leaving and anyio.current_time() < (
-            held.renewed_at + self._ttl - self._margin
-        )
+        return anyio.current_time() < held.renewed_at + self._ttl - self._margin
 
     # -- rounds --------------------------------------------------------------------------
 

@@ -371,3 +371,21 @@ async def test_a_stuck_process_cannot_write_once_its_successor_took_the_shard(
     await store.write(lambda db: new_fence.check(db, 7), atomic=True)
     with pytest.raises(ShardMovedError):
         await store.write(lambda db: old_fence.check(db, 7), atomic=True)
+
+
+async def test_a_leaving_replica_still_sends_while_it_drains_but_stops_polling(
+    store: Store,
+) -> None:
+    await ensure(store, "sqlite")
+    seen: list[tuple[bool, bool]] = []
+
+    async def drain(shard: int) -> None:
+        seen.append((a.valid(shard), a.leads(POLLER)))
+
+    a = ReplicaLeases(store, "a", TTL, wall=Wall().now, drain=drain)
+    await a.tick()
+    assert a.leads(POLLER)
+    await a.leave()
+    assert len(seen) == SHARDS
+    assert set(seen) == {(True, False)}  # running turns may finish; polling stopped
+    assert not a.valid(0)
