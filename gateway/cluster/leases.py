@@ -45,18 +45,28 @@ class Lease:
 # -- replicas ----------------------------------------------------------------------------
 
 
-def heartbeat(db: Connection, replica: str, now: float) -> None:
-    """Say ``replica`` is live at ``now`` (its row is made on its first heartbeat)."""
+def heartbeat(db: Connection, replica: str, incarnation: str, started: float, now: float) -> bool:
+    """Say ``replica`` is live at ``now``, as the process ``incarnation`` that started at
+    ``started``; ``False`` if a process that started later (or at once, with a greater
+    token) holds the replica id: this one is superseded, and nothing was written."""
     db.execute(
-        "INSERT INTO replicas (replica_id, started_at, heartbeat_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (replica_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-        (replica, now, now),
+        "INSERT INTO replicas (replica_id, incarnation, started_at, heartbeat_at)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (replica_id) DO UPDATE SET"
+        " incarnation = excluded.incarnation, started_at = excluded.started_at,"
+        " heartbeat_at = excluded.heartbeat_at"
+        " WHERE replicas.started_at < excluded.started_at OR (replicas.started_at ="
+        " excluded.started_at AND replicas.incarnation <= excluded.incarnation)",
+        (replica, incarnation, started, now),
     )
+    row = db.execute("SELECT incarnation FROM replicas WHERE replica_id = ?", (replica,)).fetchone()
+    return row is not None and str(row[0]) == incarnation
 
 
-def forget_replica(db: Connection, replica: str) -> None:
-    """Remove ``replica``'s heartbeat (it left gracefully)."""
-    db.execute("DELETE FROM replicas WHERE replica_id = ?", (replica,))
+def forget_replica(db: Connection, replica: str, incarnation: str) -> None:
+    """Remove ``replica``'s heartbeat (it left gracefully), if it is still this process's."""
+    db.execute(
+        "DELETE FROM replicas WHERE replica_id = ? AND incarnation = ?", (replica, incarnation)
+    )
 
 
 def live_replicas(db: Connection, now: float, ttl: float) -> tuple[str, ...]:

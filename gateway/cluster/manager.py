@@ -18,6 +18,9 @@ Rules:
 * Excess shards are released gracefully: ``drain(shard)`` first (new input waits, running
   turns finish or park), bounded by ``drain_timeout``; then the row is freed and
   ``on_lost`` told. A drain that fails or overruns is logged, and the shard released.
+* Two processes under one replica id (a restart while the old process is stuck, then
+  resumes): the later one keeps the id (its heartbeat wins); the older one steps down at
+  its next round, releasing what it still holds, with a log line.
 * :meth:`~ReplicaLeases.leave` drains and releases everything, named leases too, and
   removes the heartbeat: the others take the shards on their next round.
 * Hooks that raise are logged and do not stop the rounds.
@@ -25,6 +28,7 @@ Rules:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Collection
 from typing import Protocol, runtime_checkable
 
@@ -35,6 +39,7 @@ from loguru import logger
 from gateway.cluster import leases as sql
 from gateway.cluster.balance import plan
 from gateway.cluster.fence import LeaseFence
+from gateway.cluster.records import LeaseStatistics, LeaseStatus, spans
 from gateway.cluster.schema import LeaseStore
 from gateway.cluster.shards import shard_of
 from gateway.exceptions import StoreUnavailableError
@@ -53,65 +58,13 @@ class WallClock(Protocol):
     async def now(self) -> float: ...
 
 
-@attrs.frozen
-class LeaseStatus:
-    """A replica's leases now."""
-
-    replica_id: str
-    """This replica."""
-    ttl: float
-    """The leases' time to live, in seconds."""
-    shards: tuple[tuple[int, int], ...]
-    """The shards it holds, with their epochs, by shard."""
-    sendable: int
-    """How many of them are within their local validity (may send)."""
-    leading: tuple[str, ...]
-    """The named leases it holds and may act on (``"poller"``)."""
-    live_replicas: tuple[str, ...]
-    """The live replicas its last round saw, sorted."""
-    renewed_ago: float | None
-    """Seconds since its last successful round started; ``None`` before the first."""
-    leaving: bool
-    """Whether it is leaving (or left): it takes nothing more."""
-
-
-@attrs.frozen
-class LeaseStatistics:
-    """A replica's rounds and handoffs since it started."""
-
-    rounds: int
-    """Rounds run."""
-    failed_rounds: int
-    """Rounds the store failed (retried next round)."""
-    acquired: int
-    """Shards taken."""
-    released: int
-    """Shards released gracefully."""
-    lost: int
-    """Shards lost: taken over, or not renewed within the TTL."""
-    drains_overrun: int
-    """Drains cut off at ``drain_timeout``."""
-    drains_failed: int
-    """Drains that raised."""
+_Renewed = tuple[set[int], dict[str, int | None], tuple[str, ...], list[sql.Lease]]
 
 
 @attrs.define
 class _Held:
     epoch: int
     renewed_at: float
-
-
-def spans(shards: Collection[int]) -> str:
-    """Shards as short ranges, for a log line: ``0-41, 77``."""
-    ordered, parts = sorted(shards), []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ", ".join(parts)
 
 
 async def _nothing(_shard: int) -> None:
@@ -139,6 +92,9 @@ class ReplicaLeases:
         fence: a fence to bind to these leases (the store's).
         margin: how long before the TTL a shard stops being sendable (default ``ttl / 5``).
         drain_timeout: the bound of a drain (default ``ttl / 4``).
+        incarnation: this process's token (default random): of two processes under one
+            replica id, the one that started later (then the greater token) keeps the id,
+            and the other steps down at its next round.
     """
 
     def __init__(
@@ -156,6 +112,7 @@ class ReplicaLeases:
         fence: LeaseFence | None = None,
         margin: float | None = None,
         drain_timeout: float | None = None,
+        incarnation: str | None = None,
     ) -> None:
         if wall is None:
             if not isinstance(store, WallClock):
@@ -176,6 +133,8 @@ class ReplicaLeases:
         self._named: dict[str, _Held] = {}
         self._live: tuple[str, ...] = ()
         self._renewed_at: float | None = None
+        self._started_at: float | None = None  # the database's clock at the first round
+        self._incarnation = incarnation if incarnation is not None else uuid.uuid4().hex
         self._busy: anyio.Event | None = None
         self._leaving = False
         self._counts = dict.fromkeys(attrs.fields_dict(LeaseStatistics), 0)
@@ -201,7 +160,8 @@ class ReplicaLeases:
         return None if held is None else held.epoch
 
     def valid(self, shard: int) -> bool:
-        """Whether ``shard`` is held and within its local validity (may send)."""
+        """Whether ``shard`` is held and within its local validity (may send; also while
+        it drains before a release, so running turns can finish)."""
         held = self._held.get(shard)
         return held is not None and self._within(held)
 
@@ -210,9 +170,10 @@ class ReplicaLeases:
         return self.valid(shard_of(chat_id))
 
     def leads(self, name: str) -> bool:
-        """Whether this replica holds the named lease and it is within its validity."""
+        """Whether this replica holds the named lease and it is within its validity (not
+        once it is leaving: the poller stops at once)."""
         held = self._named.get(name)
-        return held is not None and self._within(held)
+        return held is not None and not self._leaving and self._within(held)
 
     def live_replicas(self) -> tuple[str, ...]:
         """The live replicas the last round saw, sorted."""
@@ -235,9 +196,7 @@ class ReplicaLeases:
         return LeaseStatistics(**self._counts)
 
     def _within(self, held: _Held) -> bool:
-        return not self._leaving and anyio.current_time() < (
-            held.renewed_at + self._ttl - self._margin
-        )
+        return anyio.current_time() < held.renewed_at + self._ttl - self._margin
 
     # -- rounds --------------------------------------------------------------------------
 
@@ -276,30 +235,38 @@ class ReplicaLeases:
             await self._busy.wait()
         self._busy = anyio.Event()
         try:
+            await self._stand_down(forget=True)
+        finally:
+            self._busy.set()
+            self._busy = None
+        logger.info("replica {r} left: its shards are free", r=self._id)
+
+    async def _stand_down(self, *, forget: bool) -> None:
+        self._leaving = True
+        named = {name: held.epoch for name, held in self._named.items()}
+        me, incarnation = self._id, self._incarnation
+
+        def write(db: Connection) -> None:
+            for name, epoch in named.items():
+                sql.release_named(db, name, me, epoch)
+            if forget:
+                sql.forget_replica(db, me, incarnation)
+
+        try:
             await self._release(tuple(sorted(self._held)), "leaving")
-            named = {name: held.epoch for name, held in self._named.items()}
-
-            def write(db: Connection) -> None:
-                for name, epoch in named.items():
-                    sql.release_named(db, name, self._id, epoch)
-                sql.forget_replica(db, self._id)
-
             await self._store.write(write, atomic=True)
         except StoreUnavailableError as error:
             logger.warning(
                 "replica {r}: could not release its leases (they expire within {t}s): {e}",
-                r=self._id,
+                r=me,
                 t=self._ttl,
                 e=error,
             )
-        finally:
-            self._held.clear()
-            for name in list(self._named):
-                del self._named[name]
-                await self._call(self._on_leading, name, False)
-            self._busy.set()
-            self._busy = None
-        logger.info("replica {r} left: its shards are free", r=self._id)
+        for shard in sorted(self._held):
+            await self._lose(shard, "left without releasing it")
+        for name in list(self._named):
+            del self._named[name]
+            await self._call(self._on_leading, name, False)
 
     async def _round(self) -> None:
         started = anyio.current_time()
@@ -308,10 +275,13 @@ class ReplicaLeases:
         named = {name: h.epoch for name, h in self._named.items()}
         me, ttl = self._id, self._ttl
 
-        def renew(
-            db: Connection,
-        ) -> tuple[set[int], dict[str, int | None], tuple[str, ...], list[sql.Lease]]:
-            sql.heartbeat(db, me, now)
+        if self._started_at is None:
+            self._started_at = now
+        since, incarnation = self._started_at, self._incarnation
+
+        def renew(db: Connection) -> _Renewed | None:
+            if not sql.heartbeat(db, me, incarnation, since, now):
+                return None  # a newer process took this replica id
             kept = {s for s, epoch in held.items() if sql.renew(db, s, me, epoch, now, ttl)}
             names: dict[str, int | None] = {}
             for name in self._names:
@@ -322,7 +292,15 @@ class ReplicaLeases:
                     names[name] = sql.acquire_named(db, name, me, now, ttl)
             return kept, names, sql.live_replicas(db, now, ttl), sql.shard_leases(db)
 
-        kept, names, live, rows = await self._store.write(renew, atomic=True)
+        renewed = await self._store.write(renew, atomic=True)
+        if renewed is None:
+            logger.error(
+                "replica {r}: a newer process runs under this replica id: stepping down",
+                r=me,
+            )
+            await self._stand_down(forget=False)
+            return
+        kept, names, live, rows = renewed
         self._renewed_at = started
         self._live = live
         for shard in held:

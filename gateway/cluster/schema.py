@@ -2,9 +2,9 @@
 
 Rules:
 
-* ``replicas``: one row per replica that heartbeats (its id, when it started, its last
-  heartbeat in the database's wall clock). A replica is live while its heartbeat is younger
-  than the lease TTL; one that leaves gracefully deletes its row.
+* ``replicas``: one row per replica that heartbeats (its id, the process that holds the id
+  and when it started, its last heartbeat, in the database's wall clock). A replica is live
+  while its heartbeat is younger than the lease TTL; one that leaves deletes its row.
 * ``shard_leases``: one row per shard, made once and never deleted: its owner (``''`` when
   free), its epoch (bumped by every acquisition, never lowered) and when the lease expires
   (the database's wall clock).
@@ -45,6 +45,7 @@ def statements(dialect: Dialect) -> list[str]:
     return [
         "CREATE TABLE IF NOT EXISTS replicas ("
         " replica_id TEXT PRIMARY KEY,"
+        " incarnation TEXT NOT NULL,"
         f" started_at {real} NOT NULL,"
         f" heartbeat_at {real} NOT NULL)",
         "CREATE TABLE IF NOT EXISTS shard_leases ("

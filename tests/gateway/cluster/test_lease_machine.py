@@ -10,7 +10,8 @@ time, and every fenced write at one epoch came from one process; a process may s
 shard only while the database still says it holds it at its epoch, unexpired (so nobody
 else could have taken it); epochs never go down; the replicas' hooks agree with what they
 hold; no message is concluded twice. And when the live replicas tick for a TTL and a few
-rounds, every shard is held by a live replica, each holding its fair share.
+rounds, every shard is held by a live replica, each holding its fair share (of two
+processes under one id, the later one: the other stood down).
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ class LeaseMachine(RuleBasedStateMachine):
         """A new process; a stuck (paused) one of the same id, if any, stays a zombie."""
         if any(p.replica_id == replica_id for p in self._in("running")):
             return
-        name = f"{replica_id}{next(self.serial)}"
+        serial = next(self.serial)
+        name = f"{replica_id}{serial}"
         fence = LeaseFence(replica_id, "sqlite")
         process = Process(name, replica_id, None, fence)  # type: ignore[arg-type]
         process.leases = ReplicaLeases(
@@ -144,8 +146,16 @@ class LeaseMachine(RuleBasedStateMachine):
             on_leading=process.lead,
             fence=fence,
             drain_timeout=TTL / 10,
+            incarnation=f"{serial:04d}",  # a later process, a greater token
         )
         self.processes.append(process)
+
+    @rule(data=st.data())
+    def a_stuck_replica_is_restarted(self, data: st.DataObject) -> None:
+        """The orchestrator restarts a stuck replica under its id; the old process lives on."""
+        paused = self._in("paused")
+        if paused:
+            self.a_replica_starts(data.draw(st.sampled_from(paused)).replica_id)
 
     @rule(data=st.data())
     def a_replica_ticks(self, data: st.DataObject) -> None:
@@ -241,7 +251,8 @@ class LeaseMachine(RuleBasedStateMachine):
         try:
             self.loop.call_async(partial(self.store.write, atomic=True), conclude)
         except ShardMovedError as moved:
-            assert moved.shard == shard
+            refused = moved.shard
+            assert refused == shard
             # A refused write: the replica steps down from the shard's messages.
             process.taken = {m: s for m, s in process.taken.items() if s != shard}
 
@@ -254,7 +265,10 @@ class LeaseMachine(RuleBasedStateMachine):
             self.loop.advance(ROUND, step=ROUND)
             for process in self._in("running"):
                 self._drive(process.leases.tick)
-        running = self._in("running")
+        # A process superseded under its replica id (a zombie that resumed) stood down.
+        running = [p for p in self._in("running") if not self.loop.call(p.leases.status).leaving]
+        if not running:
+            return  # every running process was superseded: nobody is live to hold a shard
         live = sorted({p.replica_id for p in running})
         share = targets(live, SHARDS)
         now = EPOCH + self.loop.call(anyio.current_time)

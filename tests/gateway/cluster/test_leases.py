@@ -128,10 +128,13 @@ async def test_acquire_bumps_the_epoch_and_renew_and_release_need_it(store: Stor
             sql.holder(db, 5),
             sql.release(db, 5, "b", 2),
             sql.acquire(db, 5, "a", 116.0, 10.0),  # free: a again, epoch 3
+            sql.acquire(db, 5, "a", 126.0, 10.0),  # expired: a again (a restart), epoch 4
+            sql.renew(db, 5, "a", 3, 127.0, 10.0),  # the same id at an older epoch: lost
+            sql.release(db, 5, "a", 3),
         ]
 
     assert await store.write(steps, atomic=True) == [
-        1, None, True, None, 2, False, False, ("b", 2), True, 3
+        1, None, True, None, 2, False, False, ("b", 2), True, 3, 4, False, False
     ]  # fmt: skip
 
 
@@ -331,3 +334,58 @@ def test_a_store_without_a_wall_clock_needs_one(store: Store) -> None:
     with pytest.raises(TypeError):
         ReplicaLeases(Reads(), "a", TTL)
     assert ReplicaLeases(store, "a", TTL).replica_id == "a"  # the store's clock: Store.now
+
+
+async def test_of_two_processes_under_one_id_the_later_keeps_it(store: Store) -> None:
+    await ensure(store, "sqlite")
+    wall, old_hooks, new_hooks = Wall(), Hooks(), Hooks()
+    old = replica(store, "a", wall, old_hooks, incarnation="1")
+    await old.tick()
+    wall.at += TTL  # the old process was stuck past its TTL: a new one starts
+    new = replica(store, "a", wall, new_hooks, incarnation="2")
+    await new.tick()
+    assert new.held() == frozenset(range(SHARDS))
+    await old.tick()  # it resumes: superseded, it steps down
+    assert old.held() == frozenset()
+    assert old.status().leaving
+    assert old_hooks.count("lost") == SHARDS
+    await old.leave()  # does not remove the new process's heartbeat
+    await new.tick()
+    assert new.live_replicas() == ("a",)
+    assert len(new.held()) == SHARDS
+
+
+async def test_a_stuck_process_cannot_write_once_its_successor_took_the_shard(
+    store: Store,
+) -> None:
+    await ensure(store, "sqlite")
+    wall = Wall()
+    old_fence, new_fence = LeaseFence("a", "sqlite"), LeaseFence("a", "sqlite")
+    old = replica(store, "a", wall, Hooks(), incarnation="1", fence=old_fence)
+    await old.tick()
+    wall.at += TTL  # stuck past its TTL; a restart under the same id takes over
+    new = replica(store, "a", wall, Hooks(), incarnation="2", fence=new_fence)
+    await new.tick()
+    assert new.epoch(7) == 2
+    assert old.epoch(7) == 1  # the stuck one has not noticed
+    await store.write(lambda db: new_fence.check(db, 7), atomic=True)
+    with pytest.raises(ShardMovedError):
+        await store.write(lambda db: old_fence.check(db, 7), atomic=True)
+
+
+async def test_a_leaving_replica_still_sends_while_it_drains_but_stops_polling(
+    store: Store,
+) -> None:
+    await ensure(store, "sqlite")
+    seen: list[tuple[bool, bool]] = []
+
+    async def drain(shard: int) -> None:
+        seen.append((a.valid(shard), a.leads(POLLER)))
+
+    a = ReplicaLeases(store, "a", TTL, wall=Wall().now, drain=drain)
+    await a.tick()
+    assert a.leads(POLLER)
+    await a.leave()
+    assert len(seen) == SHARDS
+    assert set(seen) == {(True, False)}  # running turns may finish; polling stopped
+    assert not a.valid(0)
