@@ -103,12 +103,15 @@ class Gateway:
         elsewhere = (
             cluster is not None and isinstance(updates, Poller) and not cluster.leases.leads(POLLER)
         )
-        return {
+        checks = {
             "supervisor_running": self.threads.running,
             f"{updates.name if updates else 'updates'}_alive": (
                 updates is not None and (elsewhere or updates.alive(anyio.current_time()))
             ),
         }
+        if cluster is not None:  # a replica that stood down (a newer process took its id)
+            checks["replica_active"] = not cluster.leases.status().leaving
+        return checks
 
 
 @contextlib.asynccontextmanager

@@ -47,7 +47,8 @@ def statements(dialect: Dialect) -> list[str]:
         " replica_id TEXT PRIMARY KEY,"
         " incarnation TEXT NOT NULL,"
         f" started_at {real} NOT NULL,"
-        f" heartbeat_at {real} NOT NULL)",
+        f" heartbeat_at {real} NOT NULL,"
+        " threads INTEGER NOT NULL DEFAULT 0)",  # its live threads, for the status
         "CREATE TABLE IF NOT EXISTS shard_leases ("
         " shard INTEGER PRIMARY KEY,"
         " owner TEXT NOT NULL DEFAULT '',"

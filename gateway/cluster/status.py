@@ -8,7 +8,7 @@ process on SQLite has none: then nothing of it is shown, and the output is as be
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -76,6 +76,7 @@ def assemble(
     poller: tuple[str, float] | None = None,
     threads_live: int | None = None,
     shards_total: int = SHARDS,
+    threads: Mapping[str, int] | None = None,
 ) -> ClusterStatus:
     """The cluster from the lease tables' rows, all times by the database's clock (``now``).
 
@@ -86,6 +87,8 @@ def assemble(
         leases: ``(shard, owner, expires_at)`` of ``shard_leases``; a lease counts while it
             has not expired.
         poller: ``(owner, expires_at)`` of the ``poller`` named lease, if it has a row.
+        threads: the live threads each replica last wrote (``replicas.threads``);
+            ``threads_live`` counts for this replica.
     """
     held: dict[str, list[int]] = {}
     for shard, owner, expires_at in leases:
@@ -98,7 +101,9 @@ def assemble(
             id=name,
             alive=name in beats and now - beats[name] < ttl,
             shards=tuple(sorted(held.get(name, ()))),
-            threads_live=threads_live if name == replica_id else None,
+            threads_live=threads_live
+            if name == replica_id
+            else (None if threads is None else threads.get(name)),
             heartbeat_age=max(0.0, now - beats[name]) if name in beats else None,
             leads_poller=name == polling,
         )

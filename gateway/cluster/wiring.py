@@ -23,6 +23,7 @@ from __future__ import annotations
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import anyio
 import attrs
@@ -163,14 +164,17 @@ class Cluster:
             while True:
                 if self._pace is not None:
                     self._pace.share(len(self.leases.live_replicas()))
+                live = self._threads_live()
                 try:
-                    rows = await self._store.read(_status_rows)
+                    rows = await self._store.write(
+                        partial(_status_rows, replica=self.replica_id, threads=live), atomic=True
+                    )
                 except StoreUnavailableError as error:
                     logger.warning("cluster status not read: {e}", e=error)
                 else:
-                    now, replicas, shards, poller = rows
+                    now, replicas, shards, poller, threads = rows
                     self._status = assemble(
-                        self.replica_id, now, ttl, replicas, shards, poller, self._threads_live()
+                        self.replica_id, now, ttl, replicas, shards, poller, live, threads=threads
                     )
                 await anyio.sleep(ttl / 3)
 
@@ -180,23 +184,30 @@ class Cluster:
 
 
 _Rows = tuple[
-    float, list[tuple[str, float]], list[tuple[int, str, float]], tuple[str, float] | None
+    float,
+    list[tuple[str, float]],
+    list[tuple[int, str, float]],
+    tuple[str, float] | None,
+    dict[str, int],
 ]
 
 
-def _status_rows(db: Connection) -> _Rows:
-    """The database's clock and the lease tables' rows, for ``assemble``."""
+def _status_rows(db: Connection, replica: str, threads: int) -> _Rows:
+    """Write this replica's live threads; read the database's clock and the lease tables'
+    rows, for ``assemble``."""
+    db.execute("UPDATE replicas SET threads = ? WHERE replica_id = ?", (threads, replica))
     now = db.execute(NOW).fetchone()[0]
-    replicas = db.execute("SELECT replica_id, heartbeat_at FROM replicas").fetchall()
+    replicas = db.execute("SELECT replica_id, heartbeat_at, threads FROM replicas").fetchall()
     leases = db.execute("SELECT shard, owner, expires_at FROM shard_leases").fetchall()
     poller = db.execute(
         "SELECT owner, expires_at FROM named_leases WHERE name = ?", (POLLER,)
     ).fetchone()
     return (
         float(now),
-        [(str(r), float(at)) for r, at in replicas],
+        [(str(r), float(at)) for r, at, _threads in replicas],
         [(int(s), str(o), float(at)) for s, o, at in leases],
         None if poller is None else (str(poller[0]), float(poller[1])),
+        {str(r): int(n) for r, _at, n in replicas},
     )
 
 

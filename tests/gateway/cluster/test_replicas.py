@@ -33,6 +33,8 @@ def cluster_seen(admin_port: int) -> set[str]:
     replicas = [r for r in cluster.get("replicas", []) if r["alive"]]
     if sum(r["shards_held"] for r in replicas) != cluster.get("shards_total"):
         return set()
+    if any(r["threads_live"] is None for r in replicas):
+        return set()  # every replica's thread count, as it last wrote it
     return {r["id"] for r in replicas if r["shards_held"]}
 
 
