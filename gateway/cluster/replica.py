@@ -57,7 +57,7 @@ SHARD_MAILBOX = 100_000
 """Messages a shard's intake can hold (each one small); beyond, entries wait in the inbox for
 the next sweep."""
 
-DRAIN_SLACK = 30.0
+DRAIN_SLACK = 5.0
 """Seconds a shard's intake stays drained after the drain's own bound, for its release to be
 written; a shard still held after that delivers again (a release that failed)."""
 STOP_ASK_TIMEOUT = 5.0
@@ -84,7 +84,7 @@ class Replica:
 
     def __attrs_post_init__(self) -> None:
         self.shards = Supervisor(
-            lambda shard: ShardIntake(shard, self._delivery, self._owns, self.step_down),
+            lambda shard: ShardIntake(shard, self._delivery, self._owns),
             SupervisorConfig(mailbox_capacity=SHARD_MAILBOX, idle_ttl=None, stall_timeout=600),
         )
 
@@ -115,11 +115,24 @@ class Replica:
     # -- what the lease manager reports ---------------------------------------------------
 
     def gained(self, shard: int, epoch: int) -> None:
-        """The shard is held here now: its intake replays its unanswered entries."""
+        """The shard is held here now: whatever is left of an earlier holding is evicted
+        (nothing of it may write under the new epoch), and its intake replays the shard's
+        unanswered entries."""
+        self.step_down(shard)
         self._tell(shard, Gained(epoch), control=True)
 
     def lost(self, shard: int, reason: str) -> None:
-        """The shard is held here no more: its intake steps down."""
+        """The shard is held here no more: its threads and senders are evicted at once,
+        here (not by its intake, which may be restarting), then its intake is reset."""
+        evicted = self.step_down(shard)
+        logger.log(
+            "DEBUG" if reason == "released" and not evicted else "WARNING",
+            "stepped down from shard {shard} ({reason}): {n} thread(s) stopped here;"
+            " its chats are answered by the replica that holds it now",
+            shard=shard,
+            reason=reason,
+            n=evicted,
+        )
         self._tell(shard, Lost(reason), control=True)
 
     async def drain(self, shard: int, timeout: float) -> None:

@@ -19,9 +19,10 @@ Rules:
   delivered: the entry waits
   in the durable inbox for the shard's next owner, which takes it when it gains the shard.
   That is a wait, never a drop.
-* Lost: the shard's threads and chat senders are evicted at once (``step_down``). Nothing
-  more of theirs is written (the store's fence refuses it) or sent (their chats are not
-  sendable); one log line says how many.
+* Lost: the intake forgets what it handed. The shard's threads and chat senders were
+  evicted before (``Replica.lost``, which does not depend on this actor being able to take
+  the message). Nothing more of theirs is written (the store's fence refuses it) or sent
+  (their chats are not sendable).
 """
 
 from __future__ import annotations
@@ -92,8 +93,6 @@ class ShardIntake(Actor[ShardMessage]):
     _delivery: Delivery
     _owns: Callable[[int], bool]
     """Whether this replica holds a shard now (the lease manager's word)."""
-    _step_down: Callable[[int], int]
-    """Evicts a shard's threads and senders; returns how many threads it evicted."""
     _handed: set[int] = attrs.field(factory=set, init=False)
     _drain_until: float = attrs.field(default=-math.inf, init=False)
 
@@ -127,15 +126,7 @@ class ShardIntake(Actor[ShardMessage]):
             case Lost(reason):
                 self._drain_until = -math.inf
                 self._handed.clear()
-                evicted = self._step_down(shard)
-                logger.log(
-                    "DEBUG" if reason == "released" else "WARNING",
-                    "stepped down from shard {shard} ({reason}): {n} thread(s) stopped here;"
-                    " its chats are answered by the replica that holds it now",
-                    shard=shard,
-                    reason=reason,
-                    n=evicted,
-                )
+                logger.debug("shard {shard} intake reset: {reason}", shard=shard, reason=reason)
         return None
 
     def describe(self) -> dict[str, object]:

@@ -282,15 +282,18 @@ class Store:
             self._on_outcome(key, outcome)
 
     async def record_outcome(
-        self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str
+        self, key: ThreadKey, message_id: int, outcome: Outcome, detail: str, *, fenced: bool = True
     ) -> None:
+        """Record an outcome; ``fenced=False`` for the intake's own conclusion of an update it
+        received (``not-addressed``), which any replica may write."""
         at, concluded = self._clock(), [Concluded(message_id, outcome, detail)]
 
         def write(db: Connection) -> None:
-            self._fence.check(db, shard_of(key.chat_id))
+            if fenced:
+                self._fence.check(db, shard_of(key.chat_id))
             insert_outcomes(db, key, concluded, at)
 
-        await self._write(write, atomic=self._fenced)
+        await self._write(write, atomic=self._fenced and fenced)
         self._on_outcome(key, concluded[0])
 
     async def has_final_outcome(self, key: ThreadKey, message_id: int) -> bool:

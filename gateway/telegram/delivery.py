@@ -43,6 +43,7 @@ from actors import (
 from actors.thread.messages import Command, Resume, UserMessage
 from actors.thread.records import Outcome, ThreadKey
 from actors.thread.texts import about
+from gateway.exceptions import ShardMovedError
 from gateway.media.albums import join
 from gateway.media.checks import MediaLimits, refusal
 from gateway.store.sqlite import InboxEntry, Store
@@ -99,6 +100,13 @@ class Delivery:
         """Hand a routed update to its thread; never raises (see the rules)."""
         try:
             await self.deliver_message(routed.key, routed.message, refused=routed.refusal)
+        except ShardMovedError as moved:  # several replicas: the chat is another's now
+            logger.info(
+                "update {id} for {key} left to the replica that holds it now: {e}",
+                id=routed.update_id,
+                key=routed.key,
+                e=moved,
+            )
         except Exception as error:  # noqa: BLE001 - one update must not stop every chat's
             logger.opt(exception=error).error(
                 "update {id} for {key} could not be delivered: {kind}",

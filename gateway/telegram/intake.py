@@ -139,8 +139,12 @@ class Intake:
         self._metrics.messages_in.inc()
         if unaddressed:
             message_id = routed.message.message_id
-            await self._store.record_outcome(
-                routed.key, message_id, Outcome.NOT_ADDRESSED, "not addressed (refused kind)"
+            await self._store.record_outcome(  # the intake's, not a thread's: unfenced
+                routed.key,
+                message_id,
+                Outcome.NOT_ADDRESSED,
+                "not addressed (refused kind)",
+                fenced=False,
             )
             logger.debug(
                 "message {id} in {key} not addressed to the bot; not refused",

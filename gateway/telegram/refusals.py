@@ -26,7 +26,7 @@ from loguru import logger
 from actors import DeadLetter, DeadLetterReason
 from actors.thread.messages import Command, UserMessage
 from actors.thread.records import Outcome, ThreadKey
-from gateway.exceptions import StoreUnavailableError
+from gateway.exceptions import ShardMovedError, StoreUnavailableError
 from gateway.store.sqlite import Store
 from gateway.telegram.outbox import TelegramOutbox
 
@@ -86,6 +86,14 @@ class Refusals:
             await self._store.record_outcome(
                 key, message.message_id, Outcome.ERROR_REPLIED, "refused"
             )
+        except ShardMovedError as moved:
+            logger.info(
+                "the refusal of message {id} in {key} not written: {e}; its new owner answers it",
+                id=message.message_id,
+                key=key,
+                e=moved,
+            )
+            return  # nothing said: the replica holding the chat now takes the message
         except StoreUnavailableError as error:
             logger.error(
                 "the refusal of message {id} in {key} is not recorded ({e}); the start-up "

@@ -19,6 +19,7 @@ import pytest
 from actors import Actor, ActorContext, Supervisor
 from actors.thread.messages import UserMessage
 from actors.thread.records import ThreadKey
+from gateway.cluster.replica import Replica
 from gateway.cluster.shard_intake import Drain, Gained, Lost, Scan, ShardIntake, Take
 from gateway.cluster.shards import shard_of
 from gateway.ops.metrics import Metrics
@@ -64,7 +65,6 @@ class Parts:
     intake: Supervisor[int]
     got: list[int]
     owned: set[int]
-    stepped_down: list[int]
 
     async def accept(self, update_id: int) -> Routed:
         message = UserMessage(update_id * 10, f"hello {update_id}", 7)
@@ -81,7 +81,6 @@ async def intake(tmp_path: Path) -> AsyncIterator[Parts]:
     store = Store(tmp_path / "threadgate.sqlite3")
     got: list[int] = []
     owned: set[int] = set()
-    stepped_down: list[int] = []
     metrics = Metrics()
     no_senders: Supervisor[int] = Supervisor(lambda _chat: NoSender())
     recorders: Supervisor[ThreadKey] = Supervisor(lambda _key: Recorder(got))
@@ -89,15 +88,11 @@ async def intake(tmp_path: Path) -> AsyncIterator[Parts]:
         refusals = Refusals(store, TelegramOutbox(senders, metrics))
         delivery = Delivery(threads, store, refusals, frozenset(), list)
 
-        def step_down(shard: int) -> int:
-            stepped_down.append(shard)
-            return threads.evict(lambda key: shard_of(key.chat_id) == shard, "shard moved")
-
         shards: Supervisor[int] = Supervisor(
-            lambda shard: ShardIntake(shard, delivery, owned.__contains__, step_down)
+            lambda shard: ShardIntake(shard, delivery, owned.__contains__)
         )
         async with shards as intakes:
-            yield Parts(store, intakes, got, owned, stepped_down)
+            yield Parts(store, intakes, got, owned)
         refusals.close()
         await refusals.run()  # nothing was refused: it returns at once
     store.close()
@@ -145,7 +140,7 @@ async def test_a_drain_delivers_nothing_until_its_bound_has_passed(tmp_path: Pat
         assert parts.got == [10]
 
 
-async def test_losing_the_shard_steps_down_and_a_regain_replays(tmp_path: Path) -> None:
+async def test_losing_the_shard_resets_and_a_regain_replays(tmp_path: Path) -> None:
     async with intake(tmp_path) as parts:
         parts.owned.add(SHARD)
         await parts.tell(Gained(1))
@@ -155,8 +150,46 @@ async def test_losing_the_shard_steps_down_and_a_regain_replays(tmp_path: Path) 
         assert parts.got == [10]
         parts.owned.discard(SHARD)
         await parts.tell(Lost("taken over"))
-        assert parts.stepped_down == [SHARD]
         parts.owned.add(SHARD)
         await parts.tell(Gained(5))  # back again: the entry is still unanswered, replayed
         await settle()
         assert parts.got == [10, 10]
+
+
+async def test_the_replica_evicts_a_lost_shards_threads_itself_and_leftovers_at_a_gain(
+    tmp_path: Path,
+) -> None:
+    """``Replica.lost`` evicts the shard's threads and senders at once, whatever state its
+    intake is in; ``Replica.gained`` evicts what an earlier holding left, before replaying."""
+    store = Store(tmp_path / "threadgate.sqlite3")
+    got: list[int] = []
+    owned = {SHARD}
+    no_senders: Supervisor[int] = Supervisor(lambda _chat: NoSender())
+    recorders: Supervisor[ThreadKey] = Supervisor(lambda _key: Recorder(got))
+    async with no_senders as senders, recorders as threads:
+        refusals = Refusals(store, TelegramOutbox(senders, Metrics()))
+        delivery = Delivery(threads, store, refusals, frozenset(), list)
+
+        async def notify(channel: str, payload: str) -> object:
+            raise AssertionError("the shard is held here: nobody is notified")
+
+        replica = Replica(store, threads, senders, delivery, owned.__contains__, notify)
+        async with replica.shards:
+            other = ThreadKey(next(c for c in range(1, 10_000) if shard_of(c) != SHARD))
+            threads.ref_for(KEY).send_nowait(UserMessage(1, "a", 7))
+            threads.ref_for(other).send_nowait(UserMessage(2, "b", 7))
+            await settle()
+            assert KEY in threads
+            assert other in threads
+            replica.lost(SHARD, "taken over")  # no await: nothing waits for the intake
+            assert KEY not in threads, "the lost shard's thread is gone at once"
+            assert other in threads, "another shard's thread is not concerned"
+
+            threads.ref_for(KEY).send_nowait(UserMessage(3, "a leftover", 7))
+            await settle()
+            assert KEY in threads
+            replica.gained(SHARD, 9)
+            assert KEY not in threads, "a leftover of an earlier holding is evicted first"
+        refusals.close()
+        await refusals.run()
+    store.close()
