@@ -80,11 +80,13 @@ class Replica:
     """Sends a notification on the bus (channel, payload)."""
     _pools: Sequence[Callable[[], Awaitable[None]]] = ()
     """Each credential pool's ``refresh``."""
+    _album_hold: float = 10.0
+    """Seconds an album item not yet joined is left to the replica collecting it."""
     shards: Supervisor[int] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.shards = Supervisor(
-            lambda shard: ShardIntake(shard, self._delivery, self._owns),
+            lambda shard: ShardIntake(shard, self._delivery, self._owns, self._album_hold),
             SupervisorConfig(mailbox_capacity=SHARD_MAILBOX, idle_ttl=None, stall_timeout=600),
         )
 

@@ -11,6 +11,10 @@ Rules:
   (:class:`Drain`) or lost (:class:`Lost`).
 * Whether the shard is held is the lease manager's to say (``owns``), asked at every
   message: a restarted actor knows it as well as the one before.
+* An album item not yet joined into its album, written less than ``album_hold`` seconds
+  ago, is left alone: the replica that received it is collecting the album, and delivers
+  it whole (joined, it is an entry like any other). A later scan takes it if that replica
+  died meanwhile.
 * An entry is handed to a thread at most once while the shard is held here: the actor keeps
   the update ids it handed until they are no longer unanswered. A Scan after a restart of
   the actor may hand one again; the thread recognizes a message it already accepted.
@@ -93,6 +97,8 @@ class ShardIntake(Actor[ShardMessage]):
     _delivery: Delivery
     _owns: Callable[[int], bool]
     """Whether this replica holds a shard now (the lease manager's word)."""
+    _album_hold: float = 10.0
+    """Seconds an album item not yet joined is left to the replica collecting its album."""
     _handed: set[int] = attrs.field(factory=set, init=False)
     _drain_until: float = attrs.field(default=-math.inf, init=False)
 
@@ -115,12 +121,12 @@ class ShardIntake(Actor[ShardMessage]):
                     await self._delivery.deliver(routed)
             case Scan():
                 if self._owns(shard) and not self._draining:
-                    await self._delivery.replay({shard}, self._handed)
+                    await self._delivery.replay({shard}, self._handed, album_hold=self._album_hold)
             case Gained(epoch):
                 self._drain_until = -math.inf
                 self._handed.clear()
                 logger.debug("shard {shard} taken at epoch {epoch}", shard=shard, epoch=epoch)
-                await self._delivery.replay({shard}, self._handed)
+                await self._delivery.replay({shard}, self._handed, album_hold=self._album_hold)
             case Drain(seconds):
                 self._drain_until = anyio.current_time() + seconds
             case Lost(reason):

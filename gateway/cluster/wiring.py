@@ -49,6 +49,9 @@ from providers.pool import CredentialPool
 
 NOW = "SELECT extract(epoch from clock_timestamp())"
 """The database's wall clock (PostgreSQL: replicas never compare their own clocks)."""
+ALBUM_SLACK = 5.0
+"""Seconds beyond ``media.album_window`` an album item is left to the replica collecting it
+(its items arrive within about a second; that replica may be slow)."""
 QUEUE = 1024
 """Notifications waiting for the ``bus work`` service, at most."""
 LEAD_CHECK = 0.25
@@ -257,7 +260,8 @@ def build(
         )
 
     refreshes = [pool.refresh for pool in pools]
-    replica = Replica(store, threads, senders, delivery, owns, notify, refreshes)
+    hold = config.media.album_window + ALBUM_SLACK
+    replica = Replica(store, threads, senders, delivery, owns, notify, refreshes, hold)
     leases = ReplicaLeases(
         store,
         fence.replica_id,

@@ -27,6 +27,8 @@ class InboxEntry:
     """The message's id in its chat."""
     payload: dict[str, Any]
     """The routed message as plain data (see ``gateway.telegram.routing``)."""
+    received_at: float = 0.0
+    """When it was written (wall clock of the replica that received it; 0: not read)."""
 
 
 @attrs.frozen

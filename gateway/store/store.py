@@ -202,14 +202,15 @@ class Store:
 
         def read(db: Connection) -> list[InboxEntry]:
             rows = db.execute(
-                "SELECT update_id, thread_key, message_id, payload FROM inbox"  # noqa: S608 - placeholders only
+                "SELECT update_id, thread_key, message_id, payload, received_at FROM inbox"  # noqa: S608 - placeholders only
                 f" WHERE outcome IS NULL AND album_of IS NULL{where} ORDER BY update_id",
                 chosen,
             ).fetchall()
             entries = []
-            for update_id, thread_key, message_id, payload in rows:
+            for update_id, thread_key, message_id, payload, at in rows:
                 key = ThreadKey.parse(thread_key)
-                entries.append(InboxEntry(update_id, key, message_id, json.loads(payload)))
+                loaded = json.loads(payload)
+                entries.append(InboxEntry(update_id, key, message_id, loaded, float(at)))
             return entries
 
         return await self._read(read)

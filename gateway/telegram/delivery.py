@@ -28,6 +28,7 @@ Rules:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 
 import attrs
@@ -200,20 +201,30 @@ class Delivery:
             self._refusals.reply(ignored.key, ignored.reply, ignored.message_id, fenced=False)
 
     async def replay(
-        self, shards: Collection[int] | None = None, handed: set[int] | None = None
+        self,
+        shards: Collection[int] | None = None,
+        handed: set[int] | None = None,
+        *,
+        album_hold: float | None = None,
     ) -> int:
         """Deliver inbox messages that never reached their thread's record (after a crash),
         and resume the threads whose record holds one.
 
         ``shards``: only those shards' entries (a replica that gained them); ``handed``: the
         update ids this replica already handed to its threads, which are skipped; it is
-        updated (the entries handed now are added, those no longer unanswered dropped)."""
+        updated (the entries handed now are added, those no longer unanswered dropped).
+        ``album_hold``: an album item not yet joined and written less than this many seconds
+        ago is left alone (a replica is still collecting the album: it delivers it whole)."""
         replayed = 0
         resumed: set[ThreadKey] = set()
         entries = await self._store.unanswered(shards)
         if handed is not None:
             handed.intersection_update(entry.update_id for entry in entries)
+        now = time.time()
         for entry, items in _albums(entries):
+            collecting = album_hold is not None and payload_album(entry.payload) != ""
+            if collecting and now - max(i.received_at for i in (entry, *items)) < (album_hold or 0):
+                continue  # its album is still being collected: the next scan looks again
             if handed is not None:
                 if entry.update_id in handed:
                     continue  # this replica's threads have it already

@@ -22,6 +22,7 @@ from actors.thread.records import ThreadKey
 from gateway.cluster.replica import Replica
 from gateway.cluster.shard_intake import Drain, Gained, Lost, Scan, ShardIntake, Take
 from gateway.cluster.shards import shard_of
+from gateway.media.albums import join
 from gateway.ops.metrics import Metrics
 from gateway.store import InboxEntry, Store
 from gateway.telegram.delivery import Delivery
@@ -77,7 +78,7 @@ class Parts:
 
 
 @asynccontextmanager
-async def intake(tmp_path: Path) -> AsyncIterator[Parts]:
+async def intake(tmp_path: Path, album_hold: float = 10.0) -> AsyncIterator[Parts]:
     store = Store(tmp_path / "threadgate.sqlite3")
     got: list[int] = []
     owned: set[int] = set()
@@ -89,7 +90,7 @@ async def intake(tmp_path: Path) -> AsyncIterator[Parts]:
         delivery = Delivery(threads, store, refusals, frozenset(), list)
 
         shards: Supervisor[int] = Supervisor(
-            lambda shard: ShardIntake(shard, delivery, owned.__contains__)
+            lambda shard: ShardIntake(shard, delivery, owned.__contains__, album_hold)
         )
         async with shards as intakes:
             yield Parts(store, intakes, got, owned)
@@ -193,3 +194,39 @@ async def test_the_replica_evicts_a_lost_shards_threads_itself_and_leftovers_at_
         refusals.close()
         await refusals.run()
     store.close()
+
+
+async def test_an_album_being_collected_is_left_to_its_collector(tmp_path: Path) -> None:
+    """A scan inside an album's window leaves its items alone (the replica that received
+    them delivers the album whole); once joined it is an entry like any other; items whose
+    collector died are replayed, joined, once they are older than the hold."""
+    async with intake(tmp_path, album_hold=1.0) as parts:
+        parts.owned.add(SHARD)
+        await parts.tell(Gained(1))
+        first, second = UserMessage(10, "caption", 7), UserMessage(20, "", 7)
+        for update_id, item in ((1, first), (2, second)):
+            entry = InboxEntry(update_id, KEY, item.message_id, to_payload(item, album="g"))
+            assert await parts.store.accept(entry)
+        await parts.tell(Scan("sweep"))
+        await settle()
+        assert parts.got == [], "an album still being collected is not delivered in part"
+        await anyio.sleep(1.0)  # its collector is gone: nobody joined it within the hold
+        await parts.tell(Scan("sweep"))
+        await settle()
+        assert parts.got == [10], "replayed once, as one message"
+        assert await parts.store.outcomes(KEY) == [], "nothing concluded yet: the thread has it"
+
+
+async def test_a_joined_album_is_delivered_by_a_scan_at_once(tmp_path: Path) -> None:
+    async with intake(tmp_path) as parts:
+        parts.owned.add(SHARD)
+        await parts.tell(Gained(1))
+        first, second = UserMessage(10, "caption", 7), UserMessage(20, "", 7)
+        for update_id, item in ((1, first), (2, second)):
+            entry = InboxEntry(update_id, KEY, item.message_id, to_payload(item, album="g"))
+            assert await parts.store.accept(entry)
+        await join(parts.store, KEY, [first, second])  # the collector, elsewhere
+        await parts.tell(Scan("notified"))
+        await settle()
+        assert parts.got == [10]
+        assert [e.update_id for e in await parts.store.unanswered({SHARD})] == [1]
