@@ -7,8 +7,10 @@ Rules (also in ``docs/architecture.md``, Replicas):
   key state; payload: the pool's name), ``control`` (a press or a stop for a thread owned
   elsewhere), ``replicas`` (a replica joined or left). Payloads are short text (PostgreSQL
   takes at most 8000 bytes).
-* A notification is a hint: every reader also reads the database on a timer (the owner its
-  inbox every ``lease_ttl/3``), so a missed one delays, never loses, what it announced.
+* A notification is a hint: an owner also sweeps its shards' inbox every ``lease_ttl/3``,
+  and every pool refreshes after a reconnection (``resync``), so a missed one delays, never
+  loses, what it announced. ``replicas`` is reserved (the lease rounds see replicas come
+  and go).
 * :meth:`Bus.run` listens on a connection of its own and hands every notification to the
   handler, which must not block (it is called in the listening task; it schedules work).
   A handler that raises is logged; the bus goes on.

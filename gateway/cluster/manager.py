@@ -16,7 +16,7 @@ Rules:
 * A round that fails (the store is unavailable) is logged and retried next round; a shard
   not renewed within ``ttl`` is then dropped as lost (somebody may have taken it).
 * Excess shards are released gracefully: ``drain(shard)`` first (new input waits, running
-  turns finish or park), bounded by ``drain_timeout``; then the row is freed and
+  turns finish or are interrupted), bounded by ``drain_timeout``; then the row is freed and
   ``on_lost`` told. A drain that fails or overruns is logged, and the shard released.
 * Two processes under one replica id (a restart while the old process is stuck, then
   resumes): the later one keeps the id (its heartbeat wins); the older one steps down at

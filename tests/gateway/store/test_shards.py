@@ -134,6 +134,11 @@ async def test_every_thread_write_asks_the_fence_and_a_refusal_writes_nothing(
         assert await store.outcomes(there) == []
         assert await store.load_activation(ThreadKey(theirs, 5)) is None
         assert [e.update_id for e in await store.unanswered()] == [2], "still unanswered"
+        # The intake's own conclusion of an update it received (not addressed to the bot)
+        # is no thread's: any replica may write it, whoever holds the chat.
+        await store.record_outcome(there, 2, Outcome.NOT_ADDRESSED, "intake", fenced=False)
+        assert await store.outcomes(there) == [(2, Outcome.NOT_ADDRESSED.value)]
+        assert await store.unanswered() == [], "it closed its inbox entry"
         assert marks(location) == 3, (
             "a refused write's statements were rolled back, the fence's too"
         )
