@@ -52,6 +52,8 @@ NOW = "SELECT extract(epoch from clock_timestamp())"
 ALBUM_SLACK = 5.0
 """Seconds beyond ``media.album_window`` an album item is left to the replica collecting it
 (its items arrive within about a second; that replica may be slow)."""
+FORGET_AFTER = 3600.0
+"""Seconds after its last heartbeat a replica's row is deleted."""
 QUEUE = 1024
 """Notifications waiting for the ``bus work`` service, at most."""
 LEAD_CHECK = 0.25
@@ -199,7 +201,10 @@ def _status_rows(db: Connection, replica: str, threads: int) -> _Rows:
     """Write this replica's live threads; read the database's clock and the lease tables'
     rows, for ``assemble``."""
     db.execute("UPDATE replicas SET threads = ? WHERE replica_id = ?", (threads, replica))
-    now = db.execute(NOW).fetchone()[0]
+    now = float(db.execute(NOW).fetchone()[0])
+    # A replica gone for an hour is forgotten (else status and metrics would list every
+    # crashed one forever); one that comes back heartbeats a new row.
+    db.execute("DELETE FROM replicas WHERE heartbeat_at < ?", (now - FORGET_AFTER,))
     replicas = db.execute("SELECT replica_id, heartbeat_at, threads FROM replicas").fetchall()
     leases = db.execute("SELECT shard, owner, expires_at FROM shard_leases").fetchall()
     poller = db.execute(

@@ -27,8 +27,9 @@ class InboxEntry:
     """The message's id in its chat."""
     payload: dict[str, Any]
     """The routed message as plain data (see ``gateway.telegram.routing``)."""
-    received_at: float = 0.0
-    """When it was written (wall clock of the replica that received it; 0: not read)."""
+    received_at: float = attrs.field(default=0.0, eq=False)
+    """When it was written (wall clock of the replica that received it; 0: not read). Not
+    part of an entry's equality: the same update is the same entry."""
 
 
 @attrs.frozen
