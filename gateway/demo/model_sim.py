@@ -97,7 +97,8 @@ class Reply:
     retry_after: str | None = None
     """``Retry-After`` header value, if any."""
     chunk_delay: float = 0.0
-    """Seconds between streamed chunks."""
+    """Seconds between streamed chunks: chunk ``i`` goes ``i * chunk_delay`` after the first
+    (a late wake-up is caught up, so the rate holds however busy the machine is)."""
     first_delay: float = 0.0
     """Seconds before the first chunk (a model thinking)."""
     hang: bool = False
@@ -344,6 +345,8 @@ class LLMSimulator:
     ) -> None:
         """Stream ``text`` word by word; then, if asked for, the usage chunk (``tokens``)."""
         extra: dict[str, Any] = {"usage": None} if tokens is not None else {}
+        clock = asyncio.get_running_loop().time
+        started = clock()
         for index, word in enumerate(text.split(" ")):
             if reply.drop_after is not None and index >= reply.drop_after:
                 assert request.transport is not None
@@ -357,7 +360,7 @@ class LLMSimulator:
             event = {"choices": [delta], **extra}
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
             if reply.chunk_delay:
-                await asyncio.sleep(reply.chunk_delay)
+                await asyncio.sleep(max(0.0, started + (index + 1) * reply.chunk_delay - clock()))
         final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], **extra}
         await response.write(f"data: {json.dumps(final)}\n\n".encode())
         if tokens is not None and self.usage:

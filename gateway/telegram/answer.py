@@ -4,7 +4,8 @@ Rules:
 
 * An answer's stream and its chat's sender share the ``Answer`` and nothing else; each writes
   only its own half. The stream writes the text (latest wins) and how it ended; the sender
-  writes what is shown (the messages and their texts), the ``queued`` mark and the outcome.
+  writes what is shown (the messages and their texts), the ``queued`` mark, when it first
+  queued the answer (``opened_at``) and the outcome.
 * The stream never waits for Telegram while the agent writes: ``publish`` returns at once,
   and tells the sender (``AnswerReady``) only when the answer is not already queued with it.
   However many chunks arrive meanwhile, the sender's next request carries all of them. An
@@ -136,6 +137,7 @@ class Answer:
     _draft: str | None = attrs.field(default=None, init=False)
     _hushed: bool = attrs.field(default=False, init=False)
     _draft_at: float = attrs.field(default=-math.inf, init=False)
+    _opened_at: float = attrs.field(default=-math.inf, init=False)
 
     # -- the stream's half ---------------------------------------------------------------
 
@@ -209,6 +211,16 @@ class Answer:
     @property
     def message_ids(self) -> tuple[int, ...]:
         return tuple(self._message_ids)
+
+    @property
+    def opened_at(self) -> float:
+        """When its sender first queued it (``-inf``: not yet)."""
+        return self._opened_at
+
+    def opened(self, now: float) -> None:
+        """Its sender queues it for the first time at ``now`` (later calls change nothing)."""
+        if self._opened_at == -math.inf:
+            self._opened_at = now
 
     @property
     def last_request(self) -> float:

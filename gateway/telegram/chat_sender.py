@@ -8,13 +8,13 @@ Rules:
   bot-wide ``GlobalPace`` (30 a second, all chats) may hold a request for a few slots.
 * Its handlers never raise: the answers queued with an incarnation are known to it alone.
   "typing…" is skipped while a request is due and bounded to ``TYPING_TIMEOUT``.
-* Order of service: notices first (acknowledgements of /stop and /new, queue notices,
-  refusals), then the final texts of ended answers, then reactions
-  (``gateway.telegram.reactions``), then partial updates of open answers (drafts
-  included), oldest served first. A reaction or a partial update goes only while the
-  group's per-minute budget keeps one request back for every open answer's final text, and
-  a quarter interval after the chat's turn (a final text arriving meanwhile goes first); a
-  partial update at most once per ``edit_interval`` per answer.
+* Order of service (``gateway.telegram.turns`` has the rules): notices first
+  (acknowledgements of /stop and /new, queue notices, refusals), then the final texts of
+  ended answers, then reactions (``gateway.telegram.reactions``), then partial updates of
+  open answers (drafts included), oldest served first. Reactions and partial updates keep
+  the group's budget for final texts, wait a grace after the chat's turn, and in a busy
+  chat (a round of its open answers longer than ``STREAM_CADENCE``) only long answers
+  stream.
 * Drafts (``streaming`` ``draft`` or ``auto``): in a private chat, an answer written by a
   run streams as the chat's draft (``sendMessageDraft``, the draft id its run id), its
   final text as messages (``gateway.telegram.answer`` has the rules). Elsewhere, and for an
@@ -46,7 +46,6 @@ Rules:
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,7 +60,7 @@ from actors import Actor, ActorContext
 from actors.thread.records import ThreadKey
 from gateway.exceptions import SendFailedError
 from gateway.ops.metrics import Metrics
-from gateway.telegram import calls, notices, reactions
+from gateway.telegram import calls, lease_hold, notices, reactions, turns
 from gateway.telegram.answer import DRAFT_REFRESH, Answer, AnswerReady, Kind, Step
 from gateway.telegram.calls import Result
 from gateway.telegram.notices import NoticeSent
@@ -72,16 +71,8 @@ from gateway.telegram.sender_messages import Notice, NoticePiece, Typing, Wake
 EDIT_TRIES = 3
 TYPING_TIMEOUT = 2.0
 """The longest a "typing…" request may hold the sender (it is cosmetic)."""
-PARTIAL_GRACE = 0.25
-"""A partial update waits this much of the chat's interval beyond its turn, so that a final
-text arriving meanwhile goes first (a request taken by a partial holds the chat for a whole
-interval)."""
 DRAFTING = ("draft", "auto")
 """The ``telegram.streaming`` values that stream private chats' answers as drafts."""
-
-
-HOLD_CHECK = 0.05
-"""Seconds between two looks at whether a held-back chat is sendable again."""
 
 
 @attrs.define(eq=False)
@@ -141,6 +132,7 @@ class ChatSender(Actor[object]):
             else:
                 if answer.id not in self._open and self._drafts_for(answer):
                     answer.use_drafts()
+                answer.opened(anyio.current_time())
                 self._open[answer.id] = answer
                 self._queued.setdefault(answer.id, answer)
         elif isinstance(message, React):
@@ -177,27 +169,17 @@ class ChatSender(Actor[object]):
         return min((at for at, _ in self._due(now)), default=float("inf"))
 
     def _due(self, now: float) -> list[tuple[float, Answer | Reactions]]:
-        """When each queued answer's next request may go: final texts first, then the
-        reactions, then partial updates (and drafts to show again), each in queue order (the
-        longest waiting first)."""
-        final_at = self._chat.ready_at(now)
-        partial_at = self._partial_at(now)
-        due: list[tuple[float, Answer | Reactions]] = [
-            (max(final_at, a.retry_at), a) for a in self._queued.values() if a.final
-        ]
-        if self._reactions.pending:
-            due.append((partial_at, self._reactions))
-        due += [
-            (max(partial_at, a.retry_at, a.last_request + self._edit_interval), a)
-            for a in self._queued.values()
-            if not a.final
-        ]
-        due += [
-            (max(partial_at, a.draft_at + self._draft_refresh), a)
-            for a in self._open.values()
-            if a.id not in self._queued and a.drafting and not a.final and a.draft_at > -math.inf
-        ]
-        return due
+        """When each queued item's next request may go, in the order of service."""
+        return turns.due(
+            now,
+            self._chat,
+            self._queued.values(),
+            self._open.values(),
+            self._reactions,
+            send_interval=self._send_interval,
+            edit_interval=self._edit_interval,
+            draft_refresh=self._draft_refresh,
+        )
 
     def _schedule(self, ctx: ActorContext[Any]) -> None:
         now = anyio.current_time()
@@ -220,10 +202,6 @@ class ChatSender(Actor[object]):
                 ctx.tell_self(Wake())
             except Exception as error:  # noqa: BLE001 - a full mailbox is served anyway
                 logger.debug("chat sender: wake not delivered: {e!r}", e=error)
-
-    def _partial_at(self, now: float) -> float:
-        opens = self._chat.opens_at(now, reserve=len(self._open))
-        return max(now, opens + PARTIAL_GRACE * self._send_interval)
 
     def _pick(self, now: float, tried: set[int]) -> Answer | Reactions | None:
         due = (item for at, item in self._due(now) if at <= now)
@@ -376,23 +354,7 @@ class ChatSender(Actor[object]):
     async def _gate(self) -> bool:
         """Whether a request may go (see the rules): waits while the chat's shard lease
         lapsed, with a log line; ``False`` (withdrawn, logged) once the shard is not held."""
-        state = self._sendable(self._chat_id)
-        if state is None:
-            since = anyio.current_time()
-            logger.warning(
-                "chat {chat} not sendable here (its shard's lease lapsed): requests held"
-                " until the lease is renewed or lost",
-                chat=self._chat_id,
-            )
-            while (state := self._sendable(self._chat_id)) is None:  # noqa: ASYNC110 - leases
-                await anyio.sleep(HOLD_CHECK)
-            logger.info(
-                "chat {chat} {what} after {s:.1f}s",
-                chat=self._chat_id,
-                what="sendable again" if state else "moved to another replica",
-                s=anyio.current_time() - since,
-            )
-        if state:
+        if await lease_hold.settle(self._sendable, self._chat_id):
             return True
         answers = list(self._open.values())
         for answer in answers:
