@@ -253,8 +253,12 @@ class BotAPISimulator(UpdateSide, SendSide):
         app.router.add_post("/bot{token}/{method}", self._handle)
         app.router.add_get("/bot{token}/{method}", self._handle)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        self.add_routes(app)
         self.base_url = f"http://{host}:{await self._server.start(app, host, port)}"
         return self.base_url
+
+    def add_routes(self, app: web.Application) -> None:
+        """More routes, for a simulator built on this one (the tests' tapped one)."""
 
     async def stop(self) -> None:
         await self._server.stop()

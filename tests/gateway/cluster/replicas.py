@@ -16,7 +16,6 @@ and sqlite3 on the SQLite file, never through the gateway's own code.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -101,18 +100,10 @@ class TappedBotAPI(BotAPISimulator):
         """The ``THREADGATE_TELEGRAM_API_BASE`` of ``replica``."""
         return f"{self.base_url}/r/{replica}"
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """``BotAPISimulator.start`` with the tapped routes added."""
-        self._loop = asyncio.get_running_loop()
-        self._arrived = asyncio.Event()
-        app = web.Application()
-        app.router.add_post("/bot{token}/{method}", self._handle)
-        app.router.add_get("/bot{token}/{method}", self._handle)
-        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+    def add_routes(self, app: web.Application) -> None:
+        """The tapped routes: ``/r/<replica>/...`` is the Bot API, noting who asked."""
         app.router.add_route("*", "/r/{replica}/bot{token}/{method}", self._tapped)
         app.router.add_get("/r/{replica}/file/bot{token}/{path:.+}", self._file)
-        self.base_url = f"http://{host}:{await self._server.start(app, host, port)}"
-        return self.base_url
 
     async def _tapped(self, request: web.Request) -> web.Response:
         params: dict[str, Any] = dict(await request.post())  # cached: _handle reads it again
