@@ -57,9 +57,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy .ci/lock_inputs.py
 
 # Four worker processes (pytest-xdist): most tests wait on real sockets and clocks, so four
-# cut the time even on two cores (docs/testing.md).
+# cut the time even on two cores (docs/testing.md). The tests that start whole gateway
+# processes share one worker (their xdist_group), one at a time.
 pytest: $(STAMP)
-	$(BIN)/pytest -n 4
+	$(BIN)/pytest -n 4 --dist loadgroup
 
 test: lint typecheck pytest
 

@@ -19,7 +19,9 @@ from gateway.demo.botapi_sim import BotAPISimulator
 from gateway.demo.model_sim import LLMSimulator, Reply, default_answer
 from tests.gateway.harness import KEYS, TOKEN
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gateway-processes")]
+"""Whole gateway processes: one such test at a time (``make test``'s ``--dist loadgroup``),
+so their start-ups (seconds of CPU each) do not crowd each other and the tests beside them."""
 
 
 def slow(messages: list[dict[str, str]]) -> Reply:

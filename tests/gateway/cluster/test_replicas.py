@@ -17,7 +17,9 @@ import pytest
 
 from tests.gateway.cluster.replicas import CHATS, STEP_DOWN, cluster, wait
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gateway-processes")]
+"""Whole gateway processes: one such test at a time (``make test``'s ``--dist loadgroup``),
+so their start-ups (seconds of CPU each) do not crowd each other and the tests beside them."""
 
 TTL = 3.0
 """The lease TTL of the replicas here (the default is 10 s): failovers in seconds."""
