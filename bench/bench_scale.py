@@ -42,11 +42,13 @@ import contextlib
 import itertools
 import json
 import os
+import pickle
 import signal
 import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -57,7 +59,8 @@ from anyio.abc import Process
 
 BENCH = Path(__file__).resolve().parent / "bench_gateway.py"
 GATEWAY = BENCH.parent / "scale_gateway.py"
-sys.path.insert(0, str(BENCH.parent.parent))  # run as a script: the project root
+ROOT = BENCH.parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the project root
 
 from actors.thread.records import (  # noqa: E402 - after the path set-up above
     Concluded,
@@ -75,7 +78,7 @@ from bench.bench_gateway import (  # noqa: E402
     drive,
     percentile,
 )
-from bench.scale_gateway import GATEWAY_LOG, LOG, PATIENT, TIMES  # noqa: E402
+from bench.scale_gateway import GATEWAY_LOG, LOG, PATIENT, TIMES, TRACE  # noqa: E402
 from gateway.demo.botapi_sim import BotAPISimulator  # noqa: E402
 from gateway.demo.model_sim import LLMSimulator, Reply  # noqa: E402
 from gateway.ops import discovery  # noqa: E402
@@ -317,6 +320,8 @@ async def run_active(name: str, chats: int, messages: int, settle: float) -> Act
         bot = await stack.enter_async_context(bot_process(name, sims, data_dir))
         await answer_in(sims, sims.spare_chat())  # up, connections warm
         await anyio.sleep(settle)
+        tracing = name == "threadgate" and bool(os.environ.get(TRACE))
+        first = await snapshot(bot, data_dir, 1) if tracing else None
         before, cpu = Memory.of(bot.pid), cpu_seconds(bot.pid)
         rate, latencies = await drive(sims.telegram, chats, messages)
         used = cpu_seconds(bot.pid) - cpu
@@ -324,6 +329,8 @@ async def run_active(name: str, chats: int, messages: int, settle: float) -> Act
         await anyio.sleep(settle)
         live = await threads_live(data_dir) if name == "threadgate" else None
         idle = Memory.of(bot.pid)
+        if first is not None:
+            allocated(first, await snapshot(bot, data_dir, 2), chats)
         return Active(rate, latencies, used / (chats * messages), before, peak, idle, live)
 
 
@@ -373,6 +380,40 @@ async def part_active(
         f" {idle:.1f} KiB: {verdict}"
     )
     return statistics.median(r["threadgate"].rate for r in results)
+
+
+async def snapshot(bot: Process, data_dir: str, number: int) -> tracemalloc.Snapshot:
+    """Have the gateway write its ``number``-th tracemalloc snapshot; load it."""
+    bot.send_signal(signal.SIGUSR1)
+    path = Path(data_dir) / f"snapshot-{number}.tracemalloc"
+    with anyio.fail_after(300):
+        while True:
+            with contextlib.suppress(OSError, EOFError, ValueError, pickle.UnpicklingError):
+                return tracemalloc.Snapshot.load(str(path))
+            await anyio.sleep(1)  # not written yet, or not whole
+
+
+def allocated(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, threads: int) -> None:
+    """Print where the memory still allocated after the load was allocated, per thread: the
+    largest by line, and by call chain (the innermost six frames, callers first)."""
+    for grouping in ("lineno", "traceback"):
+        changes = after.compare_to(before, grouping)
+        total = sum(change.size_diff for change in changes)
+        print(
+            f"{'':>12}tracemalloc, by {grouping}: {per(total / 1024, threads)} a thread; the most:"
+        )
+        for change in changes[: 15 if grouping == "lineno" else 8]:
+            chain = " > ".join(where(frame) for frame in change.traceback[-6:])  # the callers
+            print(
+                f"{'':>14}{change.size_diff / threads:6.0f} B"
+                f" {change.count_diff / threads:4.1f} blocks  {chain}"
+            )
+
+
+def where(frame: tracemalloc.Frame) -> str:
+    """A frame as a short ``file:line``."""
+    name = frame.filename.rpartition("site-packages/")[2].removeprefix(f"{ROOT}/")
+    return f"{name.rpartition('/python3.11/')[2]}:{frame.lineno}"
 
 
 # -- known -----------------------------------------------------------------------------------
@@ -611,7 +652,15 @@ if __name__ == "__main__":
         default="WARNING",
         help="the level the gateway logs at to gateway.log in its data directory",
     )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="in `active`, Threadgate traces its allocations and the memory still allocated"
+        " after the load is printed by line (slow: for a look, not for figures)",
+    )
     args = parser.parse_args()
+    if args.tracemalloc:
+        os.environ[TRACE] = "1"
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
         os.environ[PROFILE] = str(Path(args.profile).resolve())

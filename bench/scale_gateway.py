@@ -22,9 +22,13 @@ import time
 BEGAN = time.time()  # before the imports below: what they cost is part of a start-up
 
 import contextlib  # noqa: E402
+import gc  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
+import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import anyio  # noqa: E402
@@ -43,6 +47,9 @@ from gateway.config import (  # noqa: E402
 TOKEN = "123456:BENCH-token"  # noqa: S105 - only the local simulator takes it
 TIMES = "bench-times.json"
 LOG = "gateway.log"
+TRACE = "BENCH_GATEWAY_TRACEMALLOC"
+"""Set: trace allocations (``tracemalloc``), and on each SIGUSR1 write a snapshot to
+``snapshot-N.tracemalloc`` in the data directory (a look at where memory goes; slow)."""
 GATEWAY_LOG = "BENCH_GATEWAY_LOG"
 """The level the gateway logs at to ``LOG`` (default ``WARNING``: per-message lines cost)."""
 
@@ -82,10 +89,24 @@ def main(data_dir: str, telegram_url: str, llm_url: str, idle_ttl: str, *mode: s
     times.write_text(json.dumps({"began": BEGAN, "imported": imported}))
     logger.remove()  # measure the gateway, not the terminal
     logger.add(Path(data_dir) / LOG, level=os.environ.get(GATEWAY_LOG, "WARNING"))
+    if os.environ.get(TRACE):
+        trace(Path(data_dir))
     patient = mode == ("patient",)
     config = gateway_config(data_dir, telegram_url, llm_url, float(idle_ttl), patient)
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(serve, config, backend="asyncio")
+
+
+def trace(data_dir: Path) -> None:
+    """Trace allocations from now on; write a snapshot on each SIGUSR1."""
+    tracemalloc.start(12)
+    taken = itertools.count(1)
+
+    def snapshot(_signal: int, _frame: object) -> None:
+        gc.collect()
+        tracemalloc.take_snapshot().dump(str(data_dir / f"snapshot-{next(taken)}.tracemalloc"))
+
+    signal.signal(signal.SIGUSR1, snapshot)
 
 
 if __name__ == "__main__":
