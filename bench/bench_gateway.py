@@ -34,10 +34,15 @@ a single round says little: ``--versus baseline`` measures the baseline against 
 same way, which shows how far apart two runs of the *same* bot land (the noise floor);
 ``--versus openai`` the openai SDK bot against the baseline; ``--versus slowed`` the
 baseline against itself spending a quarter more CPU time per message (a bot at about 0.8 of
-its throughput). Last comes the verdict on issue 22's targets, from the medians: throughput
->= 1.0 x the baseline's and >= 1.2 x the openai bot's, CPU per message <= the baseline's,
-p99 added latency < 5 ms at 50 % load (``TARGET_LOAD``), and a closed-loop p99 no worse than
-each peer's; each missed one says by how much.
+its throughput); ``--versus keyboard`` against itself sending each answer with a Stop button
+and removing it (``editMessageReplyMarkup``), as Threadgate does when an answer's first words
+went out before it ended: what that second request costs. Each bot's line also says the Bot
+API requests it made per message (sends, edits, keyboard changes, chat actions).
+
+Last comes the verdict on issue 22's targets, from the medians: throughput >= 1.0 x the
+baseline's and >= 1.2 x the openai bot's, CPU per message <= the baseline's, p99 added
+latency < 5 ms at 50 % load (``TARGET_LOAD``), and a closed-loop p99 no worse than each
+peer's; each missed one says by how much.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ import openai
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from loguru import logger
 
 from gateway.app import serve
@@ -100,6 +105,44 @@ class Measured:
     cpu_per_message: float
     """The bot process's CPU time (user + system) per message, in seconds: steadier than
     the rate on a noisy machine, since it does not depend on who else got the cores."""
+    requests: dict[str, float] = attrs.Factory(dict)
+    """The Bot API requests it made per message, by kind (``Requests``)."""
+
+
+@attrs.frozen
+class Requests:
+    """The bot's Bot API requests so far, as the simulator recorded them (``getUpdates`` is
+    not recorded)."""
+
+    send: int
+    """Messages sent."""
+    edit: int
+    """Texts edited."""
+    keyboard: int
+    """Inline keyboards changed alone (``editMessageReplyMarkup``)."""
+    action: int
+    """Chat actions ("typing…")."""
+
+    @classmethod
+    def of(cls, telegram: BotAPISimulator) -> Requests:
+        sent = list(telegram.sent)
+        return cls(
+            len(sent),
+            sum(m.edits for m in sent),
+            sum(m.markup_edits for m in sent),
+            len(telegram.actions),
+        )
+
+    def per_message(self, before: Requests, messages: int) -> dict[str, float]:
+        """What was made since ``before``, per message."""
+        return {
+            name: (getattr(self, name) - getattr(before, name)) / messages
+            for name in ("send", "edit", "keyboard", "action")
+        }
+
+    @staticmethod
+    def text(per_message: dict[str, float]) -> str:
+        return " ".join(f"{name} {count:.2f}" for name, count in per_message.items())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -232,9 +275,12 @@ def burn(seconds: float) -> None:
         pass
 
 
-async def baseline(telegram_url: str, llm_url: str, extra: float = 0.0) -> None:
+async def baseline(
+    telegram_url: str, llm_url: str, extra: float = 0.0, keyboard: bool = False
+) -> None:
     """Serve as the minimal bot until killed: aiogram polling, a lock per chat, the same model
-    call, one reply (and ``extra`` seconds of CPU time per message)."""
+    call, one reply (and ``extra`` seconds of CPU time per message; with ``keyboard``, the
+    reply carries a Stop button, removed once it is sent)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(telegram_url))
     bot = Bot(TOKEN, session=session)
     router = Router()
@@ -254,9 +300,16 @@ async def baseline(telegram_url: str, llm_url: str, extra: float = 0.0) -> None:
                 text = await client.stream(ApiKey("k", "k"), "m", messages, emit)
                 if extra:
                     burn(extra)
-                await message.answer(
-                    text, reply_parameters=ReplyParameters(message_id=message.message_id)
+                markup = STOP if keyboard else None
+                sent = await message.answer(
+                    text,
+                    reply_parameters=ReplyParameters(message_id=message.message_id),
+                    reply_markup=markup,
                 )
+                if keyboard:
+                    await bot.edit_message_reply_markup(
+                        chat_id=sent.chat.id, message_id=sent.message_id, reply_markup=None
+                    )
 
         dispatcher = Dispatcher()
         dispatcher.include_router(router)
@@ -304,7 +357,24 @@ async def slowed(telegram_url: str, llm_url: str) -> None:
     await baseline(telegram_url, llm_url, float(os.environ[BURN]))
 
 
-BOTS = {"baseline": baseline, "openai": openai_bot, "threadgate": threadgate, "slowed": slowed}
+async def keyboard(telegram_url: str, llm_url: str) -> None:
+    """The baseline, sending its answer with a Stop button and then removing it, as Threadgate
+    does with an answer whose first words went out before its end (``--versus keyboard``:
+    what that second request costs)."""
+    await baseline(telegram_url, llm_url, keyboard=True)
+
+
+STOP = InlineKeyboardMarkup(
+    inline_keyboard=[[InlineKeyboardButton(text="⏹ Stop", callback_data="stop")]]
+)
+"""The ``keyboard`` bot's Stop button."""
+BOTS = {
+    "baseline": baseline,
+    "openai": openai_bot,
+    "threadgate": threadgate,
+    "slowed": slowed,
+    "keyboard": keyboard,
+}
 
 
 async def measure(name: str, chats: int, messages: int, rate: float | None = None) -> Measured:
@@ -319,13 +389,15 @@ async def measure(name: str, chats: int, messages: int, rate: float | None = Non
             try:
                 with anyio.fail_after(60):  # the bot is up, connections are warm
                     await drive(telegram, 1, 1)
-                before = cpu_seconds(bot.pid)
+                before, made = cpu_seconds(bot.pid), Requests.of(telegram)
                 if rate is None:
                     answered, latencies = await drive(telegram, chats, messages)
                 else:
                     answered, latencies = await drive_open(telegram, chats, messages, rate)
                 used = cpu_seconds(bot.pid) - before
-                return Measured(answered, latencies, used / (chats * messages))
+                await anyio.sleep(0.5)  # the requests that follow the last answer
+                requests = Requests.of(telegram).per_message(made, chats * messages)
+                return Measured(answered, latencies, used / (chats * messages), requests)
             finally:
                 bot.kill()
     finally:
@@ -402,6 +474,7 @@ def report(results: Rounds, bots: Lineup, closed: bool) -> dict[str, Compared]:
             f"{label:>10}: {m.rate:8.1f} msg/s   p50 {percentile(m.latencies, 50) * 1000:6.1f} ms"
             f"   p99 {percentile(m.latencies, 99) * 1000:6.1f} ms"
             f"   cpu {m.cpu_per_message * 1000:5.2f} ms/msg"
+            f"   Bot API requests per message: {Requests.text(m.requests)}"
         )
     subject = bots[-1][0]
     compared: dict[str, Compared] = {}
@@ -536,11 +609,12 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="runs of each bot; the median")
     parser.add_argument(
         "--versus",
-        choices=("threadgate", "openai", "baseline", "slowed"),
+        choices=("threadgate", "openai", "baseline", "slowed", "keyboard"),
         default="threadgate",
         help="what is measured: Threadgate against --peers; or the baseline against the"
-        " openai SDK bot, against itself (the noise floor), or against the slowed baseline"
-        " (a bot at about 0.8 of its throughput)",
+        " openai SDK bot, against itself (the noise floor), against the slowed baseline"
+        " (a bot at about 0.8 of its throughput), or against itself with a Stop button on"
+        " its answer that it then removes (one request more per message, as Threadgate)",
     )
     parser.add_argument(
         "--peers",

@@ -74,11 +74,20 @@ from bench.bench_gateway import (  # noqa: E402
     ANSWER,
     FREEZE_BASELINE,
     Replies,
+    Requests,
     cpu_seconds,
     drive,
     percentile,
 )
-from bench.scale_gateway import GATEWAY_LOG, LOG, PATIENT, TIMES, TRACE  # noqa: E402
+from bench.scale_gateway import (  # noqa: E402
+    GATEWAY_LOG,
+    LOG,
+    PATIENT,
+    PROFILE,
+    PROFILE_DUMP,
+    TIMES,
+    TRACE,
+)
 from gateway.demo.botapi_sim import BotAPISimulator  # noqa: E402
 from gateway.demo.model_sim import LLMSimulator, Reply  # noqa: E402
 from gateway.ops import discovery  # noqa: E402
@@ -101,10 +110,6 @@ PASSIVATE_AFTER = 3.0
 STARTUP_TARGET = 2.0
 REPLAY_TARGET = 10.0
 IDLE_TARGET_KIB = 10.0
-PROFILE = "BENCH_SCALE_PROFILE"
-"""Set by ``--profile DIR``: every bot process runs under cProfile, its dump in ``DIR`` (the
-first gateway of ``crash`` is killed with SIGKILL and leaves none)."""
-PROFILES = itertools.count(1)
 NO_BYTECODE = "PYTHONDONTWRITEBYTECODE"
 
 
@@ -183,25 +188,34 @@ async def bot_process(
     answer; else a peer of ``bench_gateway.py``) in a process of its own; SIGKILLed on
     exit."""
     urls = [sims.telegram.base_url, sims.llm.base_url]
-    profile = os.environ.get(PROFILE)
+    profiled = name == "threadgate" and bool(os.environ.get(PROFILE))
     if name == "threadgate":
         command = [sys.executable, str(GATEWAY), data_dir, *urls, str(idle_ttl)]
         command += ["patient"] if patient else []
     else:
         command = [sys.executable, str(BENCH), "--serve", name, *urls]
-    if profile:
-        dump = Path(profile) / f"{name}-{time.strftime('%H%M%S')}-{next(PROFILES)}.prof"
-        command[1:1] = ["-m", "cProfile", "-o", str(dump)]
     async with await anyio.open_process(command, env=child_env()) as process:
         try:
             yield process
         finally:
             with contextlib.suppress(ProcessLookupError):
-                if profile and process.returncode is None:
-                    process.send_signal(signal.SIGINT)  # a clean exit: cProfile writes its dump
-                    with anyio.move_on_after(30, shield=True):
-                        await process.wait()
+                if profiled and process.returncode is None:
+                    with anyio.CancelScope(shield=True):
+                        await profile_dump(process, data_dir)
                 process.kill()
+
+
+async def profile_dump(process: Process, data_dir: str) -> None:
+    """Have the gateway write its profile so far (``scale_gateway.py``); keep it."""
+    process.send_signal(signal.SIGUSR2)
+    written = Path(data_dir) / PROFILE_DUMP
+    keep = Path(os.environ[PROFILE]) / f"threadgate-{time.strftime('%H%M%S')}.prof"
+    with anyio.move_on_after(120):
+        while not written.exists():  # noqa: ASYNC110 - another process writes it
+            await anyio.sleep(0.5)
+        await anyio.sleep(1)
+        keep.write_bytes(written.read_bytes())
+        print(f"  (profile: {keep})")
 
 
 async def answer_in(sims: Sims, chat_id: int, timeout: float = 120) -> float:
@@ -312,6 +326,8 @@ class Active:
     """Once every answer was in and the bot settled."""
     live: int | None
     """Thread actors live at the end (Threadgate only)."""
+    requests: dict[str, float]
+    """Bot API requests per message, by kind (``bench_gateway.Requests``)."""
 
 
 async def run_active(name: str, chats: int, messages: int, settle: float) -> Active:
@@ -323,15 +339,18 @@ async def run_active(name: str, chats: int, messages: int, settle: float) -> Act
         tracing = name == "threadgate" and bool(os.environ.get(TRACE))
         first = await snapshot(bot, data_dir, 1) if tracing else None
         before, cpu = Memory.of(bot.pid), cpu_seconds(bot.pid)
+        made = Requests.of(sims.telegram)
         rate, latencies = await drive(sims.telegram, chats, messages)
         used = cpu_seconds(bot.pid) - cpu
         peak = Memory.of(bot.pid).peak
         await anyio.sleep(settle)
         live = await threads_live(data_dir) if name == "threadgate" else None
         idle = Memory.of(bot.pid)
+        requests = Requests.of(sims.telegram).per_message(made, chats * messages)
         if first is not None:
             allocated(first, await snapshot(bot, data_dir, 2), chats)
-        return Active(rate, latencies, used / (chats * messages), before, peak, idle, live)
+        cpu_per_message = used / (chats * messages)
+        return Active(rate, latencies, cpu_per_message, before, peak, idle, live, requests)
 
 
 async def part_active(
@@ -361,7 +380,8 @@ async def part_active(
             f"   p99 {percentile(m.latencies, 99):6.2f} s   cpu {m.cpu_per_message * 1000:5.2f}"
             f" ms/msg\n{'':>12}RSS {kib(m.before.rss)} before, peak {kib(m.peak)},"
             f" {kib(m.idle.rss)} idle{live}; per thread: {per(m.peak - m.before.rss, chats)}"
-            f" at the peak, {per(m.idle.rss - m.before.rss, chats)} idle"
+            f" at the peak, {per(m.idle.rss - m.before.rss, chats)} idle\n{'':>12}Bot API"
+            f" requests per message: {Requests.text(m.requests)}"
         )
     for peer in peers:
         rates = [r["threadgate"].rate / r[peer].rate for r in results]
@@ -645,7 +665,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--profile",
         metavar="DIR",
-        help="run each bot under cProfile, its dump in DIR (for a look, not for figures)",
+        help="profile the gateway (cProfile, from its imports' end), its dumps in DIR (for a"
+        " look, not for figures; the first gateway of `crash` is killed and leaves none)",
     )
     parser.add_argument(
         "--gateway-log",

@@ -22,6 +22,7 @@ import time
 BEGAN = time.time()  # before the imports below: what they cost is part of a start-up
 
 import contextlib  # noqa: E402
+import cProfile  # noqa: E402
 import gc  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
@@ -50,6 +51,10 @@ LOG = "gateway.log"
 TRACE = "BENCH_GATEWAY_TRACEMALLOC"
 """Set: trace allocations (``tracemalloc``), and on each SIGUSR1 write a snapshot to
 ``snapshot-N.tracemalloc`` in the data directory (a look at where memory goes; slow)."""
+PROFILE = "BENCH_GATEWAY_PROFILE"
+"""Set: profile the gateway (cProfile, from the end of the imports), and on SIGUSR2 write
+the profile so far to ``PROFILE_DUMP`` in the data directory."""
+PROFILE_DUMP = "gateway.prof"
 GATEWAY_LOG = "BENCH_GATEWAY_LOG"
 """The level the gateway logs at to ``LOG`` (default ``WARNING``: per-message lines cost)."""
 
@@ -91,6 +96,8 @@ def main(data_dir: str, telegram_url: str, llm_url: str, idle_ttl: str, *mode: s
     logger.add(Path(data_dir) / LOG, level=os.environ.get(GATEWAY_LOG, "WARNING"))
     if os.environ.get(TRACE):
         trace(Path(data_dir))
+    if os.environ.get(PROFILE):
+        profile(Path(data_dir) / PROFILE_DUMP)
     patient = mode == ("patient",)
     config = gateway_config(data_dir, telegram_url, llm_url, float(idle_ttl), patient)
     with contextlib.suppress(KeyboardInterrupt):
@@ -107,6 +114,20 @@ def trace(data_dir: Path) -> None:
         tracemalloc.take_snapshot().dump(str(data_dir / f"snapshot-{next(taken)}.tracemalloc"))
 
     signal.signal(signal.SIGUSR1, snapshot)
+
+
+def profile(dump: Path) -> None:
+    """Profile from now on; write the profile so far to ``dump`` on each SIGUSR2."""
+    profiler = cProfile.Profile()
+
+    def write(_signal: int, _frame: object) -> None:
+        profiler.disable()
+        profiler.dump_stats(str(dump.with_suffix(".partial")))
+        dump.with_suffix(".partial").rename(dump)
+        profiler.enable()
+
+    signal.signal(signal.SIGUSR2, write)
+    profiler.enable()
 
 
 if __name__ == "__main__":
