@@ -73,11 +73,18 @@ from gateway.app import serve
 from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator, Reply
+from gateway.parts import HTTP_LIMITS
 from providers.openai_client import ChatClient
 from providers.secrets import ApiKey
 
 FREEZE_BASELINE = "BENCH_BASELINE_GC_FREEZE"
 """Set (unless ``--untuned-baseline``) for a baseline tuned as Threadgate is: ``gc.freeze()``."""
+TUNED_LIMITS = "BENCH_BASELINE_LIMITS"
+"""Set: the baseline's httpx client keeps as many connections as Threadgate's
+(``gateway.parts.HTTP_LIMITS``: 200, all kept alive) instead of httpx's defaults (100, 20
+kept alive, the rest closed and opened again under load). ``bench_scale.py`` sets it: with
+hundreds of chats at once, the defaults' reconnections overflow the simulator's listen
+queue, and the baseline's requests time out connecting."""
 BURN = "BENCH_BURN"
 """CPU seconds the baseline burns per message as the ``slowed`` bot (set by ``main``)."""
 TARGET_LOAD = 0.5
@@ -285,7 +292,8 @@ async def baseline(
     bot = Bot(TOKEN, session=session)
     router = Router()
     locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-    async with httpx.AsyncClient() as http:
+    tuned = os.environ.get(TUNED_LIMITS)
+    async with httpx.AsyncClient(limits=HTTP_LIMITS) if tuned else httpx.AsyncClient() as http:
         client = ChatClient(llm_url, http)
 
         @router.message()

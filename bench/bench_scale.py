@@ -73,6 +73,7 @@ from actors.thread.records import (  # noqa: E402 - after the path set-up above
 from bench.bench_gateway import (  # noqa: E402
     ANSWER,
     FREEZE_BASELINE,
+    TUNED_LIMITS,
     Replies,
     Requests,
     cpu_seconds,
@@ -111,6 +112,8 @@ STARTUP_TARGET = 2.0
 REPLAY_TARGET = 10.0
 IDLE_TARGET_KIB = 10.0
 NO_BYTECODE = "PYTHONDONTWRITEBYTECODE"
+LOAD_TIMEOUT = 60.0
+"""Seconds without a single answer after which a load is given up (the bot dropped some)."""
 
 
 # -- the bot processes -----------------------------------------------------------------------
@@ -194,7 +197,9 @@ async def bot_process(
         command += ["patient"] if patient else []
     else:
         command = [sys.executable, str(BENCH), "--serve", name, *urls]
-    async with await anyio.open_process(command, env=child_env()) as process:
+    async with await anyio.open_process(
+        command, stdout=None, stderr=None, env=child_env()
+    ) as process:
         try:
             yield process
         finally:
@@ -328,6 +333,8 @@ class Active:
     """Thread actors live at the end (Threadgate only)."""
     requests: dict[str, float]
     """Bot API requests per message, by kind (``bench_gateway.Requests``)."""
+    answered: int
+    """Messages answered (all, unless the bot stopped answering: ``LOAD_TIMEOUT``)."""
 
 
 async def run_active(name: str, chats: int, messages: int, settle: float) -> Active:
@@ -340,17 +347,49 @@ async def run_active(name: str, chats: int, messages: int, settle: float) -> Act
         first = await snapshot(bot, data_dir, 1) if tracing else None
         before, cpu = Memory.of(bot.pid), cpu_seconds(bot.pid)
         made = Requests.of(sims.telegram)
-        rate, latencies = await drive(sims.telegram, chats, messages)
+        rate, latencies, answered = await closed_loop(sims.telegram, chats, messages)
         used = cpu_seconds(bot.pid) - cpu
         peak = Memory.of(bot.pid).peak
         await anyio.sleep(settle)
         live = await threads_live(data_dir) if name == "threadgate" else None
         idle = Memory.of(bot.pid)
-        requests = Requests.of(sims.telegram).per_message(made, chats * messages)
+        requests = Requests.of(sims.telegram).per_message(made, max(1, answered))
         if first is not None:
             allocated(first, await snapshot(bot, data_dir, 2), chats)
-        cpu_per_message = used / (chats * messages)
-        return Active(rate, latencies, cpu_per_message, before, peak, idle, live, requests)
+        cpu_per_message = used / max(1, answered)
+        return Active(
+            rate, latencies, cpu_per_message, before, peak, idle, live, requests, answered
+        )
+
+
+async def closed_loop(
+    telegram: BotAPISimulator, chats: int, messages: int
+) -> tuple[float, list[float], int]:
+    """``bench_gateway.drive``, but given up after ``LOAD_TIMEOUT`` (or a message's ten
+    seconds) without an answer: (answers per second, latencies, messages answered)."""
+    replies = Replies(telegram, chats * messages)
+    latencies: list[float] = []
+    last = time.monotonic()
+
+    async def chat(chat_id: int) -> None:
+        nonlocal last
+        for index in range(messages):
+            latencies.append(await replies.answer(replies.say(chat_id, f"ping {index}")))
+            last = time.monotonic()
+
+    start = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for chat_id in range(FIRST_CHAT, FIRST_CHAT + chats):
+            tg.start_soon(chat, chat_id)
+        while len(latencies) < chats * messages:
+            await anyio.sleep(1)
+            now = time.monotonic()
+            if now - last > LOAD_TIMEOUT:
+                print(f"{'':>12}(given up: no answer for {LOAD_TIMEOUT:.0f} s)")
+                tg.cancel_scope.cancel()
+                break
+    replies.close()
+    return len(latencies) / (last - start), latencies, len(latencies)
 
 
 async def part_active(
@@ -375,6 +414,8 @@ async def part_active(
         runs = sorted((r[name] for r in results), key=lambda a: a.cpu_per_message)
         m = runs[len(runs) // 2]
         live = "" if m.live is None else f", {m.live:,} thread actors live"
+        if m.answered < chats * messages:
+            live += f"; ONLY {m.answered:,} of {chats * messages:,} messages answered"
         print(
             f"{name:>10}: {m.rate:7.1f} msg/s   p50 {percentile(m.latencies, 50):6.2f} s"
             f"   p99 {percentile(m.latencies, 99):6.2f} s   cpu {m.cpu_per_message * 1000:5.2f}"
@@ -687,4 +728,5 @@ if __name__ == "__main__":
         os.environ[PROFILE] = str(Path(args.profile).resolve())
     os.environ[GATEWAY_LOG] = args.gateway_log
     os.environ[FREEZE_BASELINE] = "1"  # the peers as bench_gateway.py runs them
+    os.environ[TUNED_LIMITS] = "1"  # but the baseline keeps its connections (see there)
     anyio.run(main, args, backend="asyncio")
