@@ -618,7 +618,7 @@ async def part_crash(pending: int, empty: Startup | None, live_rate: float | Non
                 await answer_in(sims, sims.spare_chat())
                 began = time.monotonic()
                 said = [replies.say(FIRST_CHAT + index, "ping") for index in range(pending)]
-                await until(lambda: sims.telegram.unconfirmed == 0, 300)  # all in the inbox
+                await until(lambda: sims.telegram.unconfirmed == 0, 600)  # all in the inbox
                 took = time.monotonic() - began
                 await anyio.sleep(1.0)  # the runs start, their records are saved
                 os.kill(bot.pid, signal.SIGKILL)
@@ -691,12 +691,16 @@ async def main(args: argparse.Namespace) -> None:
     await compile_imports()
     rate: float | None = None
     startup: Startup | None = None
+    began = time.monotonic()
     if "active" in parts:
         rate = await part_active(active, args.messages, peers, args.rounds, args.settle, args.cap)
+        print(f"(active took {time.monotonic() - began:.0f} s)")
     if "known" in parts:
         startup = await part_known(known, min(touched, known), args.rounds, args.settle)
+        print(f"(up to here: {time.monotonic() - began:.0f} s)")
     if "crash" in parts:
         await part_crash(pending, startup, rate)
+        print(f"(all: {time.monotonic() - began:.0f} s)")
 
 
 if __name__ == "__main__":
