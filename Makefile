@@ -78,7 +78,7 @@ bench-gateway: $(STAMP)
 bench-instructions: $(STAMP)
 	$(BIN)/python bench/bench_instructions.py
 
-# 10,000 threads active at once, 100,000 known, a crash's replay of 10,000 (about ten minutes
+# 10,000 threads active at once, 100,000 known, a crash's replay of 10,000 (about half an hour
 # on the 2-core machine); `make bench-scale SCALE=0.1` divides every count by ten.
 SCALE ?= 1
 bench-scale: $(STAMP)
