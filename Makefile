@@ -9,13 +9,14 @@ UV_VERSION := 0.13.9
 UV_HOME    := .uv
 UV         := $(UV_HOME)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
-# requirements-test.lock: the venv of `make` (runtime and test tools); requirements.lock: the image.
+# requirements-test.lock: the venv of `make` (runtime, test tools and the benchmarks' peers);
+# requirements.lock: the image.
 LOCKS   := requirements-test.lock requirements.lock
 COMPILE := $(UV) pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 	--custom-compile-command "make lock" --quiet
 
-.PHONY: run test fuzz lint typecheck pytest bench bench-gateway bench-instructions bench-replicas clean \
-	lock lock-upgrade lock-check
+.PHONY: run test fuzz lint typecheck pytest bench bench-gateway bench-instructions bench-replicas \
+	bench-scale clean lock lock-upgrade lock-check
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -36,7 +37,7 @@ $(STAMP): pyproject.toml $(LOCKS) | $(BIN)/python
 
 # Re-resolve after a change to pyproject.toml's dependencies; pins that still fit are kept.
 lock: | $(UV)
-	$(COMPILE) $(LOCK_FLAGS) --extra test --output-file requirements-test.lock
+	$(COMPILE) $(LOCK_FLAGS) --extra test --extra bench --output-file requirements-test.lock
 	$(COMPILE) --constraint requirements-test.lock --output-file requirements.lock
 	$(PYTHON) .ci/lock_inputs.py stamp $(LOCKS)
 
@@ -82,6 +83,12 @@ bench-instructions: $(STAMP)
 # time (needs PostgreSQL installed: `apt-get install postgresql`; docs/performance.md).
 bench-replicas: $(STAMP)
 	$(BIN)/python bench/bench_replicas.py
+
+# 10,000 threads active at once, 100,000 known, a crash's replay of 10,000 (about half an hour
+# on the 2-core machine); `make bench-scale SCALE=0.1` divides every count by ten.
+SCALE ?= 1
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench_scale.py --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) $(UV_HOME) .mypy_cache .pytest_cache .ruff_cache

@@ -1,35 +1,48 @@
-"""End-to-end benchmark: Threadgate against a minimal aiogram bot with a per-chat lock.
+"""End-to-end benchmark: Threadgate against the bots users would write instead.
 
     python bench/bench_gateway.py [--chats 50] [--messages 10] [--loads 0.5,0.7] [--rounds 5]
-                                  [--rate R] [--versus baseline|slowed] [--untuned-baseline]
+                                  [--rate R] [--peers baseline,openai]
+                                  [--versus threadgate|openai|baseline|slowed]
+                                  [--untuned-baseline]
 
-Both bots long-poll the same local Bot API simulator and ask the same instant local model
-(one streamed word), over real HTTP. Each bot runs in a process of its own, as it would in
-production; the simulators and the load run in this one, so neither side competes with the
-other for the interpreter lock. Telegram pacing is turned off for both (it would measure
-Telegram's limits, not the gateway). The baseline freezes its start-up objects out of the
-garbage collector once started, as Threadgate does (``--untuned-baseline``: it does not, and
-its p99 is then its collector's pauses).
+The peers: ``baseline``, a minimal aiogram bot with a per-chat lock that asks the model
+through Threadgate's own tuned httpx client (``ChatClient``); ``openai``, the same bot asking
+through the official ``openai`` SDK (``AsyncOpenAI``, its defaults, streaming): the one most
+users would write. All long-poll the same local Bot API simulator and ask the same instant
+local model (one streamed word), over real HTTP. Each bot runs in a process of its own, as
+it would in production; the simulators and the load run in this one, so neither side
+competes with the other for the interpreter lock. Telegram pacing is turned off for all (it
+would measure Telegram's limits, not the gateway). The peers freeze their start-up objects
+out of the garbage collector once started, as Threadgate does (``--untuned-baseline``: they
+do not, and their p99 is then their collector's pauses).
 
 First the closed loop: each chat sends its next message when the previous one was answered,
 so the bots run flat out: this measures throughput. Then the open loop at each of
-``--loads`` (0.5 and 0.7) times the baseline's throughput just measured: messages arrive at
-a fixed rate whatever the answers do, round robin over the chats: this measures the latency
-each bot adds to a message below saturation, without the queueing that a saturated closed
-loop turns any throughput difference into (there, with N chats, each message waits for about
-N answers). ``--rate R`` runs only the open loop, at R messages per second.
+``--loads`` (0.5 and 0.7) times the first peer's throughput just measured: messages arrive
+at a fixed rate whatever the answers do, round robin over the chats: this measures the
+latency each bot adds to a message below saturation, without the queueing that a saturated
+closed loop turns any throughput difference into (there, with N chats, each message waits
+for about N answers). ``--rate R`` runs only the open loop, at R messages per second.
 
-Each bot runs ``--rounds`` times, in pairs of adjacent runs (which bot goes first
-alternates); printed are each bot's median run (messages/s, the latency from a user's message
-to the bot's answer at p50 and p99, the bot's CPU time per message), and Threadgate's
-ratios and added latency: for every pair, and their median, which is the figure to read.
-This machine kind is noisy enough that a single pair says little: ``--versus baseline``
-measures the baseline against itself the same way, which shows how far apart two runs of
-the *same* bot land (the noise floor); ``--versus slowed`` measures the baseline against
-itself spending a quarter more CPU time per message: a bot at about 0.8 of its throughput,
-the least the throughput target accepts. Last comes the verdict on the two targets
-(throughput ratio >= 0.8; p99 added latency < 5 ms, read at 50 % load: ``TARGET_LOAD``), from
-the medians.
+Each bot runs ``--rounds`` times, in rounds of adjacent runs, one run of each bot per round
+(the order rotated by one each round, so none is always first); printed are each bot's
+median run (messages/s, the latency from a user's message to the bot's answer at p50 and
+p99, the bot's CPU time per message), and Threadgate's ratios to each peer (throughput, CPU
+per message, latency at p50 and p99, as a ratio and as the milliseconds it adds): for every
+round, and their median, which is the figure to read. This machine kind is noisy enough that
+a single round says little: ``--versus baseline`` measures the baseline against itself the
+same way, which shows how far apart two runs of the *same* bot land (the noise floor);
+``--versus openai`` the openai SDK bot against the baseline; ``--versus slowed`` the
+baseline against itself spending a quarter more CPU time per message (a bot at about 0.8 of
+its throughput); ``--versus keyboard`` against itself sending each answer with a Stop button
+and removing it (``editMessageReplyMarkup``), as Threadgate does when an answer's first words
+went out before it ended: what that second request costs. Each bot's line also says the Bot
+API requests it made per message (sends, edits, keyboard changes, chat actions).
+
+Last comes the verdict on issue 22's targets, from the medians: throughput >= 1.0 x the
+baseline's and >= 1.2 x the openai bot's, CPU per message <= the baseline's, p99 added
+latency < 5 ms at 50 % load (``TARGET_LOAD``), and a closed-loop p99 no worse than each
+peer's; each missed one says by how much.
 """
 
 from __future__ import annotations
@@ -49,32 +62,40 @@ from pathlib import Path
 import anyio
 import attrs
 import httpx
+import openai
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.types import Message, ReplyParameters
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from loguru import logger
 
 from gateway.app import serve
 from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator, Reply
+from gateway.parts import HTTP_LIMITS
 from providers.openai_client import ChatClient
 from providers.secrets import ApiKey
 
 FREEZE_BASELINE = "BENCH_BASELINE_GC_FREEZE"
 """Set (unless ``--untuned-baseline``) for a baseline tuned as Threadgate is: ``gc.freeze()``."""
+TUNED_LIMITS = "BENCH_BASELINE_LIMITS"
+"""Set: the baseline's httpx client keeps as many connections as Threadgate's
+(``gateway.parts.HTTP_LIMITS``: 200, all kept alive) instead of httpx's defaults (100, 20
+kept alive, the rest closed and opened again under load). ``bench_scale.py`` sets it: with
+hundreds of chats at once, the defaults' reconnections overflow the simulator's listen
+queue, and the baseline's requests time out connecting."""
 BURN = "BENCH_BURN"
 """CPU seconds the baseline burns per message as the ``slowed`` bot (set by ``main``)."""
 TARGET_LOAD = 0.5
 """The load at which the latency target (p99 added latency < 5 ms) is read: half the
-baseline's throughput. The throughput target lets a bot spend 1.25 times the baseline's CPU
-per message; such a bot (``--versus slowed``) runs at 62.5 % of its own capacity there, and
-at 87.5 % at 70 % load, where its p99 is queueing: a latency target read at a higher load
-would fail a bot the throughput target accepts (``docs/performance.md`` has the figures)."""
+baseline's throughput. Chosen under issue 6's throughput target (>= 0.8 of the baseline),
+which let a bot spend 1.25 times the baseline's CPU per message; such a bot (``--versus
+slowed``) runs at 62.5 % of its own capacity there, and at 87.5 % at 70 % load, where its p99
+is queueing (``docs/performance.md`` has the figures)."""
 SLOWED = 0.25
 """How much more CPU per message the ``slowed`` bot spends: 1.25 times the baseline's, which
-is 0.8 of its throughput, the least the throughput target allows."""
+is 0.8 of its throughput, the least issue 6's throughput target allowed."""
 TOKEN = "123456:BENCH-token"  # noqa: S105 - only the local simulator takes it
 Result = tuple[float, list[float]]
 """Messages per second and the latencies (seconds) of one load."""
@@ -91,6 +112,44 @@ class Measured:
     cpu_per_message: float
     """The bot process's CPU time (user + system) per message, in seconds: steadier than
     the rate on a noisy machine, since it does not depend on who else got the cores."""
+    requests: dict[str, float] = attrs.Factory(dict)
+    """The Bot API requests it made per message, by kind (``Requests``)."""
+
+
+@attrs.frozen
+class Requests:
+    """The bot's Bot API requests so far, as the simulator recorded them (``getUpdates`` is
+    not recorded)."""
+
+    send: int
+    """Messages sent."""
+    edit: int
+    """Texts edited."""
+    keyboard: int
+    """Inline keyboards changed alone (``editMessageReplyMarkup``)."""
+    action: int
+    """Chat actions ("typing…")."""
+
+    @classmethod
+    def of(cls, telegram: BotAPISimulator) -> Requests:
+        sent = list(telegram.sent)
+        return cls(
+            len(sent),
+            sum(m.edits for m in sent),
+            sum(m.markup_edits for m in sent),
+            len(telegram.actions),
+        )
+
+    def per_message(self, before: Requests, messages: int) -> dict[str, float]:
+        """What was made since ``before``, per message."""
+        return {
+            name: (getattr(self, name) - getattr(before, name)) / messages
+            for name in ("send", "edit", "keyboard", "action")
+        }
+
+    @staticmethod
+    def text(per_message: dict[str, float]) -> str:
+        return " ".join(f"{name} {count:.2f}" for name, count in per_message.items())
 
 
 def cpu_seconds(pid: int) -> float:
@@ -223,14 +282,18 @@ def burn(seconds: float) -> None:
         pass
 
 
-async def baseline(telegram_url: str, llm_url: str, extra: float = 0.0) -> None:
+async def baseline(
+    telegram_url: str, llm_url: str, extra: float = 0.0, keyboard: bool = False
+) -> None:
     """Serve as the minimal bot until killed: aiogram polling, a lock per chat, the same model
-    call, one reply (and ``extra`` seconds of CPU time per message)."""
+    call, one reply (and ``extra`` seconds of CPU time per message; with ``keyboard``, the
+    reply carries a Stop button, removed once it is sent)."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(telegram_url))
     bot = Bot(TOKEN, session=session)
     router = Router()
     locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-    async with httpx.AsyncClient() as http:
+    tuned = os.environ.get(TUNED_LIMITS)
+    async with httpx.AsyncClient(limits=HTTP_LIMITS) if tuned else httpx.AsyncClient() as http:
         client = ChatClient(llm_url, http)
 
         @router.message()
@@ -245,9 +308,16 @@ async def baseline(telegram_url: str, llm_url: str, extra: float = 0.0) -> None:
                 text = await client.stream(ApiKey("k", "k"), "m", messages, emit)
                 if extra:
                     burn(extra)
-                await message.answer(
-                    text, reply_parameters=ReplyParameters(message_id=message.message_id)
+                markup = STOP if keyboard else None
+                sent = await message.answer(
+                    text,
+                    reply_parameters=ReplyParameters(message_id=message.message_id),
+                    reply_markup=markup,
                 )
+                if keyboard:
+                    await bot.edit_message_reply_markup(
+                        chat_id=sent.chat.id, message_id=sent.message_id, reply_markup=None
+                    )
 
         dispatcher = Dispatcher()
         dispatcher.include_router(router)
@@ -259,13 +329,60 @@ async def baseline(telegram_url: str, llm_url: str, extra: float = 0.0) -> None:
         await dispatcher.start_polling(bot, polling_timeout=1, handle_signals=False)
 
 
+async def openai_bot(telegram_url: str, llm_url: str) -> None:
+    """Serve as the bot most users would write until killed: aiogram polling, a lock per chat,
+    the official ``openai`` SDK's ``AsyncOpenAI`` (its defaults) streaming the answer from
+    the same model, one reply."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(telegram_url))
+    bot = Bot(TOKEN, session=session)
+    router = Router()
+    locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+    client = openai.AsyncOpenAI(base_url=llm_url, api_key="k")
+
+    @router.message()
+    async def answer(message: Message) -> None:
+        async with locks[message.chat.id]:
+            stream = await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": message.text or ""}], stream=True
+            )
+            chunks: list[str] = []
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    chunks.append(chunk.choices[0].delta.content)
+            await message.answer(
+                "".join(chunks), reply_parameters=ReplyParameters(message_id=message.message_id)
+            )
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    if os.environ.get(FREEZE_BASELINE):
+        gc.freeze()  # as the minimal bot (above) and Threadgate do
+    await dispatcher.start_polling(bot, polling_timeout=1, handle_signals=False)
+
+
 async def slowed(telegram_url: str, llm_url: str) -> None:
     """The baseline, spending ``BURN`` more seconds of CPU time per message."""
     await baseline(telegram_url, llm_url, float(os.environ[BURN]))
 
 
-BOTS = {"baseline": baseline, "threadgate": threadgate, "slowed": slowed}
-LABELS = {"baseline": "baseline'", "threadgate": "threadgate", "slowed": "slowed"}
+async def keyboard(telegram_url: str, llm_url: str) -> None:
+    """The baseline, sending its answer with a Stop button and then removing it, as Threadgate
+    does with an answer whose first words went out before its end (``--versus keyboard``:
+    what that second request costs)."""
+    await baseline(telegram_url, llm_url, keyboard=True)
+
+
+STOP = InlineKeyboardMarkup(
+    inline_keyboard=[[InlineKeyboardButton(text="⏹ Stop", callback_data="stop")]]
+)
+"""The ``keyboard`` bot's Stop button."""
+BOTS = {
+    "baseline": baseline,
+    "openai": openai_bot,
+    "threadgate": threadgate,
+    "slowed": slowed,
+    "keyboard": keyboard,
+}
 
 
 async def measure(name: str, chats: int, messages: int, rate: float | None = None) -> Measured:
@@ -280,13 +397,15 @@ async def measure(name: str, chats: int, messages: int, rate: float | None = Non
             try:
                 with anyio.fail_after(60):  # the bot is up, connections are warm
                     await drive(telegram, 1, 1)
-                before = cpu_seconds(bot.pid)
+                before, made = cpu_seconds(bot.pid), Requests.of(telegram)
                 if rate is None:
                     answered, latencies = await drive(telegram, chats, messages)
                 else:
                     answered, latencies = await drive_open(telegram, chats, messages, rate)
                 used = cpu_seconds(bot.pid) - before
-                return Measured(answered, latencies, used / (chats * messages))
+                await anyio.sleep(0.5)  # the requests that follow the last answer
+                requests = Requests.of(telegram).per_message(made, chats * messages)
+                return Measured(answered, latencies, used / (chats * messages), requests)
             finally:
                 bot.kill()
     finally:
@@ -298,21 +417,37 @@ def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-Pairs = list[tuple[Measured, Measured]]
-"""(baseline, the other) runs, adjacent in time."""
+Lineup = tuple[tuple[str, str], ...]
+"""The bots of one comparison, each as (label, bot): the last is compared with each of the
+others (its references)."""
+Rounds = list[dict[str, Measured]]
+"""One run of each bot per round, by label; the runs of a round are adjacent in time."""
 
 
-async def run_pairs(
-    versus: str, chats: int, messages: int, rate: float | None, rounds: int
-) -> Pairs:
-    """Run the baseline and ``versus`` ``rounds`` times each, in pairs of adjacent runs
-    (alternating which goes first), so that both of a pair see the machine in the same state."""
-    pairs: Pairs = []
+def lineup(versus: str, peers: list[str]) -> Lineup:
+    """Threadgate after each of ``peers``; else the baseline and ``versus`` (the baseline
+    itself: the noise floor)."""
+    if versus == "threadgate":
+        return (*((peer, peer) for peer in peers), ("threadgate", "threadgate"))
+    if versus == "baseline":
+        return (("baseline", "baseline"), ("baseline'", "baseline"))
+    return (("baseline", "baseline"), (versus, versus))
+
+
+async def run_rounds(
+    bots: Lineup, chats: int, messages: int, rate: float | None, rounds: int
+) -> Rounds:
+    """Run every bot of ``bots`` once per round, one after the other, the order rotated by
+    one each round (with two bots: alternating), so that the bots of a round see the machine
+    in about the same state and none is always first."""
+    results: Rounds = []
     for index in range(rounds):
-        order = ("baseline", versus) if index % 2 == 0 else (versus, "baseline")
-        first, second = [await measure(name, chats, messages, rate) for name in order]
-        pairs.append((first, second) if index % 2 == 0 else (second, first))
-    return pairs
+        shift = index % len(bots)
+        runs = {}
+        for label, name in bots[shift:] + bots[:shift]:
+            runs[label] = await measure(name, chats, messages, rate)
+        results.append(runs)
+    return results
 
 
 def median_run(runs: list[Measured]) -> Measured:
@@ -320,32 +455,101 @@ def median_run(runs: list[Measured]) -> Measured:
     return sorted(runs, key=lambda m: m.cpu_per_message)[len(runs) // 2]
 
 
-def report(pairs: Pairs, label: str, closed: bool) -> tuple[float, float]:
-    """Print each bot's median run and the pairs' ratios; return the median throughput ratio
-    and the median p99 added latency (ms)."""
-    base, other = median_run([b for b, _ in pairs]), median_run([o for _, o in pairs])
-    for name, m in (("baseline", base), (label, other)):
+@attrs.frozen
+class Compared:
+    """The subject against one reference: medians over the rounds of each round's ratio."""
+
+    throughput: float
+    """Messages per second, subject / reference."""
+    cpu: float
+    """CPU time per message, subject / reference."""
+    added: dict[int, float]
+    """Latency the subject adds at p50 and p99, in milliseconds."""
+    latency: dict[int, float]
+    """The latency at p50 and p99, subject / reference."""
+
+
+def each(values: list[float], spec: str = ".2f") -> str:
+    return "(each round: " + " ".join(format(v, spec) for v in values) + ")"
+
+
+def report(results: Rounds, bots: Lineup, closed: bool) -> dict[str, Compared]:
+    """Print each bot's median run, and the subject's ratios to each reference (every
+    round's, and their median: the figure to read); return the medians by reference."""
+    for label, _ in bots:
+        m = median_run([runs[label] for runs in results])
         print(
-            f"{name:>10}: {m.rate:8.1f} msg/s   p50 {percentile(m.latencies, 50) * 1000:6.1f} ms"
+            f"{label:>10}: {m.rate:8.1f} msg/s   p50 {percentile(m.latencies, 50) * 1000:6.1f} ms"
             f"   p99 {percentile(m.latencies, 99) * 1000:6.1f} ms"
             f"   cpu {m.cpu_per_message * 1000:5.2f} ms/msg"
+            f"   Bot API requests per message: {Requests.text(m.requests)}"
         )
-    rates = [o.rate / b.rate for b, o in pairs]
-    if closed:
-        print(f"throughput ratio ({label} / baseline): {statistics.median(rates):.2f}")
-        print("  each pair: " + " ".join(f"{r:.2f}" for r in rates))
-    cpus = [o.cpu_per_message / b.cpu_per_message for b, o in pairs]
-    print(f"cpu per message ({label} / baseline): {statistics.median(cpus):.2f}")
-    print("  each pair: " + " ".join(f"{c:.2f}" for c in cpus))
-    added: dict[int, float] = {}
-    for q in (50, 99):
-        each = [(percentile(o.latencies, q) - percentile(b.latencies, q)) * 1000 for b, o in pairs]
-        added[q] = statistics.median(each)
-        print(
-            f"added latency p{q}: {added[q]:+.1f} ms   each pair: "
-            + " ".join(f"{a:+.1f}" for a in each)
+    subject = bots[-1][0]
+    compared: dict[str, Compared] = {}
+    for reference, _ in bots[:-1]:
+        pairs = [(runs[reference], runs[subject]) for runs in results]
+        print(f"{subject} / {reference}:")
+        rates = [o.rate / b.rate for b, o in pairs]
+        if closed:
+            print(f"  throughput {statistics.median(rates):.2f} {each(rates)}")
+        cpus = [o.cpu_per_message / b.cpu_per_message for b, o in pairs]
+        print(f"  cpu per message {statistics.median(cpus):.2f} {each(cpus)}")
+        added: dict[int, float] = {}
+        ratio: dict[int, float] = {}
+        for q in (50, 99):
+            ms = [
+                (percentile(o.latencies, q) - percentile(b.latencies, q)) * 1000 for b, o in pairs
+            ]
+            times = [percentile(o.latencies, q) / percentile(b.latencies, q) for b, o in pairs]
+            added[q], ratio[q] = statistics.median(ms), statistics.median(times)
+            print(
+                f"  latency p{q}: added {added[q]:+.1f} ms {each(ms, '+.1f')},"
+                f" ratio {ratio[q]:.2f} {each(times)}"
+            )
+        compared[reference] = Compared(
+            statistics.median(rates), statistics.median(cpus), added, ratio
         )
-    return statistics.median(rates), added[99]
+    return compared
+
+
+MIN_THROUGHPUT = {"baseline": 1.0, "openai": 1.2}
+"""Issue 22's throughput targets: Threadgate / each peer, at least."""
+
+
+def verdicts(closed: dict[str, Compared], at_load: dict[float, dict[str, Compared]]) -> None:
+    """Print issue 22's targets, each met or by how much it is missed (medians of rounds)."""
+
+    def line(what: str, value: str, met: bool, target: str, missed: str = "") -> None:
+        print(f"  {what} {value}: {'met' if met else 'NOT met'} ({target}{missed})")
+
+    print("\ntargets (issue 22; medians of the rounds):")
+    for reference, least in MIN_THROUGHPUT.items():
+        if reference in closed:
+            got = closed[reference].throughput
+            short = f"; {1 - got / least:.0%} short" if got < least else ""
+            line(f"throughput / {reference}", f"{got:.2f}", got >= least, f">= {least}", short)
+    if "baseline" in closed:
+        cpu = closed["baseline"].cpu
+        over = f"; {cpu - 1:.0%} over" if cpu > 1 else ""
+        line("cpu per message / baseline", f"{cpu:.2f}", cpu <= 1, "<= 1.0, closed loop", over)
+    if "baseline" in at_load.get(TARGET_LOAD, {}):
+        p99 = at_load[TARGET_LOAD]["baseline"].added[99]
+        line(f"p99 added at {TARGET_LOAD:.0%} load", f"{p99:+.1f} ms", p99 < 5, "< 5 ms")
+    else:
+        print(f"  p99 added latency: not measured (the target is read at {TARGET_LOAD:.0%} load)")
+    for reference, compared in closed.items():
+        worse = compared.latency[99]
+        line(
+            f"closed-loop p99 / {reference}",
+            f"{worse:.2f}",
+            worse <= 1,
+            "<= 1.0: no worse",
+            f"; {compared.added[99]:+.1f} ms" if worse > 1 else "",
+        )
+    for load, by_reference in at_load.items():
+        if load != TARGET_LOAD and "baseline" in by_reference:
+            p99 = by_reference["baseline"].added[99]
+            print(f"  (p99 added at {load:.0%} load: {p99:+.1f} ms; not a target's load)")
 
 
 async def main(
@@ -355,12 +559,13 @@ async def main(
     loads: list[float],
     rounds: int,
     versus: str = "threadgate",
+    peers: tuple[str, ...] = ("baseline", "openai"),
 ) -> None:
-    """Measure the baseline against ``versus`` (Threadgate; the baseline itself: the noise
-    floor; or the slowed baseline, its burn calibrated on one run first): the closed loop
-    (or only the open loop at ``rate``), then the open loop at each of ``loads`` times the
-    baseline's throughput just measured."""
-    label = LABELS[versus]
+    """Measure Threadgate against ``peers`` (or the baseline against ``versus``: itself, the
+    noise floor; the openai SDK bot; or the slowed baseline, its burn calibrated on one run
+    first): the closed loop (or only the open loop at ``rate``), then the open loop at each
+    of ``loads`` times the baseline's throughput just measured."""
+    bots = lineup(versus, list(peers))
     if versus == "slowed":
         calibration = await measure("baseline", chats, messages)
         os.environ[BURN] = str(SLOWED * calibration.cpu_per_message)
@@ -368,39 +573,26 @@ async def main(
             f"slowed: the baseline burning {SLOWED:.0%} of its CPU time per message more"
             f" ({float(os.environ[BURN]) * 1000:.2f} ms): a bot at about 0.8 of its throughput"
         )
+    names = ", ".join(label for label, _ in bots)
     if rate is not None:
-        print(f"open loop: {rate:.0f} messages/s offered, round robin over {chats} chats")
-        report(await run_pairs(versus, chats, messages, rate, rounds), label, closed=False)
+        print(f"open loop: {rate:.0f} messages/s offered, round robin over {chats} chats ({names})")
+        report(await run_rounds(bots, chats, messages, rate, rounds), bots, closed=False)
         return
-    print(f"closed loop: {chats} chats x {messages} messages (throughput)")
-    pairs = await run_pairs(versus, chats, messages, None, rounds)
-    ratio, flat_out = report(pairs, label, closed=True)
-    capacity = statistics.median(b.rate for b, _ in pairs)
-    added: dict[float, float] = {}
+    print(f"closed loop: {chats} chats x {messages} messages (throughput), {names}")
+    results = await run_rounds(bots, chats, messages, None, rounds)
+    closed = report(results, bots, closed=True)
+    capacity = statistics.median(runs[bots[0][0]].rate for runs in results)
+    at_load: dict[float, dict[str, Compared]] = {}
     for load in loads:
         offered = load * capacity
         print(
-            f"\nopen loop: {offered:.0f} messages/s offered ({load:.0%} of the baseline's"
+            f"\nopen loop: {offered:.0f} messages/s offered ({load:.0%} of the {bots[0][0]}'s"
             f" throughput above), round robin over {chats} chats (latency)"
         )
-        pairs = await run_pairs(versus, chats, messages, offered, rounds)
-        added[load] = report(pairs, label, closed=False)[1]
-    if versus == "baseline":
-        return
-    print("\ntargets (medians of the pairs):")
-    print(f"  throughput ratio {ratio:.2f}: {'met' if ratio >= 0.8 else 'NOT met'} (>= 0.8)")
-    for load, p99 in added.items():
-        if load == TARGET_LOAD:
-            verdict = f"{'met' if p99 < 5 else 'NOT met'} (< 5 ms, the target's load)"
-        else:
-            verdict = "not the target's load" + (": queueing" if load > TARGET_LOAD else "")
-        print(f"  p99 added latency at {load:.0%} load: {p99:+.1f} ms: {verdict}")
-    if TARGET_LOAD not in added:
-        print(f"  p99 added latency: not measured (the target is read at {TARGET_LOAD:.0%} load)")
-    print(
-        f"  p99 added latency in the closed loop: {flat_out:+.1f} ms (flat out: with many"
-        " chats, queueing behind the other chats' answers)"
-    )
+        results = await run_rounds(bots, chats, messages, offered, rounds)
+        at_load[load] = report(results, bots, closed=False)
+    if bots[-1][1] == "threadgate":
+        verdicts(closed, at_load)
 
 
 def serve_bot(name: str, telegram_url: str, llm_url: str) -> None:
@@ -425,10 +617,19 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5, help="runs of each bot; the median")
     parser.add_argument(
         "--versus",
-        choices=tuple(LABELS),
+        choices=("threadgate", "openai", "baseline", "slowed", "keyboard"),
         default="threadgate",
-        help="what the baseline is compared with; 'baseline' measures the noise floor,"
-        " 'slowed' a bot at about 0.8 of the baseline's throughput",
+        help="what is measured: Threadgate against --peers; or the baseline against the"
+        " openai SDK bot, against itself (the noise floor), against the slowed baseline"
+        " (a bot at about 0.8 of its throughput), or against itself with a Stop button on"
+        " its answer that it then removes (one request more per message, as Threadgate)",
+    )
+    parser.add_argument(
+        "--peers",
+        default="baseline,openai",
+        help="Threadgate's references, comma-separated, the first the one whose throughput"
+        " sets the open loop's rates: baseline (the minimal aiogram + httpx bot), openai"
+        " (aiogram + the openai SDK)",
     )
     parser.add_argument(
         "--untuned-baseline",
@@ -453,5 +654,6 @@ if __name__ == "__main__":
             [float(load) for load in args.loads.split(",") if load],
             args.rounds,
             args.versus,
+            tuple(peer for peer in args.peers.split(",") if peer),
             backend="asyncio",
         )
