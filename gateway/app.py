@@ -27,7 +27,7 @@ from gateway import jobs
 from gateway.cluster.manager import POLLER
 from gateway.cluster.schema import ensure
 from gateway.cluster.status import ClusterStatus
-from gateway.cluster.wiring import Cluster, build, fence_for, may_send
+from gateway.cluster.wiring import Cluster, build, fence_for
 from gateway.config import Config
 from gateway.media.albums import Albums
 from gateway.media.fetch import Fetcher
@@ -186,7 +186,7 @@ async def _open_gateway(
         pace = GlobalPace(1 / telegram.send_rate)
 
         def sendable(chat_id: int) -> bool | None:
-            return True if cluster is None else may_send(cluster.leases, chat_id)
+            return True if cluster is None else cluster.leases.sendable(chat_id)
 
         senders_ = _senders(config, bot, metrics, pace, sendable)
         senders = await stack.enter_async_context(senders_)

@@ -165,9 +165,15 @@ class ReplicaLeases:
         held = self._held.get(shard)
         return held is not None and self._within(held)
 
-    def sendable(self, chat_id: int) -> bool:
-        """Whether a send to ``chat_id`` may be made now (its shard is :meth:`valid`)."""
-        return self.valid(shard_of(chat_id))
+    def sendable(self, chat_id: int) -> bool | None:
+        """Whether a thread of this replica may send to ``chat_id`` now (``ChatSender``'s
+        ``sendable``): ``True`` while its shard is :meth:`valid`; ``None`` while held but
+        lapsed on the local clock (the next round renews it or loses it); ``False`` once the
+        shard is not held here (another replica may hold it)."""
+        shard = shard_of(chat_id)
+        if shard not in self._held:
+            return False
+        return True if self.valid(shard) else None
 
     def leads(self, name: str) -> bool:
         """Whether this replica holds the named lease and it is within its validity (not

@@ -37,7 +37,6 @@ from gateway.cluster.fence import LeaseFence
 from gateway.cluster.manager import POLLER, ReplicaLeases
 from gateway.cluster.pools import share_pools
 from gateway.cluster.replica import Replica, while_leading
-from gateway.cluster.shards import shard_of
 from gateway.cluster.status import ClusterStatus, assemble
 from gateway.config import Config
 from gateway.exceptions import StoreUnavailableError
@@ -65,17 +64,6 @@ Service = Callable[[], Awaitable[object]]
 def replica_id(config: Config) -> str:
     """``cluster.replica_id``, or the host's name with a random suffix (new each start)."""
     return config.cluster.replica_id or f"{socket.gethostname()}-{secrets.token_hex(3)}"
-
-
-def may_send(leases: ReplicaLeases, chat_id: int) -> bool | None:
-    """Whether a thread of this replica may send to ``chat_id`` now (``ChatSender``'s
-    ``sendable``): ``True`` while its shard is held and within its local validity; ``None``
-    while held but lapsed (the next round renews or loses it); ``False`` once another
-    replica may hold it."""
-    shard = shard_of(chat_id)
-    if not leases.owns(shard):
-        return False
-    return True if leases.valid(shard) else None
 
 
 def fence_for(config: Config) -> LeaseFence | None:

@@ -218,12 +218,14 @@ async def test_a_shard_stops_being_sendable_before_its_lease_can_expire(store: S
     a = replica(store, "a", wall, hooks)
     chat = -1001234
     assert not a.sendable(chat)
+    assert a.sendable(chat) is False, "not held: never"
     await a.tick()
     assert a.sendable(chat)
     assert a.owns(shard_of(chat))
     assert a.leads(POLLER)
     await anyio.sleep(TTL * 0.85)  # past ttl - margin (ttl / 5), not renewed
     assert not a.sendable(chat)
+    assert a.sendable(chat) is None, "held but lapsed: wait for the next round"
     assert not a.leads(POLLER)
     assert a.owns(shard_of(chat))  # still its own: nobody took it
     await a.tick()
