@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
-from trio.testing import MockClock
 
+from tests.backends import trio_mockclock
 from tests.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures for every test
 
 settings.register_profile("ci", max_examples=100, print_blob=True)
@@ -30,5 +30,5 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def anyio_backend(request: pytest.FixtureRequest) -> Any:
     """asyncio with the real clock, and trio with a clock that jumps whenever all tasks wait."""
     if request.param == "trio":
-        return ("trio", {"clock": MockClock(autojump_threshold=0)})
+        return trio_mockclock()
     return "asyncio"

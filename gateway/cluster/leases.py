@@ -13,11 +13,15 @@ Rules:
   shard since. A renewal that does not match means the shard was lost.
 * A release frees the row (owner ``''``, expired) and keeps its epoch: the next taker bumps
   it.
+* The ``_all`` forms act on many shards in one statement (a round is a few statements
+  whatever the shards held, not one per shard: a round trip each on PostgreSQL).
 * Times are the database's wall clock (``Store.now()``), passed in as ``now``: replicas
   never compare their own clocks.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection, Mapping
 
 import attrs
 
@@ -92,32 +96,66 @@ def shard_leases(db: Connection) -> list[Lease]:
 def acquire(db: Connection, shard: int, replica: str, now: float, ttl: float) -> int | None:
     """Take ``shard`` for ``replica`` if it is free or expired at ``now``; its new epoch, or
     ``None`` if somebody holds it."""
+    return acquire_all(db, (shard,), replica, now, ttl).get(shard)
+
+
+def acquire_all(
+    db: Connection, shards: Collection[int], replica: str, now: float, ttl: float
+) -> dict[int, int]:
+    """:func:`acquire` for each of ``shards`` in one statement: the new epoch of each taken."""
+    if not shards:
+        return {}
+    marks = ", ".join("?" * len(shards))
     rows = db.execute(
-        "UPDATE shard_leases SET owner = ?, epoch = epoch + 1, expires_at = ?"
-        " WHERE shard = ? AND (owner = '' OR expires_at <= ?) RETURNING epoch",
-        (replica, now + ttl, shard, now),
+        "UPDATE shard_leases SET owner = ?, epoch = epoch + 1, expires_at = ?"  # noqa: S608 - placeholders only
+        f" WHERE shard IN ({marks}) AND (owner = '' OR expires_at <= ?) RETURNING shard, epoch",
+        (replica, now + ttl, *shards, now),
     ).fetchall()  # to the end: the statement is done before the next one runs
-    return int(rows[0][0]) if rows else None
+    return {int(shard): int(epoch) for shard, epoch in rows}
 
 
 def renew(db: Connection, shard: int, replica: str, epoch: int, now: float, ttl: float) -> bool:
     """Extend ``replica``'s lease on ``shard`` at ``epoch`` to ``now + ttl``; ``False`` if
     the shard is no longer held at that epoch (lost)."""
-    cursor = db.execute(
-        "UPDATE shard_leases SET expires_at = ? WHERE shard = ? AND owner = ? AND epoch = ?",
-        (now + ttl, shard, replica, epoch),
-    )
-    return cursor.rowcount == 1
+    return shard in renew_all(db, {shard: epoch}, replica, now, ttl)
+
+
+def renew_all(
+    db: Connection, held: Mapping[int, int], replica: str, now: float, ttl: float
+) -> set[int]:
+    """:func:`renew` for each shard of ``held`` (shard to epoch) in one statement: the shards
+    still held."""
+    return _update_held(db, "expires_at = ?", (now + ttl,), held, replica)
 
 
 def release(db: Connection, shard: int, replica: str, epoch: int) -> bool:
     """Free ``shard`` if ``replica`` still holds it at ``epoch``; ``False`` if it did not."""
-    cursor = db.execute(
-        "UPDATE shard_leases SET owner = '', expires_at = 0"
-        " WHERE shard = ? AND owner = ? AND epoch = ?",
-        (shard, replica, epoch),
-    )
-    return cursor.rowcount == 1
+    return shard in release_all(db, {shard: epoch}, replica)
+
+
+def release_all(db: Connection, held: Mapping[int, int], replica: str) -> set[int]:
+    """:func:`release` for each shard of ``held`` (shard to epoch) in one statement: the shards
+    freed."""
+    return _update_held(db, "owner = '', expires_at = 0", (), held, replica)
+
+
+def _update_held(
+    db: Connection,
+    change: str,
+    values: tuple[object, ...],
+    held: Mapping[int, int],
+    replica: str,
+) -> set[int]:
+    """Apply ``change`` to the rows ``replica`` holds at the epochs of ``held``; the shards it
+    changed. (An ``OR`` of pairs: both databases type its parameters from the columns.)"""
+    if not held:
+        return set()
+    pairs = " OR ".join(["(shard = ? AND epoch = ?)"] * len(held))
+    rows = db.execute(
+        f"UPDATE shard_leases SET {change} WHERE owner = ? AND ({pairs}) RETURNING shard",  # noqa: S608 - constants and placeholders
+        (*values, replica, *(v for pair in held.items() for v in pair)),
+    ).fetchall()  # to the end: the statement is done before the next one runs
+    return {int(row[0]) for row in rows}
 
 
 _HOLDER = "SELECT owner, epoch FROM shard_leases WHERE shard = ?"

@@ -288,7 +288,7 @@ class ReplicaLeases:
         def renew(db: Connection) -> _Renewed | None:
             if not sql.heartbeat(db, me, incarnation, since, now):
                 return None  # a newer process took this replica id
-            kept = {s for s, epoch in held.items() if sql.renew(db, s, me, epoch, now, ttl)}
+            kept = sql.renew_all(db, held, me, now, ttl)
             names: dict[str, int | None] = {}
             for name in self._names:
                 if name in named:
@@ -320,8 +320,7 @@ class ReplicaLeases:
             wanted = todo.acquire
 
             def take(db: Connection) -> dict[int, int]:
-                taken = {s: sql.acquire(db, s, me, now, ttl) for s in wanted}
-                return {s: epoch for s, epoch in taken.items() if epoch is not None}
+                return sql.acquire_all(db, wanted, me, now, ttl)
 
             got = await self._store.write(take, atomic=True)
             for shard, epoch in sorted(got.items()):
@@ -379,7 +378,7 @@ class ReplicaLeases:
         me = self._id
 
         def free(db: Connection) -> set[int]:
-            return {s for s, epoch in epochs.items() if sql.release(db, s, me, epoch)}
+            return sql.release_all(db, epochs, me)
 
         freed = await self._store.write(free, atomic=True)
         for shard in sorted(epochs):

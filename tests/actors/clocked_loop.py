@@ -15,6 +15,8 @@ import trio
 import trio.testing
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from tests.backends import YieldGIL
+
 T = TypeVar("T")
 
 #: Granularity of simulated time: timers fire within one step of their deadline.
@@ -26,7 +28,9 @@ class ClockedLoop:
         self.clock = trio.testing.MockClock(rate=0)
         self._stack = ExitStack()
         self.portal: BlockingPortal = self._stack.enter_context(
-            start_blocking_portal("trio", backend_options={"clock": self.clock})
+            start_blocking_portal(
+                "trio", backend_options={"clock": self.clock, "instruments": [YieldGIL()]}
+            )
         )
 
     def call(self, func: Callable[..., T], *args: Any) -> T:

@@ -10,17 +10,17 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from trio.testing import MockClock
 
 from gateway.exceptions import BotTokenRejectedError, GatewayError
 from gateway.services import Backoff, ServiceState, ServiceSupervisor
+from tests.backends import trio_mockclock
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 def anyio_backend() -> Any:
-    return ("trio", {"clock": MockClock(autojump_threshold=0)})
+    return trio_mockclock()
 
 
 BACKOFF = Backoff(initial=1.0, maximum=4.0, reset_after=30.0)

@@ -23,6 +23,7 @@ from providers.exceptions import (
 )
 from providers.pool import SAVE_RETRY, CredentialPool, KeyState, SavedKeyState, Strategy
 from providers.secrets import ApiKey
+from tests.backends import trio_mockclock
 
 pytestmark = pytest.mark.anyio
 KEYS = [ApiKey(f"k{i}", f"sk-secret-{i}-abcdefgh") for i in range(3)]
@@ -150,9 +151,7 @@ async def test_state_survives_a_restart_without_secrets() -> None:
     assert states == [(KeyState.COOLING, 600), (KeyState.DISABLED, 0), (KeyState.USABLE, 0)]
 
 
-@pytest.mark.parametrize(
-    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
-)
+@pytest.mark.parametrize("anyio_backend", [trio_mockclock()])
 async def test_a_store_that_fails_never_fails_a_request_and_is_retried() -> None:
     """Issue 17, item 11: the pool saved on every 429 inside the request, synchronously, and
     a store error escaped into the run."""

@@ -3,7 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from trio.testing import MockClock
+
+from tests.backends import trio_mockclock
 
 
 @pytest.fixture(
@@ -16,5 +17,5 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
     """The leases run on asyncio and on trio (with a clock that jumps whenever all tasks
     wait), as the actors do; the rest of ``tests/gateway`` is asyncio only (aiogram)."""
     if request.param == "trio":
-        return ("trio", {"clock": MockClock(autojump_threshold=0)})
+        return trio_mockclock()
     return "asyncio"
