@@ -20,8 +20,11 @@ Rules:
   delivered is aborted after all. The outcome is delivered, or the ``SendFailedError`` that
   stopped it.
 * While it streams, an answer written by a run (``run_id``) carries the Stop button on its
-  last message, and only there: the request that shows a new message takes it off the one
-  before (with that message's final text, or alone). An ended answer (finished, aborted or
+  last message, and only there, from ``BUTTON_AFTER`` after its sender first queued it: an
+  answer complete sooner never carries one (no request is spent putting it on and taking it
+  off), a longer one gets it with its next edit, or alone if its text has not changed. The
+  request that shows a new message takes it off the one before (with that message's final
+  text, or alone). An ended answer (finished, aborted or
   withdrawn) carries none: its final edit or send goes without it, and where the final text
   is already shown, the button is taken off alone (``editMessageReplyMarkup``).
 * A drafted answer (``use_drafts``: a private chat streaming with ``sendMessageDraft``)
@@ -50,6 +53,8 @@ from gateway.telegram.markup import Piece, pieces
 
 CUT_OFF = " …\n[answer cut off]"
 EMPTY = "(the agent gave an empty answer)"
+BUTTON_AFTER = 1.0
+"""Seconds an answer streams before it shows the Stop button (see the module's rules)."""
 DRAFT_REFRESH = 20.0
 """Seconds after which an unchanged draft is shown again (Telegram keeps one for 30 s)."""
 
@@ -138,6 +143,12 @@ class Answer:
     _hushed: bool = attrs.field(default=False, init=False)
     _draft_at: float = attrs.field(default=-math.inf, init=False)
     _opened_at: float = attrs.field(default=-math.inf, init=False)
+    _armed: bool = attrs.field(default=False, init=False)
+    _rendered: tuple[tuple[str, Ending, int], list[Piece]] | None = attrs.field(
+        default=None, init=False
+    )
+    """The last :meth:`pieces`, with what they were rendered from (rendering is the costly
+    part of a step, and a step is asked for several times per request)."""
 
     # -- the stream's half ---------------------------------------------------------------
 
@@ -280,16 +291,38 @@ class Answer:
 
     @property
     def button(self) -> bool:
-        """Whether it carries a Stop button while it streams."""
-        return self.run_id is not None and not self._drafting
+        """Whether it carries a Stop button while it streams (from ``button_at`` on)."""
+        return self._armed and self.run_id is not None and not self._drafting
+
+    @property
+    def button_at(self) -> float:
+        """When its Stop button is due on a message already shown (``inf``: never, or it is
+        there already, or the answer ended)."""
+        wants = self.run_id is not None and not self._drafting and self._message_ids
+        if self._armed or not wants or self._ending is not Ending.OPEN:
+            return math.inf
+        return self._opened_at + BUTTON_AFTER
+
+    def arm(self, now: float) -> None:
+        """Show the Stop button from now on if the answer has streamed ``BUTTON_AFTER``
+        (its sender calls this before each request)."""
+        if not self._armed and now >= self._opened_at + BUTTON_AFTER:
+            self._armed = True
 
     def pieces(self) -> list[Piece]:
         """The messages the answer is now (its final form once it has ended)."""
-        if self._ending is Ending.OPEN or self._ending is Ending.FINISHED:
-            return pieces(self._text)
-        if self._ending is Ending.WITHDRAWN:  # what is out, marked cut off; nothing new
-            return pieces(self._text[: self._covered], suffix=CUT_OFF)
-        return pieces(self._text, suffix=CUT_OFF)
+        ending = self._ending
+        source = (self._text, ending, self._covered if ending is Ending.WITHDRAWN else 0)
+        if self._rendered is not None and self._rendered[0] == source:
+            return self._rendered[1]
+        if ending is Ending.OPEN or ending is Ending.FINISHED:
+            parts = pieces(self._text)
+        elif ending is Ending.WITHDRAWN:  # what is out, marked cut off; nothing new
+            parts = pieces(self._text[: self._covered], suffix=CUT_OFF)
+        else:
+            parts = pieces(self._text, suffix=CUT_OFF)
+        self._rendered = (source, parts)
+        return parts
 
     def next_request(self) -> tuple[int, Piece] | None:
         """Which message to send (index past the last) or edit next, and with what; ``None``

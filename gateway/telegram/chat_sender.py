@@ -222,6 +222,7 @@ class ChatSender(Actor[object]):
             tried.add(answer.id)
             if answer.draft_stale(now, self._draft_refresh):
                 answer.forget_draft()  # Telegram would drop it soon: shown again
+            answer.arm(now)
             try:
                 step = answer.step()
             except Exception as error:  # noqa: BLE001 - a bug in rendering: fails this answer

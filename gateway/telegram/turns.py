@@ -3,8 +3,9 @@
 Rules (the chat sender's order of service, ``gateway.telegram.chat_sender``):
 
 * Final texts of ended answers first, then the reactions, then partial updates of open
-  answers (drafts included), then drafts shown again before Telegram drops them; each kind
-  in queue order (the longest waiting first).
+  answers (drafts included), then Stop buttons due on open answers whose text is shown as
+  it is (``Answer.button_at``), then drafts shown again before Telegram drops them; each
+  kind in queue order (the longest waiting first).
 * A final text goes at the chat's turn. A reaction or a partial update goes only while the
   group's per-minute budget keeps one request back for every open answer's final text, and
   ``PARTIAL_GRACE`` of the chat's interval after the chat's turn (a final text arriving
@@ -79,6 +80,19 @@ def due(
         if not a.final
     ]
     waiting = {a.id for a in queued}
+    due += [
+        (
+            max(
+                partial_at,
+                a.retry_at,
+                a.button_at,
+                partial_from(a.opened_at, len(opened), send_interval),
+            ),
+            a,
+        )
+        for a in opened
+        if a.id not in waiting and a.button_at < math.inf
+    ]
     due += [
         (max(partial_at, a.draft_at + draft_refresh), a)
         for a in opened

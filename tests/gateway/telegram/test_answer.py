@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 from actors.thread.records import ThreadKey
-from gateway.telegram.answer import CUT_OFF, DRAFT_REFRESH, Answer, Ending, Kind, Step
+from gateway.telegram.answer import (
+    BUTTON_AFTER,
+    CUT_OFF,
+    DRAFT_REFRESH,
+    Answer,
+    Ending,
+    Kind,
+    Step,
+)
 
 KEY = ThreadKey(-100, 2)
 
@@ -81,7 +91,9 @@ def test_a_finished_answer_cancelled_while_delivered_is_aborted_after_all() -> N
 
 
 def _show(answer: Answer, now: float = 0.0) -> Step:
-    """Make the next step as if Telegram took it (message ids 500, 501, ...)."""
+    """Make the next step at ``now`` as if Telegram took it (message ids 500, 501, ...), as
+    the chat sender does (arming the Stop button first)."""
+    answer.arm(now)
     step = answer.step()
     assert step is not None
     if step.kind is Kind.DRAFT:
@@ -105,6 +117,36 @@ def test_an_answer_with_a_run_carries_the_button_while_it_streams_only() -> None
     assert step is not None
     assert (step.kind, step.button) == (Kind.MARKUP, False), "the final text is shown already"
     _show(answer)
+    assert answer.step() is None
+    assert answer.settle_if_done()
+
+
+def test_the_button_waits_until_the_answer_has_streamed_button_after() -> None:
+    answer = Answer(1, KEY, None, run_id=7)
+    answer.opened(10.0)
+    answer.publish("first words")
+    assert answer.button_at == math.inf, "nothing shown yet: the send carries it if due"
+    assert _show(answer, 10.2) == Step(Kind.SEND, 0, answer.pieces()[0], False)
+    assert answer.button_at == 10.0 + BUTTON_AFTER
+    answer.arm(10.0 + BUTTON_AFTER - 0.01)
+    assert answer.step() is None, "not due yet"
+    answer.arm(10.0 + BUTTON_AFTER)
+    assert answer.button_at == math.inf
+    assert _show(answer, 11.0) == Step(Kind.MARKUP, 0, answer.pieces()[0], True)
+    answer.end(Ending.FINISHED)
+    assert answer.button_at == math.inf
+    assert _show(answer, 11.5) == Step(Kind.MARKUP, 0, answer.pieces()[0], False)
+    assert answer.settle_if_done()
+
+
+def test_an_answer_ended_before_button_after_never_gets_the_button() -> None:
+    answer = Answer(1, KEY, None, run_id=7)
+    answer.opened(10.0)
+    answer.publish("quick")
+    _show(answer, 10.1)
+    answer.end(Ending.FINISHED)
+    assert answer.button_at == math.inf
+    answer.arm(20.0)  # late: the answer ended, nothing to stop
     assert answer.step() is None
     assert answer.settle_if_done()
 

@@ -61,7 +61,7 @@ async def test_a_streaming_answer_shows_the_stop_button_until_it_is_complete(
     llm = LLMSimulator(default=scripted)
     async with running_gateway(tmp_path, telegram, llm) as run:
         asked = run.telegram.say("words 60 delay 0.05", chat_id=FORUM, topic=4)
-        await wait_until(lambda: bool(answer_messages(run, FORUM, 4)))
+        await wait_until(lambda: any(m.buttons() for m in answer_messages(run, FORUM, 4)))
         [message] = answer_messages(run, FORUM, 4)
         [button] = message.buttons()
         assert str(button["callback_data"]).startswith("stop:")
@@ -112,7 +112,7 @@ async def test_pressing_the_stop_button_a_streaming_answer_shows_stops_that_run_
     llm = LLMSimulator(default=scripted)
     async with running_gateway(tmp_path, telegram, llm, bot={"reactions": True}) as run:
         first = run.telegram.say("words 200 delay 0.1 tag long", chat_id=FORUM, topic=5)
-        await wait_until(lambda: bool(answer_messages(run, FORUM, 5)))
+        await wait_until(lambda: any(m.buttons() for m in answer_messages(run, FORUM, 5)))
         queued = run.telegram.say("words 5 tag next", chat_id=FORUM, topic=5)
         await wait_until(lambda: telegram.reactions.shown(FORUM, queued) == ["👀"])
         [streaming] = answer_messages(run, FORUM, 5)
