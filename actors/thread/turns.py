@@ -58,7 +58,12 @@ class ThreadTurns(Actor[object]):
 
     async def _on_finished(self, ctx: ActorContext[Any]) -> None:
         run = self._state.slot.end()
-        logger.info("thread {key}: run {id} answered", key=self._key, id=run.id)
+        logger.info(
+            "thread {key}: run {id} answered ({n} input(s))",
+            key=self._key,
+            id=run.id,
+            n=len(run.inputs),
+        )
         self._state.last_answered = True
         exchange = run.exchange(self._state.session_id)
         await self._advance(ctx, concluding(run.inputs, Outcome.ANSWERED, ""), exchange)
@@ -184,7 +189,7 @@ class ThreadTurns(Actor[object]):
         if run is None:
             return
         request = self._state.request(run)
-        logger.info(
+        logger.debug(  # its end says it at INFO: one line per run at the default level
             "thread {key}: run {id} started with {n} input(s), generation {gen}",
             key=self._key,
             id=run.id,

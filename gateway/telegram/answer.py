@@ -312,10 +312,12 @@ class Answer:
     def pieces(self) -> list[Piece]:
         """The messages the answer is now (its final form once it has ended)."""
         ending = self._ending
+        if ending is Ending.FINISHED:
+            ending = Ending.OPEN  # the same pieces: a quick answer is rendered once
         source = (self._text, ending, self._covered if ending is Ending.WITHDRAWN else 0)
         if self._rendered is not None and self._rendered[0] == source:
             return self._rendered[1]
-        if ending is Ending.OPEN or ending is Ending.FINISHED:
+        if ending is Ending.OPEN:
             parts = pieces(self._text)
         elif ending is Ending.WITHDRAWN:  # what is out, marked cut off; nothing new
             parts = pieces(self._text[: self._covered], suffix=CUT_OFF)
