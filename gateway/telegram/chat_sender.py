@@ -7,7 +7,8 @@ Rules:
   request may go, and wakes itself for then. One request at a time, to one chat; only the
   bot-wide ``GlobalPace`` (30 a second, all chats) may hold a request for a few slots.
 * Its handlers never raise: the answers queued with an incarnation are known to it alone.
-  "typing…" is skipped while a request is due and bounded to ``TYPING_TIMEOUT``.
+  "typing…" is skipped while a request is due or the bot-wide pace has no slot free now,
+  and bounded to ``TYPING_TIMEOUT``.
 * Order of service (``gateway.telegram.turns`` has the rules): notices first
   (acknowledgements of /stop and /new, queue notices, refusals), then the final texts of
   ended answers, then reactions (``gateway.telegram.reactions``), then partial updates of
@@ -386,11 +387,10 @@ class ChatSender(Actor[object]):
         now = anyio.current_time()
         if self._chat.blocked_until > now or self._next_at(now) <= now:
             return  # flood control holds, or a request is due: cosmetic, so skipped
+        if self._sendable(self._chat_id) is not True or not self._pace.take_nowait():
+            return  # cosmetic: skipped unless the chat is sendable and a slot free now
         with anyio.move_on_after(TYPING_TIMEOUT):
             try:
-                await self._pace.wait()
-                if self._sendable(self._chat_id) is not True:
-                    return  # cosmetic: skipped unless the chat is sendable now
                 await self._bot.send_chat_action(
                     self._chat_id, "typing", **calls.thread_kwargs(key)
                 )

@@ -5,8 +5,9 @@ minute per group, edits included. Going over earns a 429 with ``retry_after``, w
 the chat for that long. The senders keep under the limits instead of finding them:
 
 * ``GlobalPace`` spaces every request of the bot (shared by all chat senders; it is the one
-  place a sender sleeps, for at most a few of its 1/30 s slots). With several replicas each
-  takes its share of the rate (``GlobalPace.share``).
+  place a sender sleeps, for at most a few of its 1/30 s slots). A cosmetic request
+  ("typing…") takes a slot only if one is free now (``take_nowait``), never waits for one.
+  With several replicas each takes its share of the rate (``GlobalPace.share``).
 * ``ChatPace`` says when the next request to one chat may go. It never sleeps: the chat's
   sender asks it, and schedules itself for then.
 """
@@ -48,11 +49,30 @@ class GlobalPace:
         self._replicas = max(1, n)
 
     async def wait(self) -> None:
+        """Wait for the next free slot and take it. A wait cancelled before its slot gives
+        the slot back if nobody took one after it (else the slots later callers were given
+        stand, and it is lost: the rate stays under the limit either way)."""
         now = anyio.current_time()
         slot = max(now, self._next)
-        self._next = slot + self._interval * self._replicas
+        self._next = end = slot + self._interval * self._replicas
         if slot > now:
-            await anyio.sleep(slot - now)
+            try:
+                await anyio.sleep(slot - now)
+            except BaseException:
+                if self._next == end:
+                    self._next = slot
+                raise
+
+    def take_nowait(self) -> bool:
+        """Take a slot if one is free now, for a request that is not worth waiting for
+        ("typing…"); ``False``, and nothing taken, while requests are spaced into the future.
+        Such requests never hold up the others: thousands of runs waiting for their model
+        would otherwise book the bot's slots minutes ahead."""
+        now = anyio.current_time()
+        if self._next > now:
+            return False
+        self._next = now + self._interval * self._replicas
+        return True
 
 
 @attrs.define(eq=False)

@@ -71,3 +71,28 @@ async def test_the_global_rate_is_shared_among_the_live_replicas() -> None:
     await anyio.sleep(1)  # the slot promised last (at the old share) is past
     elapsed = await _spacing(pace, 31)
     assert 0.99 <= elapsed < 1.3
+
+
+@pytest.mark.anyio
+async def test_a_cosmetic_request_never_books_a_slot_ahead() -> None:
+    """Thousands of "typing…" asked at once take the free slot and no other: the next real
+    request is not pushed into the future by them."""
+    pace = GlobalPace(1 / 30)
+    assert pace.take_nowait()
+    assert not any(pace.take_nowait() for _ in range(10_000))
+    start = anyio.current_time()
+    await pace.wait()  # the slot after the one taken, not 10,000 slots later
+    assert anyio.current_time() - start < 0.1
+    await anyio.sleep(1 / 30)
+    assert pace.take_nowait()
+
+
+@pytest.mark.anyio
+async def test_a_wait_cancelled_before_its_slot_gives_the_slot_back() -> None:
+    pace = GlobalPace(1.0)
+    await pace.wait()  # the slot now: the next one is a second away
+    with anyio.move_on_after(0.1):
+        await pace.wait()  # cancelled while waiting for it
+    start = anyio.current_time()
+    await pace.wait()  # that slot again, not the one after
+    assert anyio.current_time() - start < 1.0
