@@ -78,10 +78,11 @@ async def test_a_cosmetic_request_never_books_a_slot_ahead() -> None:
     """Thousands of "typing…" asked at once take the free slot and no other: the next real
     request is not pushed into the future by them."""
     pace = GlobalPace(1 / 30)
-    assert pace.take_nowait()
-    assert not any(pace.take_nowait() for _ in range(10_000))
     start = anyio.current_time()
-    await pace.wait()  # the slot after the one taken, not 10,000 slots later
+    taken = sum(pace.take_nowait() for _ in range(10_000))
+    assert 1 <= taken <= (anyio.current_time() - start) * 30 + 1, "only the slots free then"
+    start = anyio.current_time()
+    await pace.wait()  # the slot after the last one taken, not 10,000 slots later
     assert anyio.current_time() - start < 0.1
     await anyio.sleep(1 / 30)
     assert pace.take_nowait()
