@@ -42,12 +42,11 @@ from gateway.config import Config
 from gateway.exceptions import StoreUnavailableError
 from gateway.store import Store
 from gateway.store.fence import Connection
+from gateway.store.store import WALL_CLOCK
 from gateway.telegram.delivery import Delivery
 from gateway.telegram.pacing import GlobalPace
 from providers.pool import CredentialPool
 
-NOW = "SELECT extract(epoch from clock_timestamp())"
-"""The database's wall clock (PostgreSQL: replicas never compare their own clocks)."""
 ALBUM_SLACK = 5.0
 """Seconds beyond ``media.album_window`` an album item is left to the replica collecting it
 (its items arrive within about a second; that replica may be slow)."""
@@ -189,7 +188,7 @@ def _status_rows(db: Connection, replica: str, threads: int) -> _Rows:
     """Write this replica's live threads; read the database's clock and the lease tables'
     rows, for ``assemble``."""
     db.execute("UPDATE replicas SET threads = ? WHERE replica_id = ?", (threads, replica))
-    now = float(db.execute(NOW).fetchone()[0])
+    now = float(db.execute(WALL_CLOCK).fetchone()[0])
     # A replica gone for an hour is forgotten (else status and metrics would list every
     # crashed one forever); one that comes back heartbeats a new row.
     db.execute("DELETE FROM replicas WHERE heartbeat_at < ?", (now - FORGET_AFTER,))

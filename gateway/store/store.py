@@ -58,6 +58,9 @@ from providers.pool import SavedKeyState
 
 __all__ = ["RECENT_TURNS", "InboxEntry", "Store", "StoreStatistics"]
 T = TypeVar("T")
+WALL_CLOCK = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
+"""PostgreSQL's wall clock, in seconds: what leases are compared with (replicas never
+compare their own clocks)."""
 RECENT_TURNS = 500
 """Turns of a session read for one answer at most, whatever the character budget."""
 
@@ -110,10 +113,7 @@ class Store:
             return self._clock()
 
         def read(db: Connection) -> float:
-            row = db.execute(
-                "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
-            ).fetchone()
-            return float(row[0])
+            return float(db.execute(WALL_CLOCK).fetchone()[0])
 
         return await self._read(read)
 
