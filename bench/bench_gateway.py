@@ -74,6 +74,7 @@ from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, Threa
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator, Reply
 from gateway.parts import HTTP_LIMITS
+from providers.http import HttpxChatHttp
 from providers.openai_client import ChatClient
 from providers.secrets import ApiKey
 
@@ -294,7 +295,7 @@ async def baseline(
     locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
     tuned = os.environ.get(TUNED_LIMITS)
     async with httpx.AsyncClient(limits=HTTP_LIMITS) if tuned else httpx.AsyncClient() as http:
-        client = ChatClient(llm_url, http)
+        client = ChatClient(llm_url, HttpxChatHttp(http))  # the baseline stays on httpx
 
         @router.message()
         async def answer(message: Message) -> None:

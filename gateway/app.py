@@ -37,7 +37,14 @@ from gateway.ops.admin import AdminServer
 from gateway.ops.metrics import Metrics
 from gateway.ops.recent import Recent, config_secrets
 from gateway.ops.timings import QueueWait
-from gateway.parts import HTTP_LIMITS, configured_agent, providers, started_line, thread_settings
+from gateway.parts import (
+    CHAT_LIMITS,
+    HTTP_LIMITS,
+    configured_agent,
+    providers,
+    started_line,
+    thread_settings,
+)
 from gateway.services import ServiceStatus, ServiceSupervisor
 from gateway.store import Store, open_store
 from gateway.store.fence import NO_FENCE
@@ -57,6 +64,7 @@ from gateway.telegram.refusals import Refusals
 from gateway.telegram.resequencer import Resequencer
 from gateway.telegram.siblings import ThreadSiblings
 from gateway.telegram.webhook import WebhookServer
+from providers.http import open_chat_http
 from providers.pool import CredentialPool, PoolStatus
 
 
@@ -167,8 +175,9 @@ async def _open_gateway(
         bot = bot or make_bot(telegram)
         stack.push_async_callback(bot.session.close)
         http = await stack.enter_async_context(httpx.AsyncClient(limits=HTTP_LIMITS))
+        chat_http = await stack.enter_async_context(open_chat_http(CHAT_LIMITS))  # aiohttp
 
-        entries = await providers(config, store, http)
+        entries = await providers(config, store, chat_http)
         pools = [entry.pool for entry in entries]
         usage = UsageStore(store, metrics.count_usage)
         queue_wait = QueueWait(metrics.queue_wait)

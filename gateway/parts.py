@@ -16,6 +16,7 @@ from gateway.store.usage import UsageStore
 from providers.agents import AgentContext, load_agent
 from providers.chain import FallbackChain, ProviderEntry
 from providers.exceptions import AgentUnknownError
+from providers.http import ChatHttp, Limits, httpx_limits
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, Strategy
 from providers.secrets import ApiKey
@@ -34,16 +35,19 @@ def thread_settings(config: Config) -> ThreadSettings:
     )
 
 
-HTTP_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-"""As many idle connections kept as may be open: answers stream for seconds, so more than
-httpx's default of 20 are in flight at once, and httpcore then closed every idle connection
-on each request (and opened new ones): measured with bench/bench_gateway.py at 20 chats."""
+CHAT_LIMITS = Limits(connections=200, keepalive=5.0)
+"""The model's connections (``providers.http``): as many idle ones kept as may be open:
+answers stream for seconds, so more than httpx's default of 20 are in flight at once, and
+httpcore then closed every idle connection on each request (and opened new ones): measured
+with bench/bench_gateway.py at 20 chats."""
+
+HTTP_LIMITS = httpx_limits(CHAT_LIMITS)
+"""The same for the shared httpx client (media downloads, the HTTP agent, speech to text)."""
 
 
-async def providers(
-    config: Config, store: Store, http: httpx.AsyncClient
-) -> tuple[ProviderEntry, ...]:
-    """The primary provider, then the fallbacks, each with its own credential pool."""
+async def providers(config: Config, store: Store, http: ChatHttp) -> tuple[ProviderEntry, ...]:
+    """The primary provider, then the fallbacks, each with its own credential pool, their
+    chat clients over ``http``."""
     llm = config.llm
     primary = FallbackConfig(
         "llm", llm.base_url, llm.model, llm.api_keys, "", llm.strategy, llm.quota_cooldown

@@ -1,8 +1,9 @@
-"""OpenAI-compatible Chat Completions over httpx, streaming (SSE) or not.
+"""OpenAI-compatible Chat Completions, streaming (SSE) or not.
 
 One client serves OpenAI, DeepSeek, OpenRouter, Groq, vLLM, llama.cpp and Ollama: only
 ``base_url`` differs. Failures are typed (``providers.exceptions``) so the credential pool
-and the thread actor can act on them. Cancelling a call closes its connection.
+and the thread actor can act on them. Cancelling a call closes its connection. It speaks
+HTTP through ``providers.http`` (aiohttp on asyncio, the gateway's; httpx on trio).
 
 Usage (``providers.usage``): a stream asks for it with ``stream_options.include_usage``
 (``stream_usage``) and reads the chunk that carries it (empty ``choices``, OpenAI's last).
@@ -17,13 +18,12 @@ import email.utils
 import json
 import math
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import attrs
-import httpx
 from anyio.streams.memory import MemoryObjectSendStream
 from loguru import logger
 
@@ -37,6 +37,7 @@ from providers.exceptions import (
     RequestRejectedError,
     StreamBrokenError,
 )
+from providers.http import ChatHttp, HttpAnswer, HttpConnectionError, HttpTimeoutError, Timeouts
 from providers.secrets import ApiKey, redact
 from providers.usage import Tokens, prompt_chars
 
@@ -98,14 +99,14 @@ class ChatClient:
 
     Args:
         base_url: e.g. ``https://api.openai.com/v1`` or ``http://localhost:11434/v1``.
-        http: the shared ``httpx.AsyncClient`` (its owner closes it).
+        http: the shared HTTP client (``providers.http``; its owner closes it).
         connect_timeout: seconds to connect.
         read_timeout: seconds to wait for the next bytes; on a stream, the stall timeout.
         stream_usage: ask for usage on streams (``stream_options.include_usage``).
     """
 
     base_url: str
-    _http: httpx.AsyncClient = attrs.field(repr=False)
+    _http: ChatHttp = attrs.field(repr=False)
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     stream_usage: bool = True
@@ -178,21 +179,16 @@ class ChatClient:
         read_any = False
         try:
             async with self._http.stream(
-                "POST",
-                self._url(),
-                json=body,
-                headers=self._headers(key),
-                timeout=self._timeout(),
+                self._url(), body, self._headers(key), self._timeouts()
             ) as response:
-                if response.status_code != 200:
-                    await response.aread()
-                    if "stream_options" in body and self._refuses_stream_options(response):
+                if response.status != 200:
+                    answer = await response.answer()
+                    if "stream_options" in body and self._refuses_stream_options(answer):
                         return False
-                    raise self._status_error(response, key)
+                    raise self._status_error(answer, key)
                 call.started = True
                 complete = False
-                lines_iterator = cast("AsyncGenerator[str, None]", response.aiter_lines())
-                async with aclosing(lines_iterator) as lines:
+                async with aclosing(response.lines()) as lines:
                     async for line in lines:
                         delta, done, usage = self._parse_event(line, key)
                         if delta:
@@ -205,18 +201,18 @@ class ChatClient:
                     raise StreamBrokenError("the answer stream ended before it was complete")
         except anyio.BrokenResourceError:
             return True  # the consumer is gone (its own error is the one that counts)
-        except httpx.TimeoutException as error:
-            raise ProviderTimeoutError(f"timed out: {type(error).__name__}") from None
-        except httpx.TransportError as error:
+        except HttpTimeoutError as error:
+            raise ProviderTimeoutError(f"timed out: {error}") from None
+        except HttpConnectionError as error:
             if read_any:
-                raise StreamBrokenError(f"connection dropped: {type(error).__name__}") from None
-            raise ProviderUnavailableError(f"connection failed: {type(error).__name__}") from None
+                raise StreamBrokenError(f"connection dropped: {error}") from None
+            raise ProviderUnavailableError(f"connection failed: {error}") from None
         return True
 
-    def _refuses_stream_options(self, response: httpx.Response) -> bool:
+    def _refuses_stream_options(self, response: HttpAnswer) -> bool:
         """Whether ``response`` is an HTTP 400 refusing ``stream_options``; if so, this client
         stops sending it (said once in the log)."""
-        if response.status_code != 400 or "stream_options" not in response.text:
+        if response.status != 400 or "stream_options" not in response.text:
             return False
         if not self._endpoint.refuses_stream_options:
             self._endpoint.refuses_stream_options = True
@@ -241,13 +237,13 @@ class ChatClient:
         body = {"model": model, "messages": list(messages), **options}
         try:
             response = await self._http.post(
-                self._url(), json=body, headers=self._headers(key), timeout=self._timeout()
+                self._url(), body, self._headers(key), self._timeouts()
             )
-        except httpx.TimeoutException as error:
-            raise ProviderTimeoutError(f"timed out: {type(error).__name__}") from None
-        except httpx.TransportError as error:
-            raise ProviderUnavailableError(f"connection failed: {type(error).__name__}") from None
-        if response.status_code != 200:
+        except HttpTimeoutError as error:
+            raise ProviderTimeoutError(f"timed out: {error}") from None
+        except HttpConnectionError as error:
+            raise ProviderUnavailableError(f"connection failed: {error}") from None
+        if response.status != 200:
             raise self._status_error(response, key)
         try:
             answer = response.json()
@@ -268,8 +264,8 @@ class ChatClient:
             headers["Authorization"] = f"Bearer {key.secret}"
         return headers
 
-    def _timeout(self) -> httpx.Timeout:
-        return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+    def _timeouts(self) -> Timeouts:
+        return Timeouts(self.connect_timeout, self.read_timeout)
 
     def _parse_event(self, line: str, key: ApiKey) -> tuple[str, bool, Tokens | None]:
         """Return (text delta, whether the answer is complete, the usage it reports) for one
@@ -292,8 +288,8 @@ class ChatClient:
         except (ValueError, TypeError, AttributeError, IndexError) as error:
             raise StreamBrokenError(f"malformed stream event ({type(error).__name__})") from None
 
-    def _status_error(self, response: httpx.Response, key: ApiKey) -> ProviderError:
-        status = response.status_code
+    def _status_error(self, response: HttpAnswer, key: ApiKey) -> ProviderError:
+        status = response.status
         code, detail = self._error_body(response, key)
         message = (
             f"HTTP {status}" + (f" ({code})" if code else "") + (f": {detail}" if detail else "")
@@ -310,7 +306,7 @@ class ChatClient:
         return ProviderUnavailableError(message)
 
     @staticmethod
-    def _error_body(response: httpx.Response, key: ApiKey) -> tuple[str, str]:
+    def _error_body(response: HttpAnswer, key: ApiKey) -> tuple[str, str]:
         try:
             error = response.json().get("error", {})
         except ValueError:

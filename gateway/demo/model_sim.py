@@ -26,7 +26,7 @@ import math
 import threading
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -218,6 +218,10 @@ class LLMSimulator:
     usage: bool = True
     """Report usage (when a stream asks for it, and in every whole answer); ``False``: never
     (the gateway then estimates)."""
+    peers: list[int] = attrs.Factory(list)
+    """The client's port of each completion request, in order (one port: one connection)."""
+    hangups: int = 0
+    """Streams the client hung up on before their end (a cancelled call)."""
     _scripts: dict[str, deque[Reply]] = attrs.Factory(lambda: defaultdict(deque))
     _transcripts: deque[Transcript] = attrs.Factory(deque)
     _server: LoopbackServer = attrs.Factory(LoopbackServer)
@@ -298,6 +302,8 @@ class LLMSimulator:
         auth = request.headers.get("Authorization", "")
         key = auth.removeprefix("Bearer ").strip()
         self.requests.append((key, body))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.peers.append(peer[1] if peer else 0)
         if (refused := self._refused(request)) is not None:
             return refused
         if self.known_models_only and body.get("model") not in self.models:
@@ -331,8 +337,10 @@ class LLMSimulator:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await asyncio.sleep(reply.first_delay)
-        with suppress(ConnectionResetError):  # the client hung up (a cancelled run): normal
+        try:
             await self._stream(request, response, reply, text, tokens if asked else None)
+        except ConnectionResetError:  # the client hung up (a cancelled run): normal
+            self.hangups += 1
         return response
 
     async def _stream(

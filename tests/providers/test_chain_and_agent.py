@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
 from actors.thread.exceptions import (
@@ -17,6 +16,7 @@ from actors.thread.records import ThreadKey, Turn
 from providers.chain import FallbackChain, ProviderEntry
 from providers.chat_agent import ChatAgent
 from providers.exceptions import PoolExhaustedError, StreamBrokenError
+from providers.http import open_chat_http
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, KeyState
 from providers.secrets import ApiKey
@@ -46,7 +46,7 @@ class Harness:
 
 @pytest.fixture
 async def harness(llm_server: LLMSimulator) -> AsyncIterator[Harness]:
-    async with httpx.AsyncClient() as http:
+    async with open_chat_http() as http:
         client = ChatClient(llm_server.base_url, http, read_timeout=2)
         pools = (CredentialPool("a", A), CredentialPool("b", B))
         chain = FallbackChain(

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import attrs
-import httpx
 import pytest
 
 from actors.thread.exceptions import AgentRejectedError, MediaUnusableError
@@ -22,6 +21,7 @@ from providers.chat_agent import (
     VISION_REFUSED,
     ChatAgent,
 )
+from providers.http import open_chat_http
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool
 from providers.secrets import ApiKey
@@ -58,7 +58,7 @@ class Setup:
 
 @pytest.fixture
 async def setup(llm_server: LLMSimulator) -> AsyncIterator[Setup]:
-    async with httpx.AsyncClient() as http:
+    async with open_chat_http() as http:
         client = ChatClient(llm_server.base_url, http, read_timeout=5)
         entry = ProviderEntry("sim/m", CredentialPool("sim", [KEY]), client, "m")
         yield Setup(llm_server, FallbackChain((entry,), backoff=0.01))

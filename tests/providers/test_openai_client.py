@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from providers.exceptions import (
@@ -15,6 +14,7 @@ from providers.exceptions import (
     RequestRejectedError,
     StreamBrokenError,
 )
+from providers.http import open_chat_http
 from providers.openai_client import ChatClient, parse_retry_after
 from providers.secrets import ApiKey, redact
 from tests.fakes.llm import LLMSimulator, Reply
@@ -31,7 +31,7 @@ def anyio_backend(network_backend: Any) -> Any:
 
 @pytest.fixture
 async def client(llm_server: LLMSimulator) -> AsyncIterator[ChatClient]:
-    async with httpx.AsyncClient() as http:
+    async with open_chat_http() as http:
         yield ChatClient(llm_server.base_url, http, connect_timeout=2, read_timeout=0.5)
 
 
@@ -112,7 +112,7 @@ async def test_broken_streams_are_typed(
 
 
 async def test_connection_refused_is_unavailable() -> None:
-    async with httpx.AsyncClient() as http:
+    async with open_chat_http() as http:
         client = ChatClient("http://127.0.0.1:9/v1", http, connect_timeout=1)
 
         async def emit(text: str) -> None:

@@ -20,6 +20,7 @@ from gateway.demo.model_sim import counted_usage
 from providers.chain import FallbackChain, ProviderEntry
 from providers.chat_agent import ChatAgent
 from providers.exceptions import RequestRejectedError, StreamBrokenError
+from providers.http import ChatHttp, open_chat_http
 from providers.http_agent import HttpAgent
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool
@@ -61,6 +62,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture
+async def chat_http() -> AsyncIterator[ChatHttp]:
+    """The chat client's HTTP for the running backend: aiohttp on asyncio, httpx on trio."""
+    async with open_chat_http() as http:
+        yield http
+
+
 def test_the_estimate_is_a_token_per_four_characters_rounded_up() -> None:
     assert [estimate_tokens(n) for n in (0, 1, 4, 5, 8, 9)] == [0, 1, 1, 2, 2, 3]
     blocks = [{"type": "text", "text": "abcd"}, {"type": "image_url", "image_url": {"url": "x"}}]
@@ -74,9 +82,9 @@ def test_the_estimate_is_a_token_per_four_characters_rounded_up() -> None:
 
 
 async def test_a_stream_asks_for_usage_and_reads_the_usage_chunk(
-    llm_server: LLMSimulator, http: httpx.AsyncClient
+    llm_server: LLMSimulator, chat_http: ChatHttp
 ) -> None:
-    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    client = ChatClient(llm_server.base_url, chat_http, read_timeout=5)
     seen: list[Tokens] = []
     llm_server.script(KEY.secret, Reply("one two three", usage=(123, 45)))
     text = await client.stream(KEY, "m", MESSAGES, ignore, on_usage=seen.append)
@@ -92,13 +100,13 @@ async def test_a_stream_asks_for_usage_and_reads_the_usage_chunk(
 
 
 async def test_an_endpoint_refusing_stream_options_is_asked_again_without_it_once(
-    http: httpx.AsyncClient,
+    chat_http: ChatHttp,
 ) -> None:
     with (
         LLMSimulator(stream_options=False).serving_in_thread() as server,
         captured_logs("WARNING") as logs,
     ):
-        client = ChatClient(server.base_url, http, read_timeout=5)
+        client = ChatClient(server.base_url, chat_http, read_timeout=5)
         seen: list[Tokens] = []
         first = await client.stream(KEY, "m", MESSAGES, ignore, on_usage=seen.append)
         second = await client.stream(KEY, "m", MESSAGES, ignore, on_usage=seen.append)
@@ -114,10 +122,10 @@ async def test_an_endpoint_refusing_stream_options_is_asked_again_without_it_onc
     assert KEY.secret not in "\n".join(logs)
 
 
-async def test_another_400_is_a_refusal_and_is_not_asked_again(http: httpx.AsyncClient) -> None:
+async def test_another_400_is_a_refusal_and_is_not_asked_again(chat_http: ChatHttp) -> None:
     image = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]
     with LLMSimulator(vision=False, stream_options=False).serving_in_thread() as server:
-        client = ChatClient(server.base_url, http, read_timeout=5)
+        client = ChatClient(server.base_url, chat_http, read_timeout=5)
         seen: list[Tokens] = []
         with pytest.raises(RequestRejectedError) as info:
             await client.stream(
@@ -131,14 +139,14 @@ async def test_another_400_is_a_refusal_and_is_not_asked_again(http: httpx.Async
 
 
 async def test_without_usage_data_the_answer_is_estimated_and_marked(
-    http: httpx.AsyncClient,
+    chat_http: ChatHttp,
 ) -> None:
     with LLMSimulator(usage=False).serving_in_thread() as server:
         seen: list[Tokens] = []
-        client = ChatClient(server.base_url, http, read_timeout=5)
+        client = ChatClient(server.base_url, chat_http, read_timeout=5)
         text = await client.stream(KEY, "m", MESSAGES, ignore, on_usage=seen.append)
         whole = await client.complete(KEY, "m", MESSAGES, on_usage=seen.append)
-        quiet = ChatClient(server.base_url, http, read_timeout=5, stream_usage=False)
+        quiet = ChatClient(server.base_url, chat_http, read_timeout=5, stream_usage=False)
         await quiet.stream(KEY, "m", MESSAGES, ignore, on_usage=seen.append)
     assert seen[0] == Tokens(
         estimate_tokens(len("Be brief.") + len("hello there")), estimate_tokens(len(text)), True
@@ -149,9 +157,9 @@ async def test_without_usage_data_the_answer_is_estimated_and_marked(
 
 
 async def test_a_whole_answer_reads_its_usage(
-    llm_server: LLMSimulator, http: httpx.AsyncClient
+    llm_server: LLMSimulator, chat_http: ChatHttp
 ) -> None:
-    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    client = ChatClient(llm_server.base_url, chat_http, read_timeout=5)
     seen: list[Tokens] = []
     llm_server.script(KEY.secret, Reply("whole answer", usage=(10, 2)))
     assert await client.complete(KEY, "m", MESSAGES, on_usage=seen.append) == "whole answer"
@@ -159,9 +167,9 @@ async def test_a_whole_answer_reads_its_usage(
 
 
 async def test_a_failed_call_without_usage_reports_nothing_and_a_stopped_one_an_estimate(
-    llm_server: LLMSimulator, http: httpx.AsyncClient
+    llm_server: LLMSimulator, chat_http: ChatHttp
 ) -> None:
-    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    client = ChatClient(llm_server.base_url, chat_http, read_timeout=5)
     seen: list[Tokens] = []
     llm_server.script(KEY.secret, Reply("one two three four", drop_after=2))
     with pytest.raises(StreamBrokenError):
@@ -189,9 +197,9 @@ def entry(name: str, keys: list[ApiKey], client: ChatClient, model: str) -> Prov
 
 
 async def test_the_chat_agent_records_each_call_for_the_chat_user_and_model_that_answered(
-    llm_server: LLMSimulator, http: httpx.AsyncClient
+    llm_server: LLMSimulator, chat_http: ChatHttp
 ) -> None:
-    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    client = ChatClient(llm_server.base_url, chat_http, read_timeout=5)
     first, second = ApiKey("a", "sk-a-secret-1111"), ApiKey("b", "sk-b-secret-2222")
     chain = FallbackChain(
         (entry("a/m1", [first], client, "m1"), entry("b/m2", [second], client, "m2"))
@@ -212,9 +220,9 @@ async def test_the_chat_agent_records_each_call_for_the_chat_user_and_model_that
 
 
 async def test_the_chat_agent_records_a_stopped_run_and_nothing_for_calls_that_used_nothing(
-    llm_server: LLMSimulator, http: httpx.AsyncClient
+    llm_server: LLMSimulator, chat_http: ChatHttp
 ) -> None:
-    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    client = ChatClient(llm_server.base_url, chat_http, read_timeout=5)
     only = ApiKey("a", "sk-a-secret-1111")
     ledger = Ledger()
 
@@ -287,10 +295,10 @@ class StuckLedger:
 
 
 async def test_a_ledger_that_hangs_costs_a_run_at_most_the_record_timeout(
-    llm_server: LLMSimulator, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    llm_server: LLMSimulator, chat_http: ChatHttp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("providers.usage.RECORD_TIMEOUT", 0.3)
-    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    client = ChatClient(llm_server.base_url, chat_http, read_timeout=5)
     chain = FallbackChain((entry("a/m1", [KEY], client, "m1"),))
     sink = RecordingSink()
     with captured_logs("WARNING") as logs, anyio.fail_after(5):

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import anyio
 import attrs
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from gateway.store.codec import record_from_json, record_to_json
 from gateway.store.sqlite import InboxEntry, Store
 from providers.chain import FallbackChain, ProviderEntry
 from providers.chat_agent import ChatAgent, trim
+from providers.http import open_chat_http
 from providers.openai_client import ChatClient
 from providers.pool import CredentialPool, SavedKeyState
 from providers.secrets import ApiKey
@@ -313,7 +313,7 @@ async def test_a_threads_history_is_not_written_by_another_threads_transaction(
     """Issue 16, finding 7: history staged by one thread was committed inside another's."""
     store = Store(location)
     a, b = ThreadKey(1), ThreadKey(2)
-    async with httpx.AsyncClient() as http:
+    async with open_chat_http() as http:
         pool = CredentialPool("p", [ApiKey("k", "sk-test-key-0001")])
         client = ChatClient(llm_server.base_url, http, read_timeout=5)
         agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)
@@ -326,7 +326,7 @@ async def test_a_threads_history_is_not_written_by_another_threads_transaction(
     finally:
         reopened.close()
     sink = RecordingSink()
-    async with httpx.AsyncClient() as http:
+    async with open_chat_http() as http:
         client = ChatClient(llm_server.base_url, http, read_timeout=5)
         agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)
         await agent.run(RunRequest(a, "session-a", 0, ("question a",)), sink)
@@ -346,7 +346,7 @@ async def test_history_keeps_media_as_references_and_placeholders_never_bytes(
     turn = RunRequest(
         KEY, "s", 0, ("my cat",), media=((ref,),), parts=((ImagePart("image/png", image),),)
     )
-    async with httpx.AsyncClient() as http:
+    async with open_chat_http() as http:
         pool = CredentialPool("p", [ApiKey("k", "sk-test-key-0001")])
         client = ChatClient(llm_server.base_url, http, read_timeout=5)
         agent = ChatAgent(FallbackChain((ProviderEntry("p/m", pool, client, "m"),)), store)

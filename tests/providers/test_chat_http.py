@@ -1,0 +1,163 @@
+"""The chat client's HTTP (``providers.http``) on each backend: aiohttp on asyncio, httpx on
+trio. What the adapters do of their own: pooled connections, a cancelled stream's connection
+closed, timeouts, refusals, SSE split anywhere, the proxy from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+from aiohttp import web
+
+from gateway.demo.model_sim import LoopbackServer, serve_in_thread
+from providers.exceptions import ProviderTimeoutError, ProviderUnavailableError, RateLimitedError
+from providers.http import AiohttpChatHttp, ChatHttp, HttpxChatHttp, open_chat_http
+from providers.openai_client import ChatClient
+from providers.secrets import ApiKey
+from tests.fakes.llm import LLMSimulator, Reply
+
+pytestmark = pytest.mark.anyio
+KEY = ApiKey("main", "sk-test-SECRET-0123456789")
+MESSAGES = [{"role": "user", "content": "hello there"}]
+REFUSING = "http://127.0.0.1:9/v1"  # the discard port: nothing listens
+
+
+@pytest.fixture
+def anyio_backend(network_backend: Any) -> Any:
+    return network_backend
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[ChatHttp]:
+    async with open_chat_http() as http:
+        yield http
+
+
+async def ignore(text: str) -> None:
+    pass
+
+
+async def until(done: Any) -> None:
+    with anyio.fail_after(10):
+        while not done():
+            await anyio.sleep(0.02)
+
+
+async def test_each_backend_gets_its_adapter(http: ChatHttp, anyio_backend: str) -> None:
+    expected = AiohttpChatHttp if anyio_backend == "asyncio" else HttpxChatHttp
+    assert isinstance(http, expected)
+
+
+async def test_answers_come_over_one_kept_connection(
+    http: ChatHttp, llm_server: LLMSimulator
+) -> None:
+    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    llm_server.script(KEY.secret, Reply(status=429))
+    with pytest.raises(RateLimitedError):  # its body read whole: the connection is kept
+        await client.stream(KEY, "m", MESSAGES, ignore)
+    for _ in range(3):
+        await client.stream(KEY, "m", MESSAGES, ignore)
+    await client.complete(KEY, "m", MESSAGES)
+    assert len(llm_server.peers) == 5
+    assert len(set(llm_server.peers)) == 1, "one connection, kept alive"
+
+
+async def test_a_cancelled_stream_closes_its_connection(
+    http: ChatHttp, llm_server: LLMSimulator
+) -> None:
+    client = ChatClient(llm_server.base_url, http, read_timeout=5)
+    llm_server.script(KEY.secret, Reply("one two three four five six seven", chunk_delay=0.2))
+    received: list[str] = []
+
+    async def emit(text: str) -> None:
+        received.append(text)
+        scope.cancel()
+
+    with anyio.CancelScope() as scope:
+        await client.stream(KEY, "m", MESSAGES, emit)
+    assert received == ["one"]
+    await until(lambda: llm_server.hangups == 1)  # the server saw it hang up
+    await client.stream(KEY, "m", MESSAGES, ignore)
+    first, second = llm_server.peers
+    assert first != second, "the cancelled stream's connection was not reused"
+
+
+async def test_a_hung_whole_answer_times_out(http: ChatHttp, llm_server: LLMSimulator) -> None:
+    client = ChatClient(llm_server.base_url, http, read_timeout=0.3)
+    llm_server.script(KEY.secret, Reply(hang=True))
+    with pytest.raises(ProviderTimeoutError) as info:
+        await client.complete(KEY, "m", MESSAGES)
+    assert KEY.secret not in str(info.value)
+
+
+async def test_a_refused_connection_is_unavailable_for_a_whole_answer(http: ChatHttp) -> None:
+    client = ChatClient(REFUSING, http, connect_timeout=1)
+    with pytest.raises(ProviderUnavailableError) as info:
+        await client.complete(KEY, "m", MESSAGES)
+    assert str(info.value).startswith("connection failed: ")
+    assert "127.0.0.1" not in str(info.value), "the library's error names only its kind"
+
+
+WORDS = ["naïve ", "café ", "日本語 ", "done"]
+
+
+def event(text: str, finish: str | None = None) -> bytes:
+    delta = {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+    return f"data: {json.dumps({'choices': [delta]}, ensure_ascii=False)}\r\n\r\n".encode()
+
+
+async def split_stream(request: web.Request) -> web.StreamResponse:
+    """Events cut at every few bytes (inside a character, a line, a line break)."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    data = b"".join(event(word) for word in WORDS) + event("", "stop") + b"data: [DONE]"
+    for start in range(0, len(data), 7):
+        await response.write(data[start : start + 7])
+        await asyncio.sleep(0.001)
+    await response.write_eof()  # the last line has no line break
+    return response
+
+
+@pytest.fixture
+def split_server() -> Iterator[str]:
+    server = LoopbackServer()
+    url: list[str] = []
+
+    async def start() -> None:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", split_stream)
+        url.append(f"http://127.0.0.1:{await server.start(app)}/v1")
+
+    with serve_in_thread(start, server.stop, "split-sse"):
+        yield url[0]
+
+
+async def test_events_split_anywhere_are_read_whole(http: ChatHttp, split_server: str) -> None:
+    client = ChatClient(split_server, http, read_timeout=5, stream_usage=False)
+    chunks: list[str] = []
+
+    async def emit(text: str) -> None:
+        chunks.append(text)
+
+    assert await client.stream(KEY, "m", MESSAGES, emit) == "".join(WORDS)
+    assert chunks == WORDS
+
+
+async def test_the_proxy_comes_from_the_environment(
+    llm_server: LLMSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", llm_server.base_url.removesuffix("/v1"))
+    async with open_chat_http() as http:  # the simulator answers absolute-form requests
+        client = ChatClient(REFUSING, http, read_timeout=5)
+        assert (await client.stream(KEY, "m", MESSAGES, ignore)).startswith("You said")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with open_chat_http() as http:
+        client = ChatClient(REFUSING, http, connect_timeout=1)
+        with pytest.raises(ProviderUnavailableError):
+            await client.stream(KEY, "m", MESSAGES, ignore)
