@@ -35,6 +35,17 @@ class ProviderUnavailableError(ProviderError):
     """Raised when the provider failed (HTTP 5xx, connection refused or dropped)."""
 
 
+class HttpTimeoutError(ProviderError):
+    """The chat client's HTTP adapter got no connection, or no next bytes, in time; its text
+    names the library's error. The client raises it on as ``ProviderTimeoutError``."""
+
+
+class HttpConnectionError(ProviderError):
+    """The chat client's HTTP adapter could not connect, or the connection dropped; its text
+    names the library's error. The client raises it on as ``ProviderUnavailableError`` (or
+    ``StreamBrokenError`` mid-answer)."""
+
+
 class ProviderTimeoutError(ProviderUnavailableError):
     """Raised when connecting, or waiting for the next bytes of an answer, took too long."""
 

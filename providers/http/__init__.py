@@ -9,17 +9,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from providers.exceptions import HttpConnectionError, HttpTimeoutError
 from providers.http.aiohttp_adapter import AiohttpChatHttp, open_aiohttp
 from providers.http.httpx_adapter import HttpxChatHttp, httpx_limits
-from providers.http.port import (
-    ChatHttp,
-    HttpAnswer,
-    HttpConnectionError,
-    HttpStream,
-    HttpTimeoutError,
-    Limits,
-    Timeouts,
-)
+from providers.http.port import ChatHttp, HttpAnswer, HttpStream, Limits, Timeouts
 
 __all__ = [
     "AiohttpChatHttp",

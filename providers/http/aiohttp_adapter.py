@@ -21,7 +21,8 @@ import aiohttp
 import attrs
 import httpx
 
-from providers.http.port import HttpAnswer, HttpConnectionError, HttpTimeoutError, Limits, Timeouts
+from providers.exceptions import HttpConnectionError, HttpTimeoutError
+from providers.http.port import HttpAnswer, Limits, Timeouts
 
 
 def _timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:

@@ -9,7 +9,8 @@ from typing import Any, cast
 import attrs
 import httpx
 
-from providers.http.port import HttpAnswer, HttpConnectionError, HttpTimeoutError, Limits, Timeouts
+from providers.exceptions import HttpConnectionError, HttpTimeoutError
+from providers.http.port import HttpAnswer, Limits, Timeouts
 
 
 def httpx_limits(limits: Limits) -> httpx.Limits:

@@ -2,7 +2,7 @@
 
 Two adapters: ``aiohttp_adapter`` (asyncio: the gateway, whose Telegram side is aiohttp
 already) and ``httpx_adapter`` (any backend: trio). Each maps its library's failures to the
-two errors here, so the client types them the same whichever runs.
+two transport errors (``providers.exceptions``), so the client types them the same whichever runs.
 """
 
 from __future__ import annotations
@@ -13,14 +13,6 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 import attrs
-
-
-class HttpTimeoutError(Exception):
-    """No connection, or no next bytes, in time; its text names the library's error."""
-
-
-class HttpConnectionError(Exception):
-    """The connection could not be made, or dropped; its text names the library's error."""
 
 
 @attrs.frozen
