@@ -6,6 +6,8 @@ Rules:
 * A full lane never drops: ``put_nowait`` raises :class:`MailboxFullError`, ``put`` waits
   for room (or raises, under :attr:`OverflowPolicy.REJECT`).
 * Only one task consumes (the actor's loop); any number may produce.
+* An empty mailbox holds no queue: a lane's deque is made by its first message and let go of
+  when the consumer finds both lanes empty (a dormant actor keeps none).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ class Mailbox:
     _capacity: int = 1024
     _control_capacity: int = 64
     _overflow: OverflowPolicy = OverflowPolicy.WAIT
-    _normal: deque[Envelope] = attrs.field(factory=deque, init=False)
-    # Lazily created: most mailboxes never see a control message or a waiting sender.
+    # Lazily created (and let go of once empty: ``get_nowait``): most mailboxes are empty
+    # most of the time, never see a control message or a waiting sender.
+    _normal: deque[Envelope] | None = attrs.field(default=None, init=False)
     _control: deque[Envelope] | None = attrs.field(default=None, init=False)
     _senders: deque[anyio.Event] | None = attrs.field(default=None, init=False)
     _getter: anyio.Event | None = attrs.field(default=None, init=False)
@@ -57,7 +60,9 @@ class Mailbox:
     _handled: int = attrs.field(default=0, init=False)
 
     def __len__(self) -> int:
-        return len(self._normal) + (len(self._control) if self._control else 0)
+        return (len(self._normal) if self._normal else 0) + (
+            len(self._control) if self._control else 0
+        )
 
     @property
     def closed(self) -> bool:
@@ -75,6 +80,8 @@ class Mailbox:
                 raise MailboxFullError(self._key, self._control_capacity, control=True)
             self._control.append(envelope)
         else:
+            if self._normal is None:
+                self._normal = deque()
             if len(self._normal) >= self._capacity:
                 raise MailboxFullError(self._key, self._capacity)
             self._normal.append(envelope)
@@ -102,7 +109,7 @@ class Mailbox:
             except BaseException:
                 if event.is_set():
                     self._wake_sender()  # pass the room we were given on to the next sender
-                elif event in self._senders:
+                elif self._senders and event in self._senders:
                     self._senders.remove(event)
                 raise
 
@@ -113,11 +120,14 @@ class Mailbox:
                 self._control = deque()
             self._control.appendleft(envelope)
         else:
+            if self._normal is None:
+                self._normal = deque()
             self._normal.appendleft(envelope)
         self.nudge()
 
     def get_nowait(self) -> Envelope | None:
-        """Take the next envelope, control lane first; ``None`` when both lanes are empty."""
+        """Take the next envelope, control lane first; ``None`` when both lanes are empty
+        (and then their deques are let go of)."""
         if self._control:
             envelope = self._control.popleft()
         elif self._normal:
@@ -125,6 +135,7 @@ class Mailbox:
             if self._senders:
                 self._wake_sender()
         else:
+            self._normal = self._control = None
             return None
         self._handled += 1
         return envelope
@@ -158,10 +169,8 @@ class Mailbox:
     def close(self) -> list[Envelope]:
         """Refuse new messages; return (and remove) everything still queued."""
         self._closed = True
-        rest = [*(self._control or ()), *self._normal]
-        self._normal.clear()
-        if self._control:
-            self._control.clear()
+        rest = [*(self._control or ()), *(self._normal or ())]
+        self._normal = self._control = None
         while self._senders:
             self._wake_sender()
         self.nudge()
@@ -170,7 +179,7 @@ class Mailbox:
     def statistics(self) -> MailboxStatistics:
         """Return a snapshot of the counters."""
         return MailboxStatistics(
-            depth=len(self._normal),
+            depth=len(self._normal) if self._normal else 0,
             control_depth=len(self._control) if self._control else 0,
             high_water=self._high_water,
             handled=self._handled,
@@ -181,3 +190,5 @@ class Mailbox:
     def _wake_sender(self) -> None:
         assert self._senders
         self._senders.popleft().set()
+        if not self._senders:
+            self._senders = None

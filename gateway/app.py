@@ -58,7 +58,7 @@ from gateway.telegram.delivery import Delivery
 from gateway.telegram.intake import Intake
 from gateway.telegram.limits import UsageGate
 from gateway.telegram.outbox import TelegramOutbox
-from gateway.telegram.pacing import GlobalPace
+from gateway.telegram.pacing import WINDOW, GlobalPace
 from gateway.telegram.poller import Poller
 from gateway.telegram.refusals import Refusals
 from gateway.telegram.resequencer import Resequencer
@@ -197,7 +197,7 @@ async def _open_gateway(
         def sendable(chat_id: int) -> bool | None:
             return True if cluster is None else cluster.leases.sendable(chat_id)
 
-        senders_ = _senders(config, bot, metrics, pace, sendable)
+        senders_ = chat_senders(config, bot, metrics, pace, sendable)
         senders = await stack.enter_async_context(senders_)
         outbox = TelegramOutbox(senders, metrics)
         services = await stack.enter_async_context(ServiceSupervisor())
@@ -313,7 +313,7 @@ def _thread_supervision(idle_ttl: float | None) -> SupervisorConfig:
     )
 
 
-def _senders(
+def chat_senders(
     config: Config,
     bot: Bot,
     metrics: Metrics,
@@ -336,8 +336,23 @@ def _senders(
             reactions_on=telegram.reactions,
             sendable=sendable,
         ),
-        SupervisorConfig(stall_timeout=600, idle_ttl=300, drain_timeout=5),
+        SupervisorConfig(
+            stall_timeout=600, idle_ttl=sender_idle_ttl(config.threads.idle_ttl), drain_timeout=5
+        ),
     )
+
+
+SENDER_IDLE_TTL = 300.0
+"""The longest a chat's sender stays dormant (its threads may stay longer)."""
+
+
+def sender_idle_ttl(threads_idle_ttl: float) -> float:
+    """Seconds a chat's dormant sender stays: as long as the chat's threads (their
+    ``threads.idle_ttl``), at most ``SENDER_IDLE_TTL``, and never less than the chat pace's
+    minute (``pacing.WINDOW``), whose requests a successor would not know of (a group's
+    budget). A sender with anything queued, or whose chat a 429 blocks, stays anyway
+    (``ChatSender.can_passivate``)."""
+    return min(SENDER_IDLE_TTL, max(WINDOW, threads_idle_ttl))
 
 
 def _shielded(stop: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

@@ -126,6 +126,7 @@ class ThreadActor(ThreadTurns):
                 self._state.accept(message.message_id)
                 await self._on_command(message, ctx)
             case RunFinished() | RunFailed() if not slot.is_current(message.run_id):
+                slot.settle()  # a cancelled run has unwound: let go of it
                 logger.info(
                     "thread {key}: ignored the report of stale run {id} (generation {gen})",
                     key=self._key,

@@ -35,11 +35,12 @@ class Reactions:
 
     _io: ThreadIO
     _enabled: bool
-    _shown: set[int] = attrs.field(factory=set)
+    _shown: set[int] | None = None
+    """``None`` while none does (most threads, most of the time: no empty set each)."""
 
     def restore(self, held: Iterable[PendingInput]) -> None:
         """After a restart: the held inputs marked ``reacted`` show 👀."""
-        self._shown = {p.message_id for p in held if p.reacted}
+        self._shown = {p.message_id for p in held if p.reacted} or None
 
     def mark(self, pending: PendingInput) -> PendingInput:
         """``pending``, queued behind a run: marked to get 👀 (if reactions are on)."""
@@ -47,13 +48,17 @@ class Reactions:
 
     def show(self, pending: PendingInput) -> None:
         """React 👀 to ``pending`` if it is marked (after the write that queued it)."""
-        if pending.reacted and pending.message_id not in self._shown:
+        if pending.reacted and (self._shown is None or pending.message_id not in self._shown):
+            if self._shown is None:
+                self._shown = set()
             self._shown.add(pending.message_id)
             self._io.react(pending.message_id, EYES)
 
     def concluded(self, concluded: Sequence[Concluded]) -> None:
         """Clear the 👀 of each message ``concluded`` finally (after the write)."""
         for c in concluded:
-            if c.outcome.final and c.message_id in self._shown:
+            if c.outcome.final and self._shown and c.message_id in self._shown:
                 self._shown.discard(c.message_id)
                 self._io.react(c.message_id, None)
+        if not self._shown:
+            self._shown = None

@@ -1,9 +1,11 @@
 """The thread's run slot: its one current run, and what belongs to that run only.
 
 Part of the thread actor's state, changed only by the thread actor (never shared): which run
-is current (a report or tick of any other run is stale), the run before it (a new run waits
-for it to unwind, so a thread never has two), and the current run's timers: its keepalive,
-and the "still working" notice for a message queued behind it. The timers end with the run.
+is current (a report or tick of any other run is stale), the run before it while it may
+still be unwinding (a new run waits for it to unwind, so a thread never has two), and the
+current run's timers: its keepalive, and the "still working" notice for a message queued
+behind it. The timers end with the run. A run that has unwound (its report, sent last, has
+arrived) is let go of: an idle thread keeps no run.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class RunSlot:
     _seq: int = 0
     _current: Run | None = None
     _previous: Run | None = None
+    """The last run launched, until it has unwound (``settle``)."""
     _keepalive: Timer | None = None
     _notice: Timer | None = None
 
@@ -68,9 +71,21 @@ class RunSlot:
         ctx: ActorContext[Any],
     ) -> None:
         """Start ``run``'s task (it waits for the previous run to unwind) and its keepalive."""
+        self.settle()
         previous, self._previous = self._previous, run
         self.keepalive_in(settings.keepalive_delay, ctx)
         ctx.start_soon(run.execute, request, agent, outbox, settings, ctx, previous)
+
+    @property
+    def unwinding(self) -> Run | None:
+        """The last run launched, if it may still be unwinding (its report has not arrived)."""
+        return self._previous
+
+    def settle(self) -> None:
+        """Let go of the last run launched if it has unwound (its task ended: it reports
+        after that). Called with every run's report, current or stale, and at each launch."""
+        if self._previous is not None and self._previous.reported:
+            self._previous = None
 
     def keepalive(self, interval: float, ctx: ActorContext[Any]) -> None:
         """The current run's keepalive is due: show that it is alive; the next in ``interval``."""
@@ -101,4 +116,5 @@ class RunSlot:
             if timer is not None:
                 timer.cancel()
         self._keepalive = self._notice = None
+        self.settle()  # ended by its report: it has unwound (a cancelled one reports later)
         return run

@@ -83,12 +83,19 @@ class ChatPace:
     ``ready_at(now, reserve=n)`` keeps ``n`` requests of the minute's budget back: a sender
     asks so for a partial edit, keeping one request for each open answer's final text, so a
     busy group's budget goes to the texts that complete answers.
+
+    A private chat keeps only its last request's time; a group, the times of its requests
+    within the minute (``WINDOW``), in a deque made by the first and let go of once they
+    all expired (an idle chat's sender keeps none: thousands of them live).
     """
 
     _interval: float
     _per_minute: int | None
     """``None`` for a private chat (no per-minute limit)."""
-    _recent: deque[float] = attrs.field(factory=deque, init=False)
+    _last: float = attrs.field(default=-math.inf, init=False)
+    """When the last request went out."""
+    _recent: deque[float] | None = attrs.field(default=None, init=False)
+    """A group's requests within the minute, oldest first (``None`` when there are none)."""
     _blocked_until: float = attrs.field(default=-math.inf, init=False)
 
     def ready_at(self, now: float, *, reserve: int = 0) -> float:
@@ -100,19 +107,24 @@ class ChatPace:
         holds); before ``now`` when the chat has been free since."""
         self._expire(now)
         at = self._blocked_until
-        if self._recent:
-            at = max(at, self._recent[-1] + self._interval)
+        if self._last > now - WINDOW:
+            at = max(at, self._last + self._interval)
         if self._per_minute is not None:
-            over = len(self._recent) + reserve - self._per_minute
+            recent = self._recent or ()
+            over = len(recent) + reserve - self._per_minute
             if over >= 0:
-                if over >= len(self._recent):
+                if over >= len(recent):
                     return math.inf
-                at = max(at, self._recent[over] + WINDOW)
+                at = max(at, recent[over] + WINDOW)
         return at
 
     def spend(self, now: float) -> None:
         """A request went out at ``now``."""
-        self._recent.append(now)
+        self._last = now
+        if self._per_minute is not None:
+            if self._recent is None:
+                self._recent = deque()
+            self._recent.append(now)
 
     def block(self, until: float) -> None:
         """Telegram said to wait (429) until ``until``."""
@@ -123,5 +135,10 @@ class ChatPace:
         return self._blocked_until
 
     def _expire(self, now: float) -> None:
-        while self._recent and self._recent[0] <= now - WINDOW:
-            self._recent.popleft()
+        recent = self._recent
+        if recent is None:
+            return
+        while recent and recent[0] <= now - WINDOW:
+            recent.popleft()
+        if not recent:
+            self._recent = None

@@ -61,7 +61,9 @@ class Reactions:
     """One chat's reactions not sent yet, and what the bot has set (see the module's rules)."""
 
     _pending: dict[int, React] = attrs.field(factory=dict, init=False)
-    _set: set[int] = attrs.field(factory=set, init=False)
+    _set: set[int] | None = attrs.field(default=None, init=False)
+    """The messages that show the bot's reaction; ``None`` while none does (every chat's
+    sender has one of these: no empty set each)."""
     _refused: bool = attrs.field(default=False, init=False)
 
     @property
@@ -80,7 +82,7 @@ class Reactions:
             return False
         mid = react.message_id
         unsent = self._pending.pop(mid, None)
-        if react.emoji is None and unsent is not None and mid not in self._set:
+        if react.emoji is None and unsent is not None and not (self._set and mid in self._set):
             return False  # its reaction never went out: nothing to clear
         self._pending[mid] = react
         return True
@@ -100,8 +102,12 @@ class Reactions:
     def done(self, react: React) -> None:
         """``react`` went out."""
         if react.emoji is None:
-            self._set.discard(react.message_id)
+            if self._set is not None:
+                self._set.discard(react.message_id)
+                self._set = self._set or None
         else:
+            if self._set is None:
+                self._set = set()
             self._set.add(react.message_id)
 
     def withdraw(self) -> int:
@@ -115,7 +121,7 @@ class Reactions:
         self._refused = True
         dropped = len(self._pending)
         self._pending.clear()
-        self._set.clear()
+        self._set = None
         return dropped
 
 

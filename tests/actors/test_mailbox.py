@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import gc
+from collections import deque
+
 import anyio
 import pytest
 
@@ -106,3 +109,32 @@ async def test_statistics() -> None:
     box.get_nowait()
     stats = box.statistics()
     assert (stats.depth, stats.high_water, stats.handled, stats.capacity) == (3, 5, 2, 10)
+
+
+def deques_held(box: Mailbox) -> int:
+    """How many queues ``box`` holds (its lanes and waiting senders)."""
+    return sum(isinstance(o, deque) for o in gc.get_referents(box))
+
+
+async def test_an_empty_mailbox_holds_no_queue() -> None:
+    box = Mailbox("k", capacity=1)
+    assert deques_held(box) == 0, "made by the first message"
+    box.put_nowait(env(1))
+    box.put_nowait(env("c", control=True))
+    assert deques_held(box) == 2
+    assert [box.get_nowait(), box.get_nowait()] != [None, None]
+    assert box.get_nowait() is None
+    assert deques_held(box) == 0, "let go of once the consumer found it empty"
+    box.put_nowait(env(2))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(box.put, env(3))  # waits for room
+        await anyio.wait_all_tasks_blocked()
+        assert deques_held(box) == 2, "the lane and the waiting sender"
+        assert [e.message for e in [box.get_nowait()] if e] == [2]
+    assert [e.message for e in [box.get_nowait()] if e] == [3]
+    assert box.get_nowait() is None
+    assert deques_held(box) == 0
+    assert (box.statistics().depth, len(box)) == (0, 0)
+    box.push_front(env(4))
+    assert box.close()[0].message == 4
+    assert deques_held(box) == 0

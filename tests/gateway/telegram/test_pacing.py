@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+from collections import deque
 
 import anyio
 import pytest
@@ -49,6 +51,22 @@ def test_flood_control_blocks_until_retry_after() -> None:
     assert pace.ready_at(5.0) == 30.0
     pace.block(10.0)  # an earlier one does not shorten it
     assert pace.blocked_until == 30.0
+
+
+def test_an_idle_chat_keeps_no_queue_of_its_requests() -> None:
+    def deques(pace: ChatPace) -> int:
+        return sum(isinstance(o, deque) for o in gc.get_referents(pace))
+
+    private, group = ChatPace(1.0, None), ChatPace(1.0, 3)
+    for pace in (private, group):
+        pace.spend(0.0)
+        assert pace.ready_at(0.5) == 1.0
+    assert deques(private) == 0, "a private chat keeps its last request's time alone"
+    assert deques(group) == 1, "a group, its minute's requests"
+    assert group.ready_at(WINDOW) == WINDOW
+    assert deques(group) == 0, "let go of once they expired"
+    group.spend(WINDOW)
+    assert group.ready_at(WINDOW + 0.5) == WINDOW + 1.0
 
 
 async def _spacing(pace: GlobalPace, requests: int) -> float:
