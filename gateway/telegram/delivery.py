@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Sequence
 
+import anyio
 import attrs
 from loguru import logger
 
@@ -215,9 +216,10 @@ class Delivery:
         updated (the entries handed now are added, those no longer unanswered dropped).
         ``album_hold``: an album item not yet joined and written less than this many seconds
         ago is left alone (a replica is still collecting the album: it delivers it whole)."""
-        replayed = 0
+        began, replayed = anyio.current_time(), 0
         resumed: set[ThreadKey] = set()
-        entries = await self._store.unanswered(shards)
+        pending = await self._store.pending(shards)  # one read, whatever the count
+        entries = pending.entries
         if handed is not None:
             handed.intersection_update(entry.update_id for entry in entries)
         now = time.time()
@@ -229,9 +231,7 @@ class Delivery:
                 if entry.update_id in handed:
                     continue  # this replica's threads have it already
                 handed.add(entry.update_id)
-            record = await self._store.load(entry.key)
-            held = {p.message_id for p in (record.in_flight + record.queued)} if record else set()
-            if entry.message_id in held:
+            if pending.is_held(entry):
                 resumed.add(entry.key)  # its record has it: starting the actor resumes it
                 continue
             # Sanitized again: an inbox written before intake sanitized text may hold a lone
@@ -253,10 +253,11 @@ class Delivery:
         if replayed or resumed:
             logger.log(
                 "INFO" if shards is None else "DEBUG",  # a replica's shards: every notice
-                "{when}: replayed {n} unanswered message(s); resumed {m} thread(s)",
+                "{when}: replayed {n} unanswered message(s); resumed {m} thread(s) in {s:.2f} s",
                 when="start-up" if shards is None else f"shard(s) {sorted(shards)}",
                 n=replayed,
                 m=len(resumed),
+                s=anyio.current_time() - began,
             )
         return replayed
 
