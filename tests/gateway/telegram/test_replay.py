@@ -12,15 +12,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import pytest
 
 from actors import Actor, ActorContext, Supervisor
 from actors.thread.messages import Resume, UserMessage
 from actors.thread.records import PendingInput, ThreadKey, ThreadRecord
+from gateway.config import LimitsConfig
 from gateway.ops.metrics import Metrics
 from gateway.store import InboxEntry, Store
-from gateway.telegram.delivery import Delivery
+from gateway.store.usage import UsageStore
+from gateway.telegram.delivery import REPLAY_LANES, Delivery
+from gateway.telegram.limits import UsageGate
 from gateway.telegram.outbox import TelegramOutbox
 from gateway.telegram.refusals import Refusals
 from gateway.telegram.routing import to_payload
@@ -53,9 +57,15 @@ class Recorder(Actor[object]):
         return None
 
 
-class NoSender(Actor[object]):
+class Sender(Actor[object]):
+    """A chat sender that notes what it is asked to send (a refusal's reply)."""
+
+    def __init__(self, sent: list[object]) -> None:
+        self._sent = sent
+
     async def receive(self, message: object, ctx: ActorContext[Any]) -> object:
-        raise AssertionError(f"nothing is sent here: {message!r}")
+        self._sent.append(message)
+        return None
 
 
 @attrs.define
@@ -63,26 +73,31 @@ class Parts:
     store: Store
     delivery: Delivery
     got: dict[ThreadKey, list[object]]
+    sent: list[object]
     _update_id: int = 0
 
-    async def accept(self, key: ThreadKey, message_id: int) -> None:
+    async def accept(self, key: ThreadKey, message_id: int, user_id: int = 7) -> None:
         self._update_id += 1
-        message = UserMessage(message_id, f"hello {message_id}", 7)
+        message = UserMessage(message_id, f"hello {message_id}", user_id)
         entry = InboxEntry(self._update_id, key, message_id, to_payload(message))
         assert await self.store.accept(entry)
 
 
 @asynccontextmanager
-async def replaying(tmp_path: Path) -> AsyncIterator[Parts]:
+async def replaying(tmp_path: Path, limits: LimitsConfig | None = None) -> AsyncIterator[Parts]:
+    """A replay's parts (with ``limits``: and the daily limits' gate, on the same store)."""
     store = Store(tmp_path / "threadgate.sqlite3")
     got: dict[ThreadKey, list[object]] = {}
-    no_senders: Supervisor[int] = Supervisor(lambda _chat: NoSender())
+    sent: list[object] = []
+    noting: Supervisor[int] = Supervisor(lambda _chat: Sender(sent))
     recorders: Supervisor[ThreadKey] = Supervisor(lambda key: Recorder(key, got))
-    async with no_senders as senders, recorders as threads:
+    gate = None if limits is None else UsageGate(UsageStore(store), store, limits, frozenset())
+    async with noting as senders, recorders as threads, anyio.create_task_group() as services:
         refusals = Refusals(store, TelegramOutbox(senders, Metrics()))
-        yield Parts(store, Delivery(threads, store, refusals, frozenset(), list), got)
+        services.start_soon(refusals.run)
+        delivery = Delivery(threads, store, refusals, frozenset(), list, usage=gate)
+        yield Parts(store, delivery, got, sent)
         refusals.close()
-        await refusals.run()  # nothing was refused: it returns at once
     store.close()
 
 
@@ -106,3 +121,26 @@ async def test_a_replay_reads_the_store_once_and_hands_each_thread_its_entries_i
         expected = {key: ["resume"] if key in held else [1] for key in keys}
         expected[busy] = [1, 2, 3, 4]
         await wait_until(lambda: parts.got == expected, timeout=10)
+
+
+async def test_a_users_replayed_messages_are_counted_one_after_another_against_a_limit(
+    tmp_path: Path,
+) -> None:
+    """Threads are replayed side by side, but never two of one user's messages: each is
+    counted before the next is checked, so a daily limit lets exactly as many through as
+    it allows, whichever threads they were sent in."""
+    limit, threads = 3, 2 * REPLAY_LANES
+    async with replaying(tmp_path, LimitsConfig(user_daily_messages=limit)) as parts:
+        keys = [ThreadKey(-8000 - n) for n in range(threads)]  # groups the user writes in
+        for key in keys:
+            await parts.accept(key, 1, user_id=99)
+        others = [ThreadKey(9000 + n) for n in range(threads)]  # one message each
+        for key in others:
+            await parts.accept(key, 1, user_id=key.chat_id)
+        assert await parts.delivery.replay() == 2 * threads
+        await wait_until(lambda: sum(map(len, parts.got.values())) == limit + threads)
+        assert [key for key in keys if parts.got.get(key)] == keys[:limit], "the oldest"
+        assert all(parts.got[key] == [1] for key in others)
+        for key in keys[limit:]:
+            assert await parts.store.outcomes(key) == [(1, "limited")]
+        await wait_until(lambda: len(parts.sent) == threads - limit)  # told why
