@@ -89,6 +89,7 @@ from bench.scale_gateway import (  # noqa: E402
     PATIENT,
     PROFILE,
     PROFILE_DUMP,
+    REPLAYED,
     TIMES,
     TRACE,
 )
@@ -172,8 +173,12 @@ async def simulators(first_update: int = 1) -> AsyncIterator[Sims]:
 def child_env() -> dict[str, str]:
     """The bots' environment: this one's, but writing and reading bytecode caches as a
     deployed gateway does (an environment with ``PYTHONDONTWRITEBYTECODE`` would have every
-    start compile the ~1,400 modules it imports from source)."""
-    return {name: value for name, value in os.environ.items() if name != NO_BYTECODE}
+    start compile the ~1,400 modules it imports from source), and importing this checkout's
+    code first (a script's own folder, ``bench/``, is on its path, not the project's: without
+    this the gateway would import whatever checkout the virtualenv was installed from)."""
+    env = {name: value for name, value in os.environ.items() if name != NO_BYTECODE}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
 
 
 async def compile_imports() -> None:
@@ -641,12 +646,14 @@ async def part_crash(pending: int, empty: Startup | None, live_rate: float | Non
             async with started_gateway(sims, data_dir) as (_, up, began):
                 with anyio.move_on_after(REPLAY_CAP):
                     await replies.all()
+                admin = discovery.read(Path(data_dir))
             answered = [replies.at[m] for m in said if m in replies.at]
             if len(answered) < pending:
                 print(f"  ONLY {len(answered):,} of {pending:,} answered in {REPLAY_CAP:.0f} s")
             total = max(answered) - began
             report_log(data_dir)
         replay = total - up.imports - up.setup
+        handed = handed_back(data_dir, admin.started_at if admin else None)
         print(
             f"  the new gateway: start-up {up}; the last of the {pending:,} answered"
             f" {total:.2f} s after its start (an empty store's start-up: {empty.total:.2f} s)"
@@ -655,6 +662,11 @@ async def part_crash(pending: int, empty: Startup | None, live_rate: float | Non
             f"  replay: {replay:.2f} s (from its admin endpoint listening, just before the"
             f" replay, to the last answer; a new message waited {up.total:.2f} s)"
         )
+        if handed is not None:
+            print(
+                f"  every pending entry back in its thread {handed[0]:.2f} s after the admin"
+                f" endpoint listened (log: {handed[1]})"
+            )
         if live_rate:
             live = pending / live_rate
             print(
@@ -663,6 +675,19 @@ async def part_crash(pending: int, empty: Startup | None, live_rate: float | Non
             )
         ok = "met" if replay < REPLAY_TARGET else f"NOT met, {replay - REPLAY_TARGET:.1f} s over"
         print(f"  target: replay of {pending:,} < {REPLAY_TARGET:.0f} s: {replay:.2f} s: {ok}")
+
+
+def handed_back(data_dir: str, listening: float | None) -> tuple[float, str] | None:
+    """When the new gateway's replay had handed every pending entry to its thread, in
+    seconds after its admin endpoint listened (``scale_gateway.py``'s ``REPLAYED``), with
+    its summary line; ``None`` if it logged none."""
+    path = Path(data_dir) / REPLAYED
+    lines = path.read_text().splitlines() if path.exists() and listening is not None else []
+    for line in lines:
+        at, _, message = line.partition(" ")
+        if "start-up: replayed" in message and listening is not None:
+            return float(at) - listening, message
+    return None
 
 
 def report_log(data_dir: str) -> None:

@@ -31,10 +31,14 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 import anyio  # noqa: E402
 import attrs  # noqa: E402
 from loguru import logger  # noqa: E402
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 from gateway.app import serve  # noqa: E402
 from gateway.config import (  # noqa: E402
@@ -57,6 +61,11 @@ the profile so far to ``PROFILE_DUMP`` in the data directory."""
 PROFILE_DUMP = "gateway.prof"
 GATEWAY_LOG = "BENCH_GATEWAY_LOG"
 """The level the gateway logs at to ``LOG`` (default ``WARNING``: per-message lines cost)."""
+
+REPLAYED = "replayed.log"
+"""The start-up replay's summary line, after the Unix time it was logged at (whatever
+``GATEWAY_LOG`` says: when every pending entry was back in its thread)."""
+STAMPED = "{time:X.SSS} {message}"
 
 
 PATIENT = 900.0
@@ -94,6 +103,7 @@ def main(data_dir: str, telegram_url: str, llm_url: str, idle_ttl: str, *mode: s
     times.write_text(json.dumps({"began": BEGAN, "imported": imported}))
     logger.remove()  # measure the gateway, not the terminal
     logger.add(Path(data_dir) / LOG, level=os.environ.get(GATEWAY_LOG, "WARNING"))
+    logger.add(str(Path(data_dir) / REPLAYED), level="INFO", filter=replay_line, format=STAMPED)
     if os.environ.get(TRACE):
         trace(Path(data_dir))
     if os.environ.get(PROFILE):
@@ -102,6 +112,11 @@ def main(data_dir: str, telegram_url: str, llm_url: str, idle_ttl: str, *mode: s
     config = gateway_config(data_dir, telegram_url, llm_url, float(idle_ttl), patient)
     with contextlib.suppress(KeyboardInterrupt):
         anyio.run(serve, config, backend="asyncio")
+
+
+def replay_line(record: Record) -> bool:
+    """Whether ``record`` is the start-up replay's summary (``Delivery.replay``)."""
+    return record["name"] == "gateway.telegram.delivery" and record["function"] == "replay"
 
 
 def trace(data_dir: Path) -> None:

@@ -79,6 +79,13 @@ def record_to_json(record: ThreadRecord) -> str:
     )
 
 
+def held_ids(text: str) -> frozenset[int]:
+    """The message ids a record (as ``record_to_json`` wrote it) holds, in flight or queued:
+    what a replay needs of it, without building the record."""
+    data = json.loads(text)
+    return frozenset(p["message_id"] for p in (*data["in_flight"], *data["queued"]))
+
+
 def record_from_json(text: str) -> ThreadRecord:
     data = json.loads(text)
     for field in ("in_flight", "queued"):

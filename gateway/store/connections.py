@@ -241,9 +241,16 @@ class Readers:
     _dialect: Dialect
     _idle: list[Database] = attrs.field(factory=list, init=False)
     _closed: bool = attrs.field(default=False, init=False)
+    _reads: int = attrs.field(default=0, init=False)
+
+    @property
+    def reads(self) -> int:
+        """Reads run so far (a worker-thread hop each)."""
+        return self._reads
 
     async def run(self, func: Callable[[Any], T]) -> T:
         """Run ``func`` on a reader connection in a worker thread."""
+        self._reads += 1
 
         def read() -> T:
             try:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -49,14 +50,14 @@ from gateway.store.codec import (
     record_from_json,
     record_to_json,
 )
-from gateway.store.entries import InboxEntry, StoreStatistics, opened
+from gateway.store.entries import InboxEntry, Pending, StoreStatistics, opened, read_unanswered
 from gateway.store.fence import NO_FENCE, Connection, Fence
 from gateway.store.retention import Pruned, Retention, prune
 from gateway.store.schema import FINAL
 from gateway.store.writes import append_exchange, insert_outcomes
 from providers.pool import SavedKeyState
 
-__all__ = ["RECENT_TURNS", "InboxEntry", "Store", "StoreStatistics"]
+__all__ = ["RECENT_TURNS", "InboxEntry", "Pending", "Store", "StoreStatistics"]
 T = TypeVar("T")
 WALL_CLOCK = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 """PostgreSQL's wall clock, in seconds: what leases are compared with (replicas never
@@ -123,7 +124,7 @@ class Store:
         self._readers.close()
 
     def statistics(self) -> StoreStatistics:
-        return StoreStatistics(self._writer.writes, self._writer.hops)
+        return StoreStatistics(self._writer.writes, self._writer.hops, self._readers.reads)
 
     async def _write(self, func: Callable[[Connection], T], *, atomic: bool = False) -> T:
         """A write, on the writer connection; ``atomic`` when ``func`` runs several
@@ -190,30 +191,19 @@ class Store:
         return await self._write(write)
 
     async def unanswered(self, shards: Collection[int] | None = None) -> list[InboxEntry]:
-        """Inbox entries without a final outcome, oldest first (replayed at start); only
-        those of ``shards`` when given (a replica's)."""
-        where = ""
-        chosen: tuple[int, ...] = ()
-        if shards is not None:
-            chosen = tuple(sorted(shards))
-            if not chosen:
-                return []
-            where = f" AND shard IN ({', '.join('?' * len(chosen))})"
+        """Inbox entries without a final outcome, oldest first; only those of ``shards`` when
+        given (a replica's)."""
+        return (await self._unanswered(shards, records=False)).entries
 
-        def read(db: Connection) -> list[InboxEntry]:
-            rows = db.execute(
-                "SELECT update_id, thread_key, message_id, payload, received_at FROM inbox"  # noqa: S608 - placeholders only
-                f" WHERE outcome IS NULL AND album_of IS NULL{where} ORDER BY update_id",
-                chosen,
-            ).fetchall()
-            entries = []
-            for update_id, thread_key, message_id, payload, at in rows:
-                key = ThreadKey.parse(thread_key)
-                loaded = json.loads(payload)
-                entries.append(InboxEntry(update_id, key, message_id, loaded, float(at)))
-            return entries
+    async def pending(self, shards: Collection[int] | None = None) -> Pending:
+        """What a replay needs, in one read (one statement): the unanswered entries (as
+        ``unanswered``) and the message ids their threads' records hold."""
+        return await self._unanswered(shards, records=True)
 
-        return await self._read(read)
+    async def _unanswered(self, shards: Collection[int] | None, *, records: bool) -> Pending:
+        if shards is not None and not shards:
+            return Pending([], {})
+        return await self._read(partial(read_unanswered, shards=shards, records=records))
 
     async def join_album(
         self, key: ThreadKey, first: int, payload: dict[str, Any], others: Sequence[int]

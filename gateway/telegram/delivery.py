@@ -24,6 +24,8 @@ Rules:
 * At start, inbox messages that never reached their thread's record are delivered again
   (``replay``) and threads whose record holds unanswered inputs are resumed. An album's
   items that were never joined into one message are joined first (``gateway.media.albums``).
+  The entries and what the records hold are one read of the store; the messages go out in
+  lanes side by side, each thread's (and each user's) in one lane, in their order.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Sequence
 
+import anyio
 import attrs
 from loguru import logger
 
@@ -215,50 +218,126 @@ class Delivery:
         updated (the entries handed now are added, those no longer unanswered dropped).
         ``album_hold``: an album item not yet joined and written less than this many seconds
         ago is left alone (a replica is still collecting the album: it delivers it whole)."""
-        replayed = 0
+        began = anyio.current_time()
         resumed: set[ThreadKey] = set()
-        entries = await self._store.unanswered(shards)
+        pending = await self._store.pending(shards)  # one read, whatever the count
+        entries = pending.entries
         if handed is not None:
             handed.intersection_update(entry.update_id for entry in entries)
         now = time.time()
+        again: list[_Again] = []
         for entry, items in _albums(entries):
             collecting = album_hold is not None and payload_album(entry.payload) != ""
             if collecting and now - max(i.received_at for i in (entry, *items)) < (album_hold or 0):
                 continue  # its album is still being collected: the next scan looks again
-            if handed is not None:
-                if entry.update_id in handed:
-                    continue  # this replica's threads have it already
-                handed.add(entry.update_id)
-            record = await self._store.load(entry.key)
-            held = {p.message_id for p in (record.in_flight + record.queued)} if record else set()
-            if entry.message_id in held:
+            if handed is not None and entry.update_id in handed:
+                continue  # this replica's threads have it already
+            if pending.is_held(entry):
+                if handed is not None:
+                    handed.add(entry.update_id)
                 resumed.add(entry.key)  # its record has it: starting the actor resumes it
                 continue
             # Sanitized again: an inbox written before intake sanitized text may hold a lone
             # surrogate, which would fail this start as it failed the last one.
-            message = sanitized(from_payload(entry.payload))
-            if items and isinstance(message, UserMessage):
-                members = [message, *(sanitized(from_payload(i.payload)) for i in items)]
-                message = await join(
-                    self._store, entry.key, [m for m in members if isinstance(m, UserMessage)]
-                )
-            refused = payload_refusal(entry.payload)
-            await self.deliver_message(entry.key, message, refused=refused)
-            replayed += 1
-        for key in resumed:
-            try:
-                self._threads.ref_for(key).send_nowait(Resume(), control=True)
-            except (MailboxFullError, ActorFailedError, MailboxClosedError) as error:
-                logger.warning("thread {key} not resumed at start: {e}", key=key, e=error)
+            again.append(_Again(entry, items, sanitized(from_payload(entry.payload))))
+        try:
+            replayed = await self._deliver_lanes(_lanes(again), handed)
+        finally:  # (a delivery that failed leaves the rest to the next start or scan)
+            for key in resumed:
+                try:
+                    self._threads.ref_for(key).send_nowait(Resume(), control=True)
+                except (MailboxFullError, ActorFailedError, MailboxClosedError) as error:
+                    logger.warning("thread {key} not resumed at start: {e}", key=key, e=error)
         if replayed or resumed:
             logger.log(
                 "INFO" if shards is None else "DEBUG",  # a replica's shards: every notice
-                "{when}: replayed {n} unanswered message(s); resumed {m} thread(s)",
+                "{when}: replayed {n} unanswered message(s); resumed {m} thread(s) in {s:.2f} s",
                 when="start-up" if shards is None else f"shard(s) {sorted(shards)}",
                 n=replayed,
                 m=len(resumed),
+                s=anyio.current_time() - began,
             )
         return replayed
+
+    async def _deliver_lanes(self, lanes: list[list[_Again]], handed: set[int] | None) -> int:
+        """Deliver each lane's messages in order, ``REPLAY_LANES`` lanes at a time (their
+        store writes share the writer's hops); returns how many. The first error stops the
+        lanes from going on (each after the message it was delivering) and is raised."""
+        delivered = 0
+        failures: list[Exception] = []
+        waiting = iter(lanes)
+
+        async def work() -> None:
+            nonlocal delivered
+            for lane in waiting:  # (one iterator: each lane is taken by one worker)
+                for again in lane:
+                    if failures:
+                        return
+                    if handed is not None:
+                        handed.add(again.entry.update_id)
+                    try:
+                        await self._deliver_again(again)
+                    except Exception as error:  # noqa: BLE001 - raised below, as it was
+                        failures.append(error)
+                        return
+                    delivered += 1
+
+        async with anyio.create_task_group() as workers:
+            for _ in range(min(REPLAY_LANES, len(lanes))):
+                workers.start_soon(work)
+        if failures:
+            raise failures[0]
+        return delivered
+
+    async def _deliver_again(self, again: _Again) -> None:
+        """Deliver an entry that never reached its thread's record (joined with the later
+        items of its album, if the gateway stopped while it was held)."""
+        entry, message = again.entry, again.message
+        if again.items and isinstance(message, UserMessage):
+            members = [message, *(sanitized(from_payload(i.payload)) for i in again.items)]
+            message = await join(
+                self._store, entry.key, [m for m in members if isinstance(m, UserMessage)]
+            )
+        await self.deliver_message(entry.key, message, refused=payload_refusal(entry.payload))
+
+
+REPLAY_LANES = 32
+"""Lanes of a replay delivered at once (see ``_lanes``)."""
+
+
+@attrs.frozen
+class _Again:
+    """An inbox entry a replay delivers again."""
+
+    entry: InboxEntry
+    """The entry (an album's first item, if it is one)."""
+    items: list[InboxEntry]
+    """Its album's later items never joined to it (else empty)."""
+    message: UserMessage | Command
+    """What it was routed as."""
+
+
+def _lanes(again: list[_Again]) -> list[list[_Again]]:
+    """The entries to deliver again in lanes, each in its order (oldest first): the entries
+    of one thread are in one lane (a thread gets them in the order it was sent them), and so
+    are those of one user (a daily limit counts each before the next is checked); lanes
+    share neither, so they may be delivered side by side."""
+    parent: dict[object, object] = {}
+
+    def root(node: object) -> object:
+        parent.setdefault(node, node)
+        while (up := parent[node]) != node:
+            parent[node] = parent[up]  # halve the path
+            node = up
+        return node
+
+    for each in again:
+        if each.message.user_id is not None:
+            parent[root(("user", each.message.user_id))] = root(each.entry.key)
+    lanes: dict[object, list[_Again]] = {}
+    for each in again:
+        lanes.setdefault(root(each.entry.key), []).append(each)
+    return list(lanes.values())
 
 
 def _albums(entries: list[InboxEntry]) -> list[tuple[InboxEntry, list[InboxEntry]]]:

@@ -12,7 +12,7 @@ import anyio
 import attrs
 import pytest
 
-from actors.thread.records import Concluded, Outcome, ThreadKey, ThreadRecord
+from actors.thread.records import Concluded, Outcome, PendingInput, ThreadKey, ThreadRecord
 from actors.thread.settings import Activation
 from gateway.cluster.shards import SHARDS, shard_of
 from gateway.exceptions import ShardMovedError
@@ -56,6 +56,35 @@ async def test_unanswered_entries_are_read_by_shard(location: Location) -> None:
             (chat, shard_of(chat)) for chat in (a, b, a, c)
         ]
         assert all(0 <= int(shard) < SHARDS for _, shard in rows)
+    finally:
+        store.close()
+
+
+async def test_a_replay_reads_the_entries_and_what_their_records_hold_in_one_read(
+    location: Location,
+) -> None:
+    a, b, c = chats_in_distinct_shards(3)
+    store = Store(location)
+    try:
+        for update_id, chat in ((1, a), (2, b), (3, a), (4, c), (5, a)):
+            await store.accept(entry(update_id, chat))
+        # a's record holds 1 in flight and 3 queued (5 never reached it); b has no record;
+        # c's record holds something else (4 never reached it).
+        running = (PendingInput(1, "hi"),)
+        await store.save(
+            ThreadKey(a), ThreadRecord("sa", in_flight=running, queued=(PendingInput(3, "hi"),))
+        )
+        await store.save(ThreadKey(c), ThreadRecord("sc", queued=(PendingInput(99, "old"),)))
+        reads = store.statistics().reads
+        pending = await store.pending()
+        assert store.statistics().reads == reads + 1, "one read, whatever the count"
+        assert pending.entries == await store.unanswered()
+        assert dict(pending.held) == {ThreadKey(a): {1, 3}, ThreadKey(c): {99}}
+        assert [e.update_id for e in pending.entries if pending.is_held(e)] == [1, 3]
+        mine = await store.pending(shards={shard_of(a), shard_of(b)})
+        assert [e.update_id for e in mine.entries] == [1, 2, 3, 5]
+        assert set(mine.held) == {ThreadKey(a)}, "only the records of the entries read"
+        assert (await store.pending(shards=())).entries == []
     finally:
         store.close()
 
