@@ -192,6 +192,12 @@ class Run:
             self._stream = None
             if stream is not None:
                 report = await self._finalize(stream, report, settings.finalize_timeout)
+            if previous is not None and not previous._done.is_set():
+                # Stopped while it waited: it ends after the previous run all the same, so
+                # the next run, which waits for this one alone, never runs beside that one
+                # (whose unwinding is bounded by its finalize timeout).
+                with anyio.CancelScope(shield=True):
+                    await previous._done.wait()
             self._done.set()
             ctx.tell_self(report, control=True)
 

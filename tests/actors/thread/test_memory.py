@@ -66,3 +66,25 @@ async def test_a_cancelled_run_is_kept_while_it_unwinds_then_let_go_of() -> None
         assert threads.store.outcome_of(DM, stopped) == [Outcome.STOPPED]
         assert threads.store.outcome_of(DM, queued) == [Outcome.ANSWERED]
         assert [s.state for s in threads.outbox.streams] == ["aborted", "finished"]
+
+
+async def test_a_run_stopped_while_it_waits_for_an_unwinding_one_still_outlasts_it() -> None:
+    """Run B, stopped while it waits for run A to unwind, ends only after A has: else run C,
+    which waits for B alone, would run beside A (two runs in one thread)."""
+    async with open_threads(SETTINGS, agent=ScriptedAgent(chunk_delay=0)) as threads:
+        threads.outbox.finish_delay = 2.0  # A's answer takes a while to deliver
+        first = await threads.say(DM, unique("first"))
+        await threads.command(DM, "stop")  # A unwinds: its delivery goes on, shielded
+        second = await threads.say(DM, unique("second"))  # B waits for A
+        await threads.command(DM, "stop")  # B is stopped while it waits
+        third = await threads.say(DM, unique("third"))  # C waits for B
+        await anyio.sleep(0.5)
+        assert [s.state for s in threads.outbox.streams] == ["open"], "a run beside A"
+        await threads.wait_idle(DM)
+        with anyio.fail_after(10):
+            while len(threads.outbox.streams) < 2 or threads.outbox.streams[-1].state == "open":
+                await anyio.sleep(0.05)
+        assert threads.store.outcome_of(DM, first) == [Outcome.STOPPED]
+        assert threads.store.outcome_of(DM, second) == [Outcome.STOPPED]
+        assert threads.store.outcome_of(DM, third) == [Outcome.ANSWERED]
+        assert [s.state for s in threads.outbox.streams] == ["aborted", "finished"]
