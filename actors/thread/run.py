@@ -38,6 +38,9 @@ from actors.thread.ports import AgentRunner, Outbox, ReplyStream, RunRequest
 from actors.thread.records import Exchange, PendingInput, Turn
 from actors.thread.settings import ThreadSettings
 
+PREVIOUS_SLACK = 5.0
+"""Seconds beyond the finalize timeout that a stopped run waits for the run before it."""
+
 
 @attrs.define(eq=False)
 class _Sink:
@@ -193,13 +196,24 @@ class Run:
             if stream is not None:
                 report = await self._finalize(stream, report, settings.finalize_timeout)
             if previous is not None and not previous._done.is_set():
-                # Stopped while it waited: it ends after the previous run all the same, so
-                # the next run, which waits for this one alone, never runs beside that one
-                # (whose unwinding is bounded by its finalize timeout).
-                with anyio.CancelScope(shield=True):
-                    await previous._done.wait()
+                await self._outlast(previous, settings.finalize_timeout + PREVIOUS_SLACK)
             self._done.set()
             ctx.tell_self(report, control=True)
+
+    async def _outlast(self, previous: Run, bound: float) -> None:
+        """Stopped while it waited: end after ``previous`` all the same, so the next run,
+        which waits for this one alone, never runs beside it. ``previous`` unwinds within its
+        finalize timeout if its agent honours cancellation; beyond ``bound``, a log line."""
+        with anyio.move_on_after(bound, shield=True) as scope:
+            await previous._done.wait()
+        if scope.cancelled_caught:
+            logger.error(
+                "run {id}: run {prev} did not unwind within {s:.0f}s (its agent ignores"
+                " cancellation?); the thread goes on without waiting for it",
+                id=self._id,
+                prev=previous._id,
+                s=bound,
+            )
 
     async def _drive(
         self,

@@ -76,11 +76,6 @@ class RunSlot:
         self.keepalive_in(settings.keepalive_delay, ctx)
         ctx.start_soon(run.execute, request, agent, outbox, settings, ctx, previous)
 
-    @property
-    def unwinding(self) -> Run | None:
-        """The last run launched, if it may still be unwinding (its report has not arrived)."""
-        return self._previous
-
     def settle(self) -> None:
         """Let go of the last run launched if it has unwound (its task ended: it reports
         after that). Called with every run's report, current or stale, and at each launch."""

@@ -285,6 +285,8 @@ class Delivery:
         async with anyio.create_task_group() as workers:
             for _ in range(min(REPLAY_LANES, len(lanes))):
                 workers.start_soon(work)
+        for error in failures[1:]:  # the first is raised; the others are said here
+            logger.opt(exception=error).error("replay: another lane failed too: {e!r}", e=error)
         if failures:
             raise failures[0]
         return delivered

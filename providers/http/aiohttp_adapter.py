@@ -80,7 +80,12 @@ class AiohttpChatHttp:
     ) -> AsyncIterator[_Stream]:
         try:
             response = await self._session.post(
-                url, json=body, headers=headers, timeout=_timeout(timeouts), proxy=self._proxy(url)
+                url,
+                json=body,
+                headers=headers,
+                timeout=_timeout(timeouts),
+                proxy=self._proxy(url),
+                allow_redirects=False,  # as httpx: a 3xx is the answer (a typed error)
             )
             try:
                 yield _Stream(response)
@@ -100,7 +105,12 @@ class AiohttpChatHttp:
     ) -> HttpAnswer:
         try:
             async with self._session.post(
-                url, json=body, headers=headers, timeout=_timeout(timeouts), proxy=self._proxy(url)
+                url,
+                json=body,
+                headers=headers,
+                timeout=_timeout(timeouts),
+                proxy=self._proxy(url),
+                allow_redirects=False,  # as httpx: a 3xx is the answer (a typed error)
             ) as response:
                 return HttpAnswer(response.status, response.headers, await response.read())
         except TimeoutError as error:

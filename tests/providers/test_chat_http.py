@@ -14,7 +14,12 @@ import pytest
 from aiohttp import web
 
 from gateway.demo.model_sim import LoopbackServer, serve_in_thread
-from providers.exceptions import ProviderTimeoutError, ProviderUnavailableError, RateLimitedError
+from providers.exceptions import (
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+)
 from providers.http import AiohttpChatHttp, ChatHttp, HttpxChatHttp, open_chat_http
 from providers.openai_client import ChatClient
 from providers.secrets import ApiKey
@@ -145,6 +150,40 @@ async def test_events_split_anywhere_are_read_whole(http: ChatHttp, split_server
 
     assert await client.stream(KEY, "m", MESSAGES, emit) == "".join(WORDS)
     assert chunks == WORDS
+
+
+@pytest.fixture
+def redirecting_server() -> Iterator[tuple[str, list[str]]]:
+    """Answers the chat endpoint with a 302 to another path, and records every request."""
+    server = LoopbackServer()
+    url: list[str] = []
+    seen: list[str] = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        seen.append(f"{request.method} {request.path}")
+        if request.path == "/v1/chat/completions":
+            raise web.HTTPFound("/v1/elsewhere")
+        return web.json_response({"error": {"message": "wrong place"}}, status=405)
+
+    async def start() -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", redirect)
+        url.append(f"http://127.0.0.1:{await server.start(app)}/v1")
+
+    with serve_in_thread(start, server.stop, "redirecting"):
+        yield url[0], seen
+
+
+async def test_a_redirect_is_the_answer_and_is_not_followed(
+    http: ChatHttp, redirecting_server: tuple[str, list[str]]
+) -> None:
+    """As httpx: a 3xx is an error of its own, and the prompt and key go nowhere else."""
+    url, seen = redirecting_server
+    client = ChatClient(url, http, read_timeout=5, stream_usage=False)
+    with pytest.raises(ProviderError) as info:
+        await client.stream(KEY, "m", MESSAGES, ignore)
+    assert "302" in str(info.value)
+    assert seen == ["POST /v1/chat/completions"], "the redirect was followed"
 
 
 async def test_the_proxy_comes_from_the_environment(
