@@ -103,20 +103,8 @@ class AiohttpChatHttp:
     async def post(
         self, url: str, body: Any, headers: Mapping[str, str], timeouts: Timeouts
     ) -> HttpAnswer:
-        try:
-            async with self._session.post(
-                url,
-                json=body,
-                headers=headers,
-                timeout=_timeout(timeouts),
-                proxy=self._proxy(url),
-                allow_redirects=False,  # as httpx: a 3xx is the answer (a typed error)
-            ) as response:
-                return HttpAnswer(response.status, response.headers, await response.read())
-        except TimeoutError as error:
-            raise HttpTimeoutError(type(error).__name__) from None
-        except aiohttp.ClientError as error:
-            raise HttpConnectionError(type(error).__name__) from None
+        async with self.stream(url, body, headers, timeouts) as answer:  # its errors, typed
+            return await answer.answer()
 
     def _proxy(self, url: str) -> str | None:
         """The proxy for ``url``, if the environment names one (as httpx chooses it)."""
