@@ -51,7 +51,7 @@ class _Stream:
     async def lines(self) -> AsyncGenerator[str, None]:
         pending = b""
         async for chunk in self._response.content.iter_any():
-            end = chunk.rfind(b"\n")
+            end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))  # SSE ends lines either way
             if end < 0:
                 pending += chunk
                 continue

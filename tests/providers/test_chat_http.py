@@ -20,7 +20,7 @@ from providers.exceptions import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from providers.http import AiohttpChatHttp, ChatHttp, HttpxChatHttp, open_chat_http
+from providers.http import AiohttpChatHttp, ChatHttp, HttpxChatHttp, Timeouts, open_chat_http
 from providers.openai_client import ChatClient
 from providers.secrets import ApiKey
 from tests.fakes.llm import LLMSimulator, Reply
@@ -28,6 +28,7 @@ from tests.fakes.llm import LLMSimulator, Reply
 pytestmark = pytest.mark.anyio
 KEY = ApiKey("main", "sk-test-SECRET-0123456789")
 MESSAGES = [{"role": "user", "content": "hello there"}]
+TIMEOUTS = Timeouts(connect=5.0, read=5.0)
 REFUSING = "http://127.0.0.1:9/v1"  # the discard port: nothing listens
 
 
@@ -116,10 +117,23 @@ def event(text: str, finish: str | None = None) -> bytes:
 
 
 async def split_stream(request: web.Request) -> web.StreamResponse:
-    """Events cut at every few bytes (inside a character, a line, a line break)."""
+    """Events cut at every few bytes (inside a character, a line, a line break); with
+    ``?cr``, lines end with a bare carriage return (SSE allows it), and the events go out
+    one by one, so that nothing but a line end can mark where one ends."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
-    data = b"".join(event(word) for word in WORDS) + event("", "stop") + b"data: [DONE]"
+    events = [event(word) for word in WORDS] + [event("", "stop")]
+    if "cr" in request.query:
+        for data in events:
+            await response.write(data.replace(b"\r\n", b"\r"))
+            await asyncio.sleep(0.01)
+        await response.write(b"data: [DONE]\r")
+        await asyncio.sleep(0.01)
+        await response.write(b":\r")  # a comment: after a bare CR, no LF is coming
+        await asyncio.sleep(2)  # the stream stays open: each event must come out on its own
+        await response.write_eof()
+        return response
+    data = b"".join(events) + b"data: [DONE]"
     for start in range(0, len(data), 7):
         await response.write(data[start : start + 7])
         await asyncio.sleep(0.001)
@@ -139,6 +153,25 @@ def split_server() -> Iterator[str]:
 
     with serve_in_thread(start, server.stop, "split-sse"):
         yield url[0]
+
+
+async def test_lines_ended_by_a_bare_carriage_return_stream(
+    http: ChatHttp, split_server: str
+) -> None:
+    """Each line is handed on as it arrives, not when the stream ends (the server keeps it
+    open two seconds after its last line)."""
+    lines: list[str] = []
+    started = anyio.current_time()
+    body = {"model": "m", "stream": True}
+    async with http.stream(f"{split_server}/chat/completions?cr", body, {}, TIMEOUTS) as stream:
+        async for line in stream.lines():
+            if line:  # (blank lines between events: httpx's adapter hands them on too)
+                lines.append(line)
+            if line == "data: [DONE]":
+                break
+    assert anyio.current_time() - started < 1.5, "the lines came out when the stream ended"
+    assert len(lines) == len(WORDS) + 2
+    assert all(line.startswith("data: ") for line in lines)
 
 
 async def test_events_split_anywhere_are_read_whole(http: ChatHttp, split_server: str) -> None:
