@@ -69,8 +69,9 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
 from loguru import logger
 
+from bench.scale_gateway import TOKEN, gateway_config
 from gateway.app import serve
-from gateway.config import AdminConfig, Config, LLMConfig, TelegramConfig, ThreadsConfig
+from gateway.config import ThreadsConfig
 from gateway.demo.botapi_sim import BotAPISimulator, SentMessage
 from gateway.demo.model_sim import LLMSimulator, Reply
 from gateway.parts import HTTP_LIMITS
@@ -97,7 +98,6 @@ is queueing (``docs/performance.md`` has the figures)."""
 SLOWED = 0.25
 """How much more CPU per message the ``slowed`` bot spends: 1.25 times the baseline's, which
 is 0.8 of its throughput, the least issue 6's throughput target allowed."""
-TOKEN = "123456:BENCH-token"  # noqa: S105 - only the local simulator takes it
 Result = tuple[float, list[float]]
 """Messages per second and the latencies (seconds) of one load."""
 
@@ -255,25 +255,11 @@ async def drive_open(telegram: BotAPISimulator, chats: int, messages: int, rate:
 
 
 async def threadgate(telegram_url: str, llm_url: str) -> None:
-    """Serve as the gateway until killed."""
+    """Serve as the gateway until killed (configured as ``scale_gateway.py`` configures it:
+    no pacing, no session history, every message answered)."""
     with tempfile.TemporaryDirectory() as data_dir:
-        config = Config(
-            telegram=TelegramConfig(
-                token=TOKEN,
-                api_base=telegram_url,
-                poll_timeout=1,
-                send_rate=1e6,
-                chat_send_interval=1e-6,
-                group_sends_per_minute=1_000_000,
-                edit_interval=1e-6,
-            ),
-            # No session history in the request: the baseline sends the user's text alone.
-            llm=LLMConfig(base_url=llm_url, model="m", api_keys=("k",), context_budget=0),
-            threads=ThreadsConfig(group_activation="always"),  # every message answered
-            admin=AdminConfig(addr="127.0.0.1:0"),
-            data_dir=data_dir,
-        )
-        await serve(config)  # as `threadgate run` does
+        idle_ttl = ThreadsConfig().idle_ttl
+        await serve(gateway_config(data_dir, telegram_url, llm_url, idle_ttl))
 
 
 def burn(seconds: float) -> None:
